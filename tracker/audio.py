@@ -1,0 +1,55 @@
+"""Audio chunks and the time base of the whole pipeline.
+
+Every stage counts time in samples at ``SAMPLE_RATE``; seconds are derived only for display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16_000  # Hz; what webrtcvad, silero-vad and Resemblyzer all take
+
+Samples = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A block of mono audio at a known position in the stream.
+
+    Parameters
+    ----------
+    samples : np.ndarray
+        float32 samples in [-1, 1], shape (n_samples,).
+    start_sample : int
+        Index of ``samples[0]`` since the start of the stream.
+    sample_rate : int
+        Hz; always ``SAMPLE_RATE`` once a source has converted it.
+    """
+
+    samples: Samples
+    start_sample: int
+    sample_rate: int = SAMPLE_RATE
+
+    def __post_init__(self) -> None:
+        if self.samples.ndim != 1:
+            raise ValueError(f"AudioChunk expected mono samples of shape (n,), got {self.samples.shape}")
+        if self.start_sample < 0:
+            raise ValueError(f"AudioChunk expected start_sample >= 0, got {self.start_sample}")
+
+    @property
+    def end_sample(self) -> int:
+        """Index one past the last sample."""
+        return self.start_sample + len(self.samples)
+
+
+def seconds(n_samples: int, sample_rate: int = SAMPLE_RATE) -> float:
+    """Convert a sample count to seconds."""
+    return n_samples / sample_rate
+
+
+def to_samples(secs: float, sample_rate: int = SAMPLE_RATE) -> int:
+    """Convert seconds to the nearest whole sample count."""
+    return int(round(secs * sample_rate))
