@@ -1,0 +1,181 @@
+#!/usr/bin/env python
+"""Measure talktime's accuracy and speed on a folder of recordings with reference turns.
+
+    python scripts/evaluate.py DIR [--mode live|final] [--vad silero|webrtc0..3]
+
+DIR is laid out like ../shared/eval/dev: ``wav/<uri>.wav``, ``rttm/<uri>.rttm`` and ``all.uem``.
+Each file goes through the live path (FileSource -> Runner -> Pipeline). Printed per file and
+pooled over all files (last line):
+
+- DER with no collar and with a 0.25 s collar, overlap scored (pyannote.metrics), and its parts
+  (missed speech, false alarm, confusion) for the no-collar DER;
+- reference vs found speaker count (found = people counted in the equity figures);
+- talk-share error: found speakers are mapped one-to-one to real people by overlap (Hungarian);
+  for every person and every unmapped found voice, |found share - true share| in percentage
+  points, averaged per file; pooled = averaged over all people of all files;
+- the real-time factor (wall time / audio time, models loaded beforehand).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import models  # noqa: F401,E402 - telemetry off before pyannote is imported
+import numpy as np  # noqa: E402
+from pyannote.core import Annotation, Segment, Timeline  # noqa: E402
+from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+
+from tracker.analysis import analyze  # noqa: E402
+from tracker.audio import SAMPLE_RATE  # noqa: E402
+from tracker.runner import PipelineConfig, build_pipeline  # noqa: E402
+from tracker.stages.vad import VadConfig  # noqa: E402
+
+
+def load_rttm(path: Path) -> Annotation:
+    ann = Annotation(uri=path.stem)
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[0] == "SPEAKER":
+            start, dur = float(f[3]), float(f[4])
+            ann[Segment(start, start + dur), len(ann)] = f[7]
+    return ann
+
+
+def load_uem(path: Path) -> dict[str, Timeline]:
+    out: dict[str, Timeline] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            f = line.split()
+            if len(f) >= 4:
+                out.setdefault(f[0], Timeline(uri=f[0])).add(Segment(float(f[2]), float(f[3])))
+    return out
+
+
+def talk_times(ann: Annotation) -> dict[str, float]:
+    return {str(label): ann.label_duration(label) for label in ann.labels()}
+
+
+def share_errors(ref: Annotation, hyp: Annotation) -> list[float]:
+    """|share_found - share_true| in pp for every person and every unmapped found voice."""
+    rt, ht = talk_times(ref), talk_times(hyp)
+    rl, hl = sorted(rt), sorted(ht)
+    rtot, htot = sum(rt.values()) or 1.0, sum(ht.values()) or 1.0
+    overlap = np.zeros((len(rl), len(hl)))
+    for i, r in enumerate(rl):
+        rtl = ref.label_timeline(r)
+        for j, h in enumerate(hl):
+            overlap[i, j] = rtl.crop(hyp.label_timeline(h), mode="intersection").duration()
+    rows, cols = linear_sum_assignment(-overlap) if overlap.size else ([], [])
+    pair = {int(i): int(j) for i, j in zip(rows, cols, strict=True) if overlap[i, j] > 0}
+    errs = [abs(rt[r] / rtot - (ht[hl[pair[i]]] / htot if i in pair else 0.0)) * 100 for i, r in enumerate(rl)]
+    mapped = set(pair.values())
+    errs += [ht[h] / htot * 100 for j, h in enumerate(hl) if j not in mapped]
+    return errs
+
+
+@dataclass
+class Row:
+    uri: str
+    der0: float
+    miss: float
+    fa: float
+    conf: float
+    derc: float
+    ref_spk: int
+    hyp_spk: int
+    share_err: float
+    rtf: float
+
+
+def fmt(r: Row) -> str:
+    return (
+        f"{r.uri:32s} {r.der0:6.1f} {r.miss:6.1f} {r.fa:6.1f} {r.conf:6.1f} {r.derc:6.1f}"
+        f" {r.ref_spk:4d} {r.hyp_spk:4d} {r.share_err:7.2f} {r.rtf:6.3f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", type=Path, help="folder with wav/, rttm/ and all.uem")
+    ap.add_argument("--mode", choices=("live", "final"), default="final")
+    ap.add_argument("--vad", default=VadConfig().model, help="silero or webrtc0..webrtc3")
+    ap.add_argument("--json", type=Path, help="also write the per-file figures here")
+    args = ap.parse_args(argv)
+
+    wavs = sorted((args.dir / "wav").glob("*.wav"))
+    if not wavs:
+        print(f"evaluate: no wav/*.wav under {args.dir}; expected a folder laid out like ../shared/eval/dev", file=sys.stderr)
+        return 2
+    uems = load_uem(args.dir / "all.uem")
+    pipeline = build_pipeline(PipelineConfig(vad=VadConfig(model=args.vad)))
+    der0, derc = DiarizationErrorRate(collar=0.0, skip_overlap=False), DiarizationErrorRate(collar=0.5, skip_overlap=False)
+    rows: list[Row] = []
+    all_errs: list[float] = []
+    total_audio = total_wall = 0.0
+    print(f"mode={args.mode} vad={args.vad}  (DER parts in % of reference speech; share error in pp)")
+    print(f"{'file':32s} {'DER':>6s} {'miss':>6s} {'FA':>6s} {'conf':>6s} {'DERc':>6s} {'ref':>4s} {'hyp':>4s} {'share':>7s} {'RTF':>6s}")
+    for wav in wavs:
+        uri = wav.stem
+        rttm = args.dir / "rttm" / f"{uri}.rttm"
+        if not rttm.exists():
+            print(f"evaluate: skipping {uri}: no {rttm}", file=sys.stderr)
+            continue
+        ref = load_rttm(rttm)
+        a = analyze(wav, pipeline, mode=args.mode)
+        hyp = Annotation(uri=uri)
+        for k, s in enumerate(a.segments):
+            hyp[Segment(s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE), k] = f"spk{s.speaker}"
+        uem = uems.get(uri, Timeline([Segment(0, a.duration_s)], uri=uri))
+        d = der0(ref, hyp, uem=uem, detailed=True)
+        dc = derc(ref, hyp, uem=uem)
+        total = d["total"] or 1.0
+        errs = share_errors(ref.crop(uem), hyp.crop(uem))
+        all_errs += errs
+        total_audio += a.duration_s
+        total_wall += a.elapsed_s
+        row = Row(
+            uri,
+            100 * d["diarization error rate"],
+            100 * d["missed detection"] / total,
+            100 * d["false alarm"] / total,
+            100 * d["confusion"] / total,
+            100 * dc,
+            len(ref.labels()),
+            sum(1 for s in a.summary.speakers if s.present and not s.expected),
+            float(np.mean(errs)),
+            a.real_time_factor,
+        )
+        rows.append(row)
+        print(fmt(row), flush=True)
+    acc = der0.accumulated_
+    t0 = acc["total"] or 1.0
+    pooled = Row(
+        "POOLED",
+        100 * abs(der0),
+        100 * acc["missed detection"] / t0,
+        100 * acc["false alarm"] / t0,
+        100 * acc["confusion"] / t0,
+        100 * abs(derc),
+        sum(r.ref_spk for r in rows),
+        sum(r.hyp_spk for r in rows),
+        float(np.mean(all_errs)) if all_errs else 0.0,
+        total_wall / total_audio if total_audio else 0.0,
+    )
+    right = sum(r.ref_spk == r.hyp_spk for r in rows)
+    print(f"speaker count right in {right} of {len(rows)} files; mean per-file share error "
+          f"{np.mean([r.share_err for r in rows]):.2f} pp; {total_audio:.0f} s of audio in {total_wall:.1f} s")
+    print(fmt(pooled))
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in rows + [pooled]], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The ``talktime`` command line.
+
+    talktime analyze AUDIO [--rttm FILE] [--json FILE] [--mode live|final] [--vad NAME]
+    talktime devices
+    talktime run [--device D | --input FILE] [--host H] [--port P]
+
+Errors are caught once here and printed as ``talktime: TypeName: message`` with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from tracker.audio import SAMPLE_RATE
+
+EXIT_USAGE = 2
+EXIT_INPUT = 1
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
+    out = [line, "-" * len(line)]
+    for r in rows:
+        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    return "\n".join(out)
+
+
+def _fmt_time(s: float) -> str:
+    m, sec = divmod(int(round(s)), 60)
+    return f"{m}:{sec:02d}"
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from tracker.analysis import NoSpeechError, analyze
+    from tracker.runner import PipelineConfig, build_pipeline
+    from tracker.sinks import summary_dict, write_json, write_rttm
+    from tracker.sources import FileSource
+    from tracker.stages.vad import VadConfig
+
+    FileSource(args.audio)  # fail fast on a bad file, before loading models
+    pipeline = build_pipeline(PipelineConfig(vad=VadConfig(model=args.vad)))
+    result = analyze(args.audio, pipeline, mode=args.mode)
+    for note in result.notices:
+        print(f"notice: {note}", file=sys.stderr)
+    people = [s for s in result.summary.speakers if s.present or s.talk_time_s > 0]
+    if not result.segments:
+        raise NoSpeechError(
+            f"no speech found in {args.audio} ({result.duration_s:.1f} s analysed); "
+            "expected a recording of people talking"
+        )
+    g = result.summary.group
+    rows = [
+        [s.name, _fmt_time(s.talk_time_s), f"{100 * s.share:.1f}%", str(s.turns), f"{s.longest_turn_s:.1f}s"]
+        + ([] if s.present else ["(too little to count)"])
+        for s in people
+    ]
+    rows = [r + [""] * (6 - len(r)) for r in rows]
+    print(f"{Path(args.audio).name}: {_fmt_time(result.duration_s)} analysed ({args.mode} mode), "
+          f"{result.duration_s / max(result.elapsed_s, 1e-9):.0f}x faster than real time")
+    print(_table(rows, ["speaker", "talk", "share", "turns", "longest", ""]))
+    bal = "n/a" if g.balance is None else f"{g.balance:.2f}"
+    print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {g.overlap_s:.1f}s; "
+          f"{g.people} people; balance {bal}: {g.reading}")
+    if args.rttm:
+        with open(args.rttm, "w") as f:
+            write_rttm(result.segments, f, uri=Path(args.audio).stem, label=lambda i: f"speaker{i + 1}")
+    if args.json:
+        data = {
+            "file": str(args.audio),
+            "mode": args.mode,
+            "duration_s": result.duration_s,
+            "sample_rate": SAMPLE_RATE,
+            "segments": [
+                {"speaker": s.speaker, "start_s": s.start_sample / SAMPLE_RATE, "end_s": s.end_sample / SAMPLE_RATE}
+                for s in result.segments
+            ],
+            **summary_dict(result.summary),
+        }
+        write_json(data, Path(args.json))
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from tracker.sources import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no audio input devices found (expected a microphone or capture device)")
+        return 0
+    rows = [
+        [("* " if d["default"] else "  ") + str(d["index"]), d["name"], d["hostapi"], str(d["channels"]),
+         f"{d['default_samplerate']:.0f}"]
+        for d in devices
+    ]
+    print(_table(rows, ["index", "name", "api", "channels", "rate"]))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        from api.server import serve
+    except ImportError as exc:  # pragma: no cover - the dashboard ships with the package
+        raise RuntimeError(f"the dashboard is not available ({exc})") from exc
+    return serve(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="talktime", description="Real-time meeting talk-time tracker.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("analyze", help="analyse a recording and print each person's talk time")
+    a.add_argument("audio", help="audio file (WAV, FLAC, OGG; MP3/M4A with ffmpeg)")
+    a.add_argument("--rttm", metavar="FILE", help="write who-spoke-when as RTTM (uri = the file's stem)")
+    a.add_argument("--json", metavar="FILE", help="write segments and figures as JSON")
+    a.add_argument("--mode", choices=("live", "final"), default="final",
+                   help="live: exactly what the live tracker showed; final: after the post-meeting pass (default)")
+    a.add_argument("--vad", default="silero", help="voice activity detector: silero (default) or webrtc0..webrtc3")
+    a.set_defaults(func=cmd_analyze)
+
+    d = sub.add_parser("devices", help="list audio capture devices")
+    d.set_defaults(func=cmd_devices)
+
+    r = sub.add_parser("run", help="capture live and serve the dashboard")
+    r.add_argument("--device", help="input device index or name (default: the system default)")
+    r.add_argument("--input", metavar="FILE", help="replay a recording in real time instead of a microphone")
+    r.add_argument("--host", default="0.0.0.0", help="address to serve the dashboard on")
+    r.add_argument("--port", type=int, default=8000, help="port of the dashboard")
+    r.set_defaults(func=cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        warnings.simplefilter("ignore")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one place turns every failure into a clear message
+        if args.verbose:
+            raise
+        print(f"talktime: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

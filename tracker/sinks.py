@@ -1,0 +1,46 @@
+"""Writers of results: RTTM and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from tracker.audio import SAMPLE_RATE
+from tracker.stages.accounting import Summary
+from tracker.stages.diarization import SpeakerSegment
+
+
+def merge_segments(segments: Iterable[SpeakerSegment], *, gap_samples: int = 0) -> list[SpeakerSegment]:
+    """Time-ordered segments with touching (or nearer than ``gap_samples``) runs of one speaker joined."""
+    out: list[SpeakerSegment] = []
+    last: dict[int, int] = {}
+    for s in sorted(segments, key=lambda s: (s.start_sample, s.speaker)):
+        i = last.get(s.speaker)
+        if i is not None and s.start_sample - out[i].end_sample <= gap_samples:
+            out[i] = SpeakerSegment(s.speaker, out[i].start_sample, max(out[i].end_sample, s.end_sample))
+        else:
+            last[s.speaker] = len(out)
+            out.append(s)
+    return out
+
+
+def write_rttm(
+    segments: Iterable[SpeakerSegment], out: TextIO, *, uri: str, label: Callable[[int], str] | None = None
+) -> None:
+    """Standard RTTM: ``SPEAKER uri 1 start dur <NA> <NA> label <NA> <NA>`` (seconds, 3 decimals)."""
+    name = label or (lambda i: f"speaker{i + 1}")
+    for s in merge_segments(segments):
+        start, dur = s.start_sample / SAMPLE_RATE, s.duration_samples / SAMPLE_RATE
+        out.write(f"SPEAKER {uri} 1 {start:.3f} {dur:.3f} <NA> <NA> {name(s.speaker).replace(' ', '_')} <NA> <NA>\n")
+
+
+def summary_dict(summary: Summary) -> dict[str, Any]:
+    """A JSON-ready dict of a summary."""
+    return {"speakers": [asdict(s) for s in summary.speakers], "group": asdict(summary.group)}
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,351 @@
+"""Streaming speaker diarization: who is speaking, decided about a second after it is said.
+
+Every ``step_s`` a window of the last ``window_s`` seconds is embedded (its speech samples only)
+and the window *owns* the step-long span at its centre: the speech there gets the window's
+speaker. A window is assigned to the closest known voice when it is similar enough; otherwise it
+waits, and a new speaker is created only when ``new_speaker_windows`` such windows agree with one
+another (a cough or a door never becomes a person). Window records (embedding, span, label) are
+kept for the post-meeting pass; sound is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from models.embedding import SpeakerEncoder
+from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
+from tracker.stages.vad import SpeechFrames, speech_mask_samples
+
+
+@dataclass(frozen=True)
+class DiarizationConfig:
+    """Settings of the streaming diarizer."""
+
+    window_s: float = 1.6  # seconds of audio per embedding (Resemblyzer's 160-frame partial)
+    step_s: float = 0.4  # seconds between windows; also the span each window labels
+    min_speech_s: float = 0.4  # seconds of speech a window needs to be embedded at all
+    strong_fraction: float = 0.6  # share of a window that must be speech for it to create/update a voice
+    assign_threshold: float = 0.78  # cosine similarity to a voice's centroid to be that voice
+    new_speaker_windows: int = 3  # agreeing unmatched windows needed to create a speaker (3 x 0.4 s)
+    pending_timeout_s: float = 2.0  # seconds an unmatched window may wait before it goes to the closest voice
+    max_speakers: int = 20  # beyond this, unmatched windows go to the closest voice
+
+    def __post_init__(self) -> None:
+        if not 0 < self.step_s <= self.window_s:
+            raise ValueError(f"DiarizationConfig expected 0 < step_s <= window_s, got {self.step_s}, {self.window_s}")
+        if not 0 < self.assign_threshold < 1:
+            raise ValueError(f"DiarizationConfig.assign_threshold expected in (0, 1), got {self.assign_threshold!r}")
+        if self.new_speaker_windows < 1:
+            raise ValueError(f"DiarizationConfig.new_speaker_windows expected >= 1, got {self.new_speaker_windows!r}")
+
+
+@dataclass(frozen=True)
+class SpeakerSegment:
+    """``speaker`` spoke over samples [start_sample, end_sample)."""
+
+    speaker: int
+    start_sample: int
+    end_sample: int
+
+    @property
+    def duration_samples(self) -> int:
+        return self.end_sample - self.start_sample
+
+
+@dataclass
+class WindowRecord:
+    """One analysis window: what the post-meeting pass needs (no audio)."""
+
+    index: int
+    span_start: int  # sample where the span this window labels begins
+    span_end: int  # sample one past its end
+    speech: list[tuple[int, int]]  # speech intervals (samples) inside the span
+    speech_fraction: float  # share of the whole window that is speech
+    embedding: npt.NDArray[np.float32] | None = None  # unit vector, None if too little speech
+    strong: bool = False  # enough speech to create or update a voice
+    label: int | None = None  # the live speaker id given to it
+
+    @property
+    def speech_samples(self) -> int:
+        return sum(e - s for s, e in self.speech)
+
+
+def speech_intervals(mask: npt.NDArray[np.bool_], offset: int) -> list[tuple[int, int]]:
+    """Runs of True in ``mask`` as (start, end) sample pairs shifted by ``offset``."""
+    if not mask.any():
+        return []
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    return [(offset + int(s), offset + int(e)) for s, e in zip(starts, ends, strict=True)]
+
+
+@dataclass
+class _Voice:
+    total: npt.NDArray[np.float64]
+    count: int = 0
+
+    @property
+    def centroid(self) -> npt.NDArray[np.float64]:
+        return self.total / (np.linalg.norm(self.total) + 1e-12)
+
+
+@dataclass
+class OnlineClustering:
+    """Incremental voice clustering over window embeddings (no I/O, no audio).
+
+    ``voices`` maps a speaker id to its running centroid; ids are never reused, so a label on the
+    dashboard never changes meaning.
+    """
+
+    config: DiarizationConfig
+    voices: dict[int, _Voice] = field(default_factory=dict)
+    next_id: int = 0
+
+    def similarities(self, emb: npt.NDArray[np.float32]) -> dict[int, float]:
+        return {sid: float(v.centroid @ emb) for sid, v in self.voices.items()}
+
+    def closest(self, emb: npt.NDArray[np.float32]) -> tuple[int | None, float]:
+        sims = self.similarities(emb)
+        if not sims:
+            return None, -1.0
+        sid = max(sims, key=sims.__getitem__)
+        return sid, sims[sid]
+
+    def add(self, sid: int, emb: npt.NDArray[np.float32]) -> None:
+        self.voices[sid].total += emb
+        self.voices[sid].count += 1
+
+    def create(self, embs: list[npt.NDArray[np.float32]]) -> int:
+        sid = self.next_id
+        self.next_id += 1
+        self.voices[sid] = _Voice(total=np.sum(embs, axis=0).astype(np.float64), count=len(embs))
+        return sid
+
+    def merge(self, keep: int, gone: int) -> None:
+        """Fold voice ``gone`` into ``keep`` (the facilitator merged a split voice)."""
+        if gone in self.voices and keep in self.voices and keep != gone:
+            self.voices[keep].total += self.voices[gone].total
+            self.voices[keep].count += self.voices[gone].count
+            del self.voices[gone]
+
+
+class StreamingDiarizer:
+    """Assigns speech to speakers as audio and final VAD frames arrive.
+
+    Parameters
+    ----------
+    config : DiarizationConfig
+    encoder : a SpeakerEncoder (Resemblyzer by default).
+
+    ``__call__(chunk, frames)`` takes the next audio chunk and the VAD frames that became final, and
+    returns the speaker segments decided so far, in time order. ``flush()`` decides the rest at the
+    end of the stream. ``records`` keeps every window for the post-meeting pass.
+    """
+
+    def __init__(self, config: DiarizationConfig, *, encoder: SpeakerEncoder) -> None:
+        self.config = config
+        self.encoder = encoder
+        self.window = to_samples(config.window_s)
+        self.step = to_samples(config.step_s)
+        self.lead = (self.window - self.step) // 2  # samples from window start to its span start
+        self.min_speech = to_samples(config.min_speech_s)
+        self.timeout = to_samples(config.pending_timeout_s)
+        self.reset()
+
+    def reset(self) -> None:
+        self.clustering = OnlineClustering(self.config)
+        self.records: list[WindowRecord] = []
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._mask = np.zeros(0, dtype=bool)
+        self._buf_start = 0  # absolute sample of _audio[0] and _mask[0]
+        self._audio_end = 0
+        self._mask_end = 0
+        self._next_window = 0  # index k of the next window; it starts at k * step
+        self._span_end = 0  # where the last window's span ended
+        self._pending: list[WindowRecord] = []
+        self._last_label: int | None = None
+        self._started = False
+        self._stream_origin = 0
+
+    # ------------------------------------------------------------------ buffering
+
+    def _append(self, chunk: AudioChunk, frames: SpeechFrames) -> None:
+        if chunk.start_sample > self._audio_end:  # dropped audio: silence
+            gap = chunk.start_sample - self._audio_end
+            self._audio = np.concatenate([self._audio, np.zeros(gap, np.float32)])
+            self._audio_end += gap
+        self._audio = np.concatenate([self._audio, chunk.samples])
+        self._audio_end += len(chunk.samples)
+        if len(frames.speech):
+            if frames.start_sample > self._mask_end:
+                self._mask = np.concatenate([self._mask, np.zeros(frames.start_sample - self._mask_end, bool)])
+                self._mask_end = frames.start_sample
+            new = speech_mask_samples(frames).astype(bool)[self._mask_end - frames.start_sample :]
+            self._mask = np.concatenate([self._mask, new])
+            self._mask_end += len(new)
+
+    def _trim(self) -> None:
+        """Drop audio that no future window will read (the next window starts here)."""
+        keep_from = self._stream_origin + self._next_window * self.step
+        drop = min(keep_from - self._buf_start, len(self._mask), len(self._audio))
+        if drop > 0:
+            self._audio = self._audio[drop:]
+            self._mask = self._mask[drop:]
+            self._buf_start += drop
+
+    # ------------------------------------------------------------------ windows
+
+    def _ready_windows(self, final: bool) -> list[tuple[WindowRecord, Samples | None]]:
+        """Cut every window whose audio and VAD frames are complete (all remaining ones if final)."""
+        out: list[tuple[WindowRecord, Samples | None]] = []
+        limit = min(self._audio_end, self._mask_end)
+        while not (final and self._span_end >= limit):
+            start = self._stream_origin + self._next_window * self.step
+            end = start + self.window
+            span_end = start + self.lead + self.step
+            if end > limit:
+                if not final:
+                    break
+                span_end = limit  # the last window labels everything left
+            lo, hi = start - self._buf_start, min(end, limit) - self._buf_start
+            win_mask = self._mask[lo:hi]
+            span_mask = self._mask[self._span_end - self._buf_start : span_end - self._buf_start]
+            speech = self._audio[lo:hi][win_mask]
+            fraction = float(win_mask.mean()) if len(win_mask) else 0.0
+            enough = len(speech) >= max(self.min_speech, 1)
+            rec = WindowRecord(
+                index=self._next_window,
+                span_start=self._span_end,
+                span_end=span_end,
+                speech=speech_intervals(span_mask, self._span_end),
+                speech_fraction=fraction,
+                strong=enough and fraction >= self.config.strong_fraction,
+            )
+            out.append((rec, speech if enough else None))
+            self._span_end = span_end
+            self._next_window += 1
+        return out
+
+    def _embed(self, recs: list[tuple[WindowRecord, Samples | None]]) -> None:
+        todo = [(r, a) for r, a in recs if a is not None]
+        if todo:
+            embs = self.encoder.embed([a for _, a in todo])
+            for (r, _), e in zip(todo, embs, strict=True):
+                r.embedding = e
+
+    # ------------------------------------------------------------------ assignment
+
+    def _label(self, rec: WindowRecord, sid: int) -> None:
+        rec.label = sid
+        self._last_label = sid
+
+    def _decide(self, rec: WindowRecord) -> None:
+        """Label a window if it can be labelled now; it joins the release queue either way."""
+        self._pending.append(rec)
+        if rec.embedding is None:
+            return  # takes the voice of the window released before it (see _resolve)
+        sid, sim = self.clustering.closest(rec.embedding)
+        if sid is not None and (sim >= self.config.assign_threshold or not rec.strong):
+            if rec.strong:
+                self.clustering.add(sid, rec.embedding)
+            rec.label = sid
+
+    def _try_new_voice(self) -> None:
+        cfg = self.config
+        cands = [r for r in self._pending if r.label is None and r.strong]
+        if len(cands) < cfg.new_speaker_windows or len(self.clustering.voices) >= cfg.max_speakers:
+            return
+        embs = np.stack([r.embedding for r in cands])  # type: ignore[misc]
+        mean = embs.sum(axis=0)
+        mean /= np.linalg.norm(mean) + 1e-12
+        agree = [r for r, e in zip(cands, embs, strict=True) if float(e @ mean) >= cfg.assign_threshold]
+        if len(agree) < cfg.new_speaker_windows:
+            return
+        sid, sim = self.clustering.closest(mean.astype(np.float32))
+        if sid is not None and sim >= cfg.assign_threshold:
+            for r in agree:  # the agreeing windows are a known voice after all
+                r.label = sid
+            return
+        new = self.clustering.create([r.embedding for r in agree])  # type: ignore[misc]
+        for r in agree:
+            r.label = new
+
+    def _resolve(self, now: int, final: bool) -> list[WindowRecord]:
+        """Release pending windows in time order once decided, or when they time out."""
+        self._try_new_voice()
+        done = []
+        while self._pending:
+            head = self._pending[0]
+            if head.label is None and head.embedding is None and self._last_label is not None:
+                head.label = self._last_label  # too little speech to tell: the voice goes on
+            if head.label is None:
+                timed_out = final or now - head.span_end >= self.timeout
+                if not timed_out:
+                    break
+                self._settle(head)
+            self._pending.pop(0)
+            self._label(head, head.label)  # type: ignore[arg-type]
+            done.append(head)
+        return done
+
+    def _settle(self, rec: WindowRecord) -> None:
+        """Give a timed-out window to the closest voice (or start the first one)."""
+        if rec.embedding is not None:
+            sid, _ = self.clustering.closest(rec.embedding)
+        else:
+            sid = self._last_label
+        if sid is None:
+            later = next((r.label for r in self._pending if r.label is not None), None)
+            sid = later
+        if sid is None:
+            strong = [r.embedding for r in self._pending if r.embedding is not None]
+            sid = self.clustering.create(strong if strong else [np.zeros(self.encoder.dimension, np.float32)])
+            for r in self._pending:
+                if r.embedding is not None and r.label is None:
+                    r.label = sid
+        rec.label = sid
+
+    # ------------------------------------------------------------------ public
+
+    def _segments(self, recs: list[WindowRecord]) -> list[SpeakerSegment]:
+        return [SpeakerSegment(r.label, s, e) for r in recs for s, e in r.speech if r.label is not None]
+
+    def _run(self, final: bool) -> list[SpeakerSegment]:
+        cut = self._ready_windows(final)
+        self._embed(cut)
+        released: list[WindowRecord] = []
+        for rec, _ in cut:
+            self.records.append(rec)
+            self._decide(rec)
+            now = rec.span_end
+            released += self._resolve(now, final=False)
+        if final:
+            released += self._resolve(self._span_end, final=True)
+        self._trim()
+        return self._segments(released)
+
+    def __call__(self, chunk: AudioChunk, frames: SpeechFrames) -> list[SpeakerSegment]:
+        if not self._started:
+            self._started = True
+            self._stream_origin = chunk.start_sample
+            self._buf_start = self._audio_end = self._mask_end = self._span_end = chunk.start_sample
+        self._append(chunk, frames)
+        return self._run(final=False)
+
+    def flush(self, frames: SpeechFrames | None = None) -> list[SpeakerSegment]:
+        """End of stream: take the VAD's last frames and decide every remaining span."""
+        if frames is not None and len(frames.speech):
+            self._append(AudioChunk(np.zeros(0, np.float32), self._audio_end), frames)
+        return self._run(final=True)
+
+    def merge(self, keep: int, gone: int) -> None:
+        """The facilitator says voices ``gone`` and ``keep`` are one person."""
+        self.clustering.merge(keep, gone)
+        for r in self.records:
+            if r.label == gone:
+                r.label = keep
+        if self._last_label == gone:
+            self._last_label = keep
