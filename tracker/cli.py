@@ -128,10 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_devices)
 
     r = sub.add_parser("run", help="capture live and serve the dashboard")
-    r.add_argument("--device", help="input device index or name (default: the system default)")
-    r.add_argument("--input", metavar="FILE", help="replay a recording in real time instead of a microphone")
-    r.add_argument("--host", default="0.0.0.0", help="address to serve the dashboard on")
-    r.add_argument("--port", type=int, default=8000, help="port of the dashboard")
+    from api.settings import add_cli_arguments  # one flag per dashboard setting, defaults in one place
+
+    add_cli_arguments(r)
     r.set_defaults(func=cmd_run)
     return p
 

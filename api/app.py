@@ -1,0 +1,110 @@
+"""The dashboard application: ``create_app(settings, *, session=None) -> FastAPI``.
+
+The lifespan opens the meeting's capture, starts the snapshot pump that feeds the websocket hub,
+and on shutdown ends the meeting. Tests pass their own ``session`` (a file or a fake pipeline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
+
+from api.hub import Hub
+from api.pump import SnapshotPump
+from api.routes import STATIC_DIR, router
+from api.security import Access, AccessMiddleware, BodyLimitMiddleware
+from api.settings import Settings
+from tracker.runner import PipelineConfig
+from tracker.session import ConflictError, MeetingSession, SessionError, UnknownSpeakerError, build_session
+from tracker.stages.vad import VadConfig
+
+
+# NB: talktime reports to nobody; FastAPI's OpenTelemetry hooks stay off even if the environment asks.
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
+
+
+def session_from_settings(settings: Settings) -> MeetingSession:
+    """The live meeting the settings describe (loads the models; a bad input file fails here)."""
+    return build_session(
+        device=settings.device,
+        input_path=settings.input,
+        config=PipelineConfig(vad=VadConfig(model=settings.vad)),
+        view=settings.view_config(),
+        retry_s=settings.retry_s,
+        autostart=settings.autostart,
+    )
+
+
+def _status_of(exc: Exception) -> int:
+    if isinstance(exc, UnknownSpeakerError):
+        return 404
+    if isinstance(exc, ConflictError):
+        return 409
+    return 422
+
+
+async def _session_error(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=_status_of(exc))
+
+
+def create_app(settings: Settings, *, session: MeetingSession | None = None) -> FastAPI:
+    """The dashboard for one meeting.
+
+    Parameters
+    ----------
+    settings : where to listen, the codes, the input (see ``Settings``); missing codes are generated.
+    session : the meeting to serve; by default one is built from ``settings`` when the app starts.
+    """
+    settings = settings.with_secrets()
+    assert settings.code is not None and settings.token is not None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sess = session or await anyio.to_thread.run_sync(session_from_settings, settings)
+        hub = Hub(
+            outbox_size=settings.outbox_size,
+            max_viewers=settings.max_viewers,
+            max_message_bytes=settings.max_message_bytes,
+            send_timeout_s=settings.send_timeout_s,
+        )
+        app.state.session, app.state.hub = sess, hub
+        pump = SnapshotPump(sess, hub.publish, interval_s=settings.push_interval_s)
+        sess.open()
+        pump.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            pump.stop()
+            await anyio.to_thread.run_sync(sess.close)
+
+    app = FastAPI(
+        title="talktime",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NO_TELEMETRY,
+    )
+    app.state.settings = settings
+    app.state.access = Access(settings.code, settings.token)
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for exc_type in (SessionError, ValueError):
+        app.add_exception_handler(exc_type, _session_error)
+    # NB: the last added middleware runs first: check the code before reading any body.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
+    app.add_middleware(AccessMiddleware, access=app.state.access, allowed_origins=settings.allowed_origins)
+    return app

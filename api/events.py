@@ -1,0 +1,80 @@
+"""Messages on the dashboard's websocket: typed dataclasses with a ``type`` field, sent as JSON.
+
+Server to browser: ``hello`` (once, on connecting), ``state`` (the whole meeting, on every change
+and at least every ``push_interval_s``), ``pong`` and ``error``. Browser to server: ``ping`` and
+``refresh`` (send the state again now).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from tracker.session import MeetingSnapshot
+
+Role = Literal["viewer", "facilitator"]
+CLIENT_TYPES = ("ping", "refresh")
+
+
+@dataclass(frozen=True)
+class HelloEvent:
+    """First message of a connection: who the browser is to the server."""
+
+    meeting_id: str
+    role: Role
+    type: Literal["hello"] = "hello"
+
+
+@dataclass(frozen=True)
+class StateEvent:
+    """The whole meeting (see ``MeetingSnapshot``); only the newest one matters."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    type: Literal["state"] = "state"
+
+
+@dataclass(frozen=True)
+class PongEvent:
+    """Answer to a ``ping``."""
+
+    type: Literal["pong"] = "pong"
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """A message the server could not use; the connection stays open."""
+
+    reason: str
+    type: Literal["error"] = "error"
+
+
+Event = HelloEvent | StateEvent | PongEvent | ErrorEvent
+EVENT_TYPES = (HelloEvent, StateEvent, PongEvent, ErrorEvent)
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 3 decimals (a millisecond is plenty for people) and NaN/inf to None, recursively."""
+    if isinstance(value, float):
+        return round(value, 3) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def snapshot_dict(snapshot: MeetingSnapshot) -> dict[str, Any]:
+    """The JSON-ready form of a snapshot (what ``GET /api/state`` returns)."""
+    out: dict[str, Any] = _rounded(asdict(snapshot))
+    return out
+
+
+def state_event(snapshot: MeetingSnapshot) -> StateEvent:
+    return StateEvent(snapshot_dict(snapshot))
+
+
+def encode(event: Event) -> str:
+    """One event as compact JSON text."""
+    return json.dumps(asdict(event), separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,175 @@
+"""Fan-out of events to websocket viewers that survives slow and vanished browsers.
+
+Each connection has a bounded outbox: publishing appends to every outbox without awaiting anyone,
+and a full outbox drops its oldest message (only the newest state matters). A sender task per
+connection drains its own outbox; a receiver task answers the browser and notices when it leaves.
+Both run in one task group, so either ending ends the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from api.events import CLIENT_TYPES, ErrorEvent, Event, PongEvent, encode
+
+log = logging.getLogger("talktime.api")
+
+CLOSE_TOO_BIG = 1009  # RFC 6455: message too big to process
+CLOSE_TRY_LATER = 1013  # RFC 6455: try again later (too many viewers)
+CLOSE_SLOW = 1008  # policy violation: did not keep up for send_timeout_s
+
+
+class Outbox:
+    """A bounded queue of encoded messages that drops the oldest when full (never blocks a producer)."""
+
+    def __init__(self, maxlen: int) -> None:
+        if maxlen < 1:
+            raise ValueError(f"Outbox expected maxlen >= 1, got {maxlen!r}")
+        self._items: deque[str] = deque(maxlen=maxlen)
+        self._ready = asyncio.Event()
+        self.dropped = 0
+
+    def put(self, text: str) -> None:
+        if len(self._items) == self._items.maxlen:
+            self.dropped += 1
+        self._items.append(text)
+        self._ready.set()
+
+    async def get(self) -> str:
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(eq=False)
+class Connection:
+    websocket: WebSocket
+    outbox: Outbox
+    role: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Hub:
+    """The set of live viewers and the newest state, shared by every connection.
+
+    Parameters
+    ----------
+    outbox_size : messages queued per viewer.
+    max_viewers : connections at once; later ones are closed with 1013.
+    max_message_bytes : largest message a browser may send; larger ones close with 1009.
+    send_timeout_s : seconds one send may take before the viewer is dropped as too slow.
+    """
+
+    def __init__(
+        self, *, outbox_size: int = 4, max_viewers: int = 200, max_message_bytes: int = 16_384, send_timeout_s: float = 10.0
+    ) -> None:
+        self.outbox_size = outbox_size
+        self.max_viewers = max_viewers
+        self.max_message_bytes = max_message_bytes
+        self.send_timeout_s = send_timeout_s
+        self.connections: set[Connection] = set()
+        self.latest: str | None = None  # the newest encoded state, sent at once to a new viewer
+        self.published = 0
+
+    def publish(self, text: str) -> None:
+        """Queue an encoded state for every viewer; never awaits (call it in the event loop)."""
+        self.latest = text
+        self.published += 1
+        for conn in tuple(self.connections):
+            conn.outbox.put(text)
+
+    @property
+    def dropped(self) -> int:
+        return sum(c.outbox.dropped for c in self.connections)
+
+    async def serve(self, websocket: WebSocket, *, role: str, hello: Event) -> None:
+        """Run one accepted connection until the browser leaves or stops keeping up."""
+        if len(self.connections) >= self.max_viewers:
+            await websocket.close(CLOSE_TRY_LATER, f"too many viewers (at most {self.max_viewers})")
+            return
+        conn = Connection(websocket, Outbox(self.outbox_size), role)
+        conn.outbox.put(encode(hello))
+        if self.latest is not None:
+            conn.outbox.put(self.latest)
+        self.connections.add(conn)
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def receive() -> None:
+                    await self._receive(conn)
+                    tg.cancel_scope.cancel()
+
+                async def send() -> None:
+                    await self._send(conn)
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(receive)
+                tg.start_soon(send)
+        finally:
+            self.connections.discard(conn)
+
+    async def _send(self, conn: Connection) -> None:
+        while True:
+            text = await conn.outbox.get()
+            try:
+                with anyio.fail_after(self.send_timeout_s):
+                    await conn.websocket.send_text(text)
+            except TimeoutError:
+                log.info("dropping a viewer that took over %.0f s to accept a message", self.send_timeout_s)
+                await self._close(conn, CLOSE_SLOW, "too slow")
+                return
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return
+
+    async def _receive(self, conn: Connection) -> None:
+        ws = conn.websocket
+        while True:
+            try:
+                message = await ws.receive()
+            except (RuntimeError, OSError):
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            data = message.get("bytes")
+            size = len(text.encode()) if text is not None else len(data or b"")
+            if size > self.max_message_bytes:
+                await self._close(conn, CLOSE_TOO_BIG, f"message of {size} bytes; expected at most {self.max_message_bytes}")
+                return
+            reply = self._answer(text)
+            if reply is not None:
+                conn.outbox.put(reply)
+
+    def _answer(self, text: str | None) -> str | None:
+        """The reply to one browser message (an ``error`` event for anything unusable)."""
+        if text is None:
+            return encode(ErrorEvent("binary message; expected JSON text like {\"type\": \"ping\"}"))
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            return encode(ErrorEvent("malformed message; expected JSON like {\"type\": \"ping\"}"))
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind not in CLIENT_TYPES:
+            return encode(ErrorEvent(f"unknown message type {kind!r}; expected one of {list(CLIENT_TYPES)}"))
+        if kind == "ping":
+            return encode(PongEvent())
+        return self.latest  # refresh
+
+    async def _close(self, conn: Connection, code: int, reason: str) -> None:
+        try:
+            with anyio.move_on_after(1.0):
+                await conn.websocket.close(code, reason[:120])
+        except (RuntimeError, OSError, WebSocketDisconnect):
+            pass

@@ -1,0 +1,222 @@
+"""HTTP and websocket endpoints of the dashboard.
+
+Viewers (the meeting's code) may read; the facilitator (the token) may also control. Every control
+returns the meeting's new state. Ids that do not exist answer 404, controls that do not fit the
+meeting's state 409, unusable input 4xx with a reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.events import HelloEvent, Role, snapshot_dict
+from api.hub import Hub
+from api.security import COOKIE, Access, role_of_scope
+from tracker.session import MAX_NAME_CHARS, MeetingSession
+
+STATIC_DIR = Path(__file__).parent / "static"
+COOKIE_MAX_AGE_S = 12 * 3600  # a long meeting day
+router = APIRouter()
+
+
+class NameBody(BaseModel):
+    """A person's or phase's name."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+
+
+class MergeBody(BaseModel):
+    """Credit everything voice ``gone`` said to voice ``keep``."""
+
+    model_config = ConfigDict(extra="forbid")
+    keep: int = Field(ge=0)
+    gone: int = Field(ge=0)
+
+
+# ----------------------------------------------------------------------------- dependencies
+
+
+def _session(request: Request) -> MeetingSession:
+    session: MeetingSession = request.app.state.session
+    return session
+
+
+def viewer(request: Request) -> Role:
+    role = role_of_scope(request.scope)
+    if role is None:  # the middleware lets only public paths through without one
+        raise HTTPException(401, "meeting code required", headers={"WWW-Authenticate": "Bearer"})
+    return role
+
+
+def facilitator(role: Annotated[Role, Depends(viewer)]) -> Role:
+    if role != "facilitator":
+        raise HTTPException(403, "this needs the facilitator's token; the meeting code only lets you watch")
+    return role
+
+
+def meeting(meeting_id: str, request: Request) -> MeetingSession:
+    session = _session(request)
+    if meeting_id != session.id:
+        raise HTTPException(404, f"no meeting {meeting_id!r} here; GET /api/state shows the current one")
+    return session
+
+
+Meeting = Annotated[MeetingSession, Depends(meeting)]
+Control = Depends(facilitator)
+
+
+def _state(session: MeetingSession) -> dict[str, Any]:
+    return snapshot_dict(session.snapshot())
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness, for monitors: the only answer given without a code."""
+    return {"status": "ok"}
+
+
+def _enter(request: Request, secret: str) -> Response:
+    access: Access = request.app.state.access
+    if access.role_of(secret) is None:
+        return _login_page(request, error="That code is not right. Check the room screen and try again.")
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(COOKIE, secret, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="lax", path="/")
+    return response
+
+
+def _login_page(request: Request, *, error: str = "") -> HTMLResponse:
+    html = (STATIC_DIR / "login.html").read_text()
+    return HTMLResponse(html.replace("{{error}}", error), status_code=401)
+
+
+@router.get("/", response_model=None)
+def page(request: Request, code: str | None = None) -> Response:
+    """The dashboard, or the login page without a valid code; ``?code=`` logs in and redirects."""
+    if code is not None:
+        return _enter(request, code.strip())
+    if role_of_scope(request.scope) is None:
+        return _login_page(request)
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/login", response_model=None)
+async def login(request: Request) -> Response:
+    """The login form (``code=...``, form-encoded)."""
+    body = (await request.body()).decode(errors="replace")
+    codes = parse_qs(body).get("code", [])
+    return _enter(request, codes[0].strip() if codes else "")
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@router.get("/api/state")
+def state(request: Request, role: Annotated[Role, Depends(viewer)]) -> dict[str, Any]:
+    """The current meeting (see ``MeetingSnapshot``)."""
+    return _state(_session(request))
+
+
+@router.get("/api/access")
+def access_info(request: Request, role: Annotated[Role, Depends(viewer)]) -> dict[str, Any]:
+    """The caller's role; the facilitator also gets the viewers' code and join link."""
+    out: dict[str, Any] = {"role": role, "meeting_id": _session(request).id}
+    if role == "facilitator":
+        code = request.app.state.access.code
+        out["code"] = code
+        out["join_url"] = f"{request.base_url}?code={code}"
+    return out
+
+
+@router.get("/api/meetings/{meeting_id}")
+def meeting_state(session: Meeting, role: Annotated[Role, Depends(viewer)]) -> dict[str, Any]:
+    return _state(session)
+
+
+# ----------------------------------------------------------------------------- control
+
+
+@router.post("/api/meetings/{meeting_id}/start", dependencies=[Control])
+def start(session: Meeting) -> dict[str, Any]:
+    session.start()
+    return _state(session)
+
+
+@router.post("/api/meetings/{meeting_id}/pause", dependencies=[Control])
+def pause(session: Meeting) -> dict[str, Any]:
+    session.pause()
+    return _state(session)
+
+
+@router.post("/api/meetings/{meeting_id}/end", dependencies=[Control])
+def end(session: Meeting) -> dict[str, Any]:
+    session.end()
+    return _state(session)
+
+
+@router.patch("/api/meetings/{meeting_id}/speakers/{speaker_id}", dependencies=[Control])
+def rename(session: Meeting, speaker_id: int, body: NameBody) -> dict[str, Any]:
+    """Name a voice, or correct an expected attendee's name (negative ids)."""
+    session.rename(speaker_id, body.name)
+    return _state(session)
+
+
+@router.post("/api/meetings/{meeting_id}/merge", dependencies=[Control])
+def merge(session: Meeting, body: MergeBody) -> dict[str, Any]:
+    session.merge(body.keep, body.gone)
+    return _state(session)
+
+
+@router.post("/api/meetings/{meeting_id}/attendees", dependencies=[Control], status_code=201)
+def add_attendee(session: Meeting, body: NameBody) -> dict[str, Any]:
+    session.expect(body.name)
+    return _state(session)
+
+
+@router.delete("/api/meetings/{meeting_id}/attendees/{attendee_id}", dependencies=[Control])
+def remove_attendee(session: Meeting, attendee_id: int) -> dict[str, Any]:
+    session.remove_attendee(attendee_id)
+    return _state(session)
+
+
+@router.post("/api/meetings/{meeting_id}/phases", dependencies=[Control], status_code=201)
+def mark_phase(session: Meeting, body: NameBody) -> dict[str, Any]:
+    """Start an agenda phase now (the current one ends)."""
+    session.mark_phase(body.name)
+    return _state(session)
+
+
+@router.post("/api/meetings/{meeting_id}/phases/end", dependencies=[Control])
+def end_phase(session: Meeting) -> dict[str, Any]:
+    session.end_phase()
+    return _state(session)
+
+
+# ----------------------------------------------------------------------------- websocket
+
+
+@router.websocket("/ws")
+async def websocket(ws: WebSocket) -> None:
+    """Live state: ``hello``, then ``state`` on every change and at least twice a second."""
+    role = role_of_scope(ws.scope)
+    assert role is not None  # the middleware closed the handshake otherwise
+    session: MeetingSession = ws.app.state.session
+    hub: Hub = ws.app.state.hub
+    await ws.accept()
+    await hub.serve(ws, role=role, hello=HelloEvent(session.id, role))

@@ -1,0 +1,165 @@
+"""Who may see and steer the meeting: codes, cookies, origins and request size.
+
+Viewing needs the meeting's code, control needs the facilitator's token. Browsers present either
+once (``/?code=...`` or the login form) and then carry an HttpOnly, SameSite=Strict cookie; API
+clients send ``Authorization: Bearer <code or token>``. Every request that carries an ``Origin``
+header (browsers always do on websockets and POSTs) must come from the page's own origin or one
+of ``allowed_origins``. Only the health check and the login page answer without a code.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.events import Role
+
+COOKIE = "talktime_access"
+ROLE_KEY = "talktime.role"  # where the middleware leaves the caller's role in the ASGI scope
+PUBLIC_PATHS = frozenset({"/healthz", "/login", "/"})  # "/" answers with the login page without a code
+
+
+@dataclass(frozen=True)
+class Access:
+    """The meeting's two secrets."""
+
+    code: str  # viewers'
+    token: str  # facilitator's
+
+    def __post_init__(self) -> None:
+        if not self.code or not self.token or self.code == self.token:
+            raise ValueError("Access expected a viewer code and a different facilitator token")
+
+    def role_of(self, secret: str | None) -> Role | None:
+        """The role a presented secret grants (compared in constant time), or None."""
+        if not secret:
+            return None
+        if hmac.compare_digest(secret.encode(), self.token.encode()):
+            return "facilitator"
+        if hmac.compare_digest(secret.encode(), self.code.encode()):
+            return "viewer"
+        return None
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def presented_secret(headers: dict[str, str]) -> str | None:
+    """The bearer token, else the access cookie."""
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return _cookie(headers.get("cookie", ""), COOKIE)
+
+
+def origin_allowed(scope: Scope, headers: dict[str, str], allowed: Iterable[str]) -> bool:
+    """True without an Origin header (not a browser), for the page's own origin, or a listed one."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    own = f"{scheme}://{headers.get('host', '')}"
+    return origin == own or origin in set(allowed)
+
+
+async def _json_response(send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+class AccessMiddleware:
+    """Checks the origin and the code of every request and websocket, and records the role."""
+
+    def __init__(self, app: ASGIApp, *, access: Access, allowed_origins: Iterable[str] = ()) -> None:
+        self.app = app
+        self.access = access
+        self.allowed_origins = tuple(allowed_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        websocket = scope["type"] == "websocket"
+        if not origin_allowed(scope, headers, self.allowed_origins):
+            if websocket:
+                await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
+                return
+            detail = f"origin {headers['origin']!r} is not allowed; expected this page's own origin or an allowed one"
+            await _json_response(send, 403, detail)
+            return
+        role = self.access.role_of(presented_secret(headers))
+        scope[ROLE_KEY] = role
+        if role is None and (websocket or scope["path"] not in PUBLIC_PATHS):
+            if websocket:
+                await send({"type": "websocket.close", "code": 1008, "reason": "meeting code required"})
+                return
+            detail = "meeting code required; expected `Authorization: Bearer <code>` or the page's login"
+            await _json_response(send, 401, detail, [(b"www-authenticate", b"Bearer")])
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Answers 413 to a request body over ``max_bytes``, declared or streamed, before any route reads it."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _headers(scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _json_response(send, 413, f"request body of {declared} bytes; expected at most {self.max_bytes}")
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge(413, f"request body over {self.max_bytes} bytes; expected at most that")
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _json_response(send, 413, f"request body over {self.max_bytes} bytes; expected at most that")
+
+
+class _TooLarge(HTTPException):
+    """Raised inside a route's body read, so FastAPI answers it as a 413 with its reason."""
+
+
+def role_of_scope(scope: dict[str, Any]) -> Role | None:
+    role: Role | None = scope.get(ROLE_KEY)
+    return role

@@ -1,0 +1,91 @@
+"""``talktime run``: capture, pipeline and dashboard in one process, served by uvicorn.
+
+Prints where the room can open the page and the codes it needs, then serves until Ctrl-C (or
+SIGTERM), which ends the meeting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import socket
+import sys
+
+import uvicorn
+
+from api.app import create_app, session_from_settings
+from api.settings import Settings, settings_from_args
+from tracker.session import MeetingSession
+from tracker.sources import FileSource
+
+WS_PING_INTERVAL_S = 10.0  # seconds between pings; a browser that vanished is noticed within
+WS_PING_TIMEOUT_S = 10.0  # ... interval + timeout seconds
+GRACEFUL_SHUTDOWN_S = 3.0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OSError(f"port {port} on {host} is in use; expected a free port (--port)") from exc
+            raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}); expected an address of this machine (--host)") from exc
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than loopback (from its own name; nothing is sent)."""
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+    except OSError:
+        return []
+    return sorted({str(i[4][0]) for i in infos if not str(i[4][0]).startswith("127.")})
+
+
+def banner(settings: Settings, session: MeetingSession) -> str:
+    """What ``talktime run`` prints: where to open the page and with which code."""
+    port = settings.port
+    local = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    hosts = lan_addresses() if settings.host in ("0.0.0.0", "::") else [settings.host]
+    lines = [
+        f"talktime: meeting {session.id} ({session.input.label})",
+        f"  facilitator (this machine): http://{local}:{port}/?code={settings.token}",
+    ]
+    lines += [f"  viewers on the room's network: http://{h}:{port}/?code={settings.code}" for h in hosts]
+    lines += [
+        f"  meeting code: {settings.code}    facilitator token: {settings.token}",
+        "  Ctrl-C ends the meeting.",
+    ]
+    return "\n".join(lines)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the live dashboard from parsed ``talktime run`` flags; returns the exit code."""
+    settings = settings_from_args(args).with_secrets()
+    if settings.input is not None:
+        FileSource(settings.input)  # a bad file fails before the models load
+    _check_port_free(settings.host, settings.port)
+    session = session_from_settings(settings)
+    app = create_app(settings, session=session)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,  # NB: URLs may carry the meeting code
+        lifespan="on",
+        ws_max_size=settings.max_message_bytes,
+        ws_per_message_deflate=False,  # compressing every state for every viewer costs more than it saves
+        ws_ping_interval=WS_PING_INTERVAL_S,
+        ws_ping_timeout=WS_PING_TIMEOUT_S,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    server = uvicorn.Server(config)
+    print(banner(settings, session), flush=True)
+    server.run()
+    if not server.started:
+        print("talktime: the dashboard did not start (see the message above)", file=sys.stderr)
+        return 1
+    return 0

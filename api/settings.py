@@ -1,0 +1,121 @@
+"""The dashboard's settings: one ``Settings`` read from flags, ``TALKTIME_*`` variables and defaults.
+
+Every field is also a ``talktime run`` flag (``--field-name``), generated here, so a default exists
+in exactly one place. Precedence: flag, then environment variable, then default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tracker.meeting_view import ViewConfig
+
+ENV_PREFIX = "TALKTIME_"
+_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud or copied off a screen
+_ORIGIN = re.compile(r"^https?://[^/\s]+$")
+
+
+def new_viewer_code() -> str:
+    """A meeting code people can type: 3 groups of 4 (about 59 bits)."""
+    return "-".join("".join(secrets.choice(_CODE_ALPHABET) for _ in range(4)) for _ in range(3))
+
+
+class Settings(BaseSettings):
+    """Settings of ``talktime run`` (flags and ``TALKTIME_<NAME>`` environment variables)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    host: str = Field("0.0.0.0", description="address to serve on (0.0.0.0: reachable from the room's network)")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port of the dashboard")
+    device: str | None = Field(None, description="input device index or name (default: the system default)")
+    input: Path | None = Field(None, description="replay this recording in real time instead of a microphone")
+    code: str | None = Field(
+        None, min_length=6, description="viewers' meeting code (default: a new random one, printed at start)"
+    )
+    token: str | None = Field(
+        None, min_length=6, description="facilitator's token, for control and API clients (default: random, printed)"
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="other browser origins allowed besides the page's own (comma-separated)"
+    )
+    autostart: bool = Field(True, description="count from the start; off: wait for Start on the page")
+    vad: str = Field("silero", description="voice activity detector: silero or webrtc0..webrtc3")
+    retry_s: float = Field(2.0, gt=0, description="seconds between attempts to open a missing microphone")
+    push_interval_s: float = Field(
+        0.4, gt=0, le=0.5, description="seconds between pushes to viewers when nothing else changed"
+    )
+    outbox_size: int = Field(4, ge=1, le=64, description="messages queued per viewer before the oldest is dropped")
+    max_viewers: int = Field(200, ge=1, description="websocket viewers at once; more are turned away")
+    max_message_bytes: int = Field(16_384, ge=256, description="largest request body or websocket message accepted")
+    send_timeout_s: float = Field(10.0, gt=0, description="seconds a viewer may take to accept one message")
+    warmup_s: float = Field(ViewConfig.warmup_s, ge=0, description="seconds before anyone is flagged quiet or dominant")
+    quiet_after_s: float = Field(
+        ViewConfig.quiet_after_s, ge=0, description="seconds of silence after which a person is flagged quiet"
+    )
+    max_people: int = Field(ViewConfig.max_people, ge=2, description="more people than this shows a warning")
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"expected origins like http://host:port, got {origin!r}")
+        return [o.rstrip("/") for o in value]
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> Settings:
+        if self.device is not None and self.input is not None:
+            raise ValueError(f"expected --device or --input, not both; got {self.device!r} and {str(self.input)!r}")
+        if self.code is not None and self.code == self.token:
+            raise ValueError("expected the viewers' code and the facilitator's token to differ")
+        return self
+
+    def with_secrets(self) -> Settings:
+        """These settings with a random viewer code and facilitator token where none was given."""
+        return self.model_copy(
+            update={"code": self.code or new_viewer_code(), "token": self.token or secrets.token_urlsafe(18)}
+        )
+
+    def view_config(self) -> ViewConfig:
+        return ViewConfig(warmup_s=self.warmup_s, quiet_after_s=self.quiet_after_s, max_people=self.max_people)
+
+
+_METAVARS = {"input": "FILE", "device": "D", "host": "H", "port": "P", "allowed_origins": "ORIGINS"}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per ``Settings`` field; unset flags fall back to the environment, then the default."""
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = "none" if default in (None, []) else default
+        help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}; default: {shown}]"
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "dest": name}
+        if info.annotation is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = _METAVARS.get(name, name.upper())
+        parser.add_argument(flag(name), **kwargs)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from parsed flags (only those given), the environment and defaults."""
+    given = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
+    return Settings(**given)

@@ -1,0 +1,137 @@
+"""Fakes and helpers for the dashboard's tests: a scripted pipeline and a hand-fed source.
+
+``ScriptedPipeline`` has the real ``Pipeline`` call signature and a real ``Accountant``; instead
+of models it says who speaks when from a script, so figures are exact and known in advance.
+``FedSource`` delivers exactly the audio a test feeds it, through the ``Source`` protocol.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from tracker.audio import AudioChunk, to_samples
+from tracker.capture import LiveInput
+from tracker.meeting_view import ViewConfig
+from tracker.runner import PipelineConfig
+from tracker.session import MeetingSession
+from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats
+from tracker.stages.accounting import Accountant
+from tracker.stages.diarization import SpeakerSegment
+
+T = TypeVar("T")
+
+# Who speaks when, in seconds of the meeting stream: (speaker id, start_s, end_s).
+THREE_PEOPLE: list[tuple[int, float, float]] = [
+    (0, 0.0, 6.0),
+    (1, 6.5, 9.0),
+    (0, 9.5, 14.0),
+    (2, 14.5, 17.0),
+    (1, 17.5, 19.5),
+]
+
+
+class ScriptedPipeline:
+    """A ``Pipeline`` stand-in: emits the scripted speech inside each chunk it is given."""
+
+    def __init__(self, script: Sequence[tuple[int, float, float]]) -> None:
+        self.config = PipelineConfig()
+        self.script = [SpeakerSegment(s, to_samples(a), to_samples(b)) for s, a, b in script]
+        self.accountant = Accountant(self.config.accounting)
+        self.segments: list[SpeakerSegment] = []
+        self.merged: list[tuple[int, int]] = []
+
+    def reset(self) -> None:
+        self.accountant.reset()
+        self.segments = []
+
+    def __call__(self, chunk: AudioChunk) -> list[SpeakerSegment]:
+        out = []
+        for seg in self.script:
+            start, end = max(seg.start_sample, chunk.start_sample), min(seg.end_sample, chunk.end_sample)
+            if end > start:
+                out.append(SpeakerSegment(seg.speaker, start, end))
+        self.segments += out
+        self.accountant.add(out)
+        self.accountant.advance(chunk.end_sample)
+        return out
+
+    def flush(self) -> list[SpeakerSegment]:
+        return []
+
+    def merge(self, keep: int, gone: int) -> None:
+        self.merged.append((keep, gone))
+        self.accountant.merge(keep, gone)
+
+
+class FedSource:
+    """Silence in 0.1 s blocks, exactly as much as the test ``feed``s; ``finish()`` ends the stream."""
+
+    def __init__(self) -> None:
+        self.stats = SourceStats()
+        self._queue: queue.Queue[AudioChunk | None] = queue.Queue()
+        self._position = 0
+        self.started = False
+        self.stopped = False
+
+    def feed(self, seconds: float) -> None:
+        n = to_samples(seconds)
+        while n > 0:
+            size = min(BLOCK_SAMPLES, n)
+            self._queue.put(AudioChunk(np.zeros(size, np.float32), self._position))
+            self._position += size
+            n -= size
+
+    def finish(self) -> None:
+        self._queue.put(None)
+
+    def start(self) -> None:
+        self.started = True
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        try:
+            chunk = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if chunk is None:
+            raise EndOfStream
+        return chunk
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def scripted_session(
+    script: Sequence[tuple[int, float, float]] = THREE_PEOPLE,
+    *,
+    view: ViewConfig | None = None,
+    autostart: bool = True,
+) -> tuple[MeetingSession, FedSource]:
+    """A meeting over a ``ScriptedPipeline`` fed by hand; not opened yet."""
+    source = FedSource()
+    live = LiveInput(lambda: source, retry=False, label="test feed")
+    session = MeetingSession(ScriptedPipeline(script), live, view=view, autostart=autostart)  # type: ignore[arg-type]
+    return session, source
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float = 5.0, interval: float = 0.01, what: str = "condition") -> T:
+    """Poll until ``predicate()`` is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def speaker(state: dict[str, Any], speaker_id: int) -> dict[str, Any]:
+    """One speaker's entry in a JSON state."""
+    found: dict[str, Any] = next(s for s in state["speakers"] if s["id"] == speaker_id)
+    return found
+

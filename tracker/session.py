@@ -1,0 +1,379 @@
+"""One live meeting: capture, pipeline and the facilitator's controls behind a thread-safe snapshot.
+
+``MeetingSession`` owns a ``Runner`` (its worker thread reads a ``LiveInput`` and feeds the
+``Pipeline``) and the meeting's own state: id, status, agenda phases. Controls may be called from
+any thread. Listeners registered with ``subscribe`` are told (in the calling thread, so they must
+not block) whenever something changed; they then read ``snapshot()``.
+
+Status: ``ready`` (capturing, not counting) -> ``running`` <-> ``paused`` -> ``ended``. While not
+running, audio is read and dropped, so it never counts; ending stops capture for good and keeps
+the final figures.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from tracker.audio import seconds
+from tracker.capture import LiveInput, file_opener, microphone_opener
+from tracker.meeting_view import (
+    Phase,
+    PersonView,
+    PhaseView,
+    ViewConfig,
+    equal_share,
+    people_view,
+    phase_views,
+    timeline_view,
+)
+from tracker.runner import Pipeline, PipelineConfig, Runner, build_pipeline
+from tracker.sources import FileSource
+from tracker.stages.accounting import Accountant, GroupStats
+from tracker.stages.diarization import SpeakerSegment
+
+Status = Literal["ready", "running", "paused", "ended"]
+MAX_NAME_CHARS = 60
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class SessionError(Exception):
+    """A control that cannot be carried out; the message says why."""
+
+
+class UnknownSpeakerError(SessionError, LookupError):
+    """No voice or expected attendee has this id."""
+
+
+class ConflictError(SessionError):
+    """The control does not fit the meeting's current state (ended, name taken, ...)."""
+
+
+@dataclass(frozen=True)
+class InputView:
+    """The audio input as the dashboard shows it."""
+
+    status: str  # "ok", "starting", "no microphone: <reason>", "end of input"
+    label: str  # "microphone" or "file <name>"
+    device: str | None
+    dropped_blocks: int
+    overflows: int
+    paused_s: float  # audio read and dropped while not counting
+    load: float  # pipeline wall time per second of audio (below 1 keeps up)
+
+
+@dataclass(frozen=True)
+class MeetingSnapshot:
+    """Everything the dashboard shows, as of one moment (seconds; shares in [0, 1])."""
+
+    meeting_id: str
+    status: Status
+    started_at: str | None  # ISO 8601 UTC time the meeting first ran
+    clock_s: float  # counted meeting time (pauses excluded)
+    input: InputView
+    speakers: list[PersonView]
+    group: GroupStats
+    equal_share: float | None
+    too_many_people: bool
+    max_people: int
+    phases: list[PhaseView]
+    timeline: list[tuple[int, float, float]]  # (speaker id, start_s, end_s)
+    version: int  # increases with every change
+    changed_at: float  # wall time (time.time()) of the last change, for latency measurements
+
+
+@dataclass
+class _State:
+    status: Status = "ready"
+    started_at: str | None = None
+    phases: list[Phase] = field(default_factory=list)
+    version: int = 0
+    changed_at: float = 0.0
+    listeners: list[Callable[[], None]] = field(default_factory=list)
+
+
+def clean_name(name: str, *, what: str = "name") -> str:
+    """A person's or phase's name with whitespace collapsed; raises ValueError when unusable."""
+    text = " ".join(str(name).split())
+    if not text or len(text) > MAX_NAME_CHARS or _CONTROL_CHARS.search(text):
+        raise ValueError(f"{what} expected 1-{MAX_NAME_CHARS} printable characters, got {name!r}")
+    return text
+
+
+class MeetingSession:
+    """A live meeting.
+
+    Parameters
+    ----------
+    pipeline : the VAD -> diarization -> accounting pipeline (owned from now on).
+    live_input : where audio comes from.
+    view : when people are flagged quiet or dominant.
+    autostart : count from the first chunk (True) or wait in ``ready`` for ``start()``.
+    """
+
+    def __init__(
+        self, pipeline: Pipeline, live_input: LiveInput, *, view: ViewConfig | None = None, autostart: bool = True
+    ) -> None:
+        self.id = str(uuid.uuid4())
+        self.pipeline = pipeline
+        self.input = live_input
+        self.view = view or ViewConfig()
+        self.autostart = autostart
+        self.runner = Runner(live_input, pipeline, on_segments=self._on_segments)
+        # NB: lock order is runner.lock (the pipeline) before _lock (status, phases, listeners).
+        self._lock = threading.Lock()
+        self._state = _State()
+        self._opened = False
+
+    # -- lifecycle
+
+    def open(self) -> None:
+        """Start capturing (in the runner's thread); counting starts now if ``autostart``."""
+        if self._opened:
+            raise ConflictError("the meeting's capture is already open")
+        self._opened = True
+        self.input.counting = self.autostart
+        if self.autostart:
+            self._set_status("running")
+        self.runner.start()
+
+    def close(self) -> None:
+        """End the meeting if it is still going (server shutdown)."""
+        if self.status != "ended":
+            self.end()
+
+    @property
+    def status(self) -> Status:
+        return self._state.status
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after every change; returns a function that unsubscribes."""
+        with self._lock:
+            self._state.listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._state.listeners:
+                    self._state.listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._state.version += 1
+            self._state.changed_at = time.time()
+            listeners = list(self._state.listeners)
+        for fn in listeners:
+            fn()
+
+    def _on_segments(self, segs: list[SpeakerSegment]) -> None:
+        # Runs in the pipeline thread; an empty list means the input ended.
+        self._changed()
+
+    def _set_status(self, status: Status) -> None:
+        with self._lock:
+            self._state.status = status
+            if status == "running" and self._state.started_at is None:
+                self._state.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+    # -- controls: the meeting
+
+    def start(self) -> None:
+        """Count from now on (from ``ready`` or ``paused``)."""
+        self._require_not_ended("start")
+        self._set_status("running")
+        self.input.counting = True
+        self._changed()
+
+    def pause(self) -> None:
+        """Stop counting; audio is read and dropped until ``start()``."""
+        self._require_not_ended("pause")
+        if self.status == "running":
+            self.input.counting = False
+            self._set_status("paused")
+        self._changed()
+
+    def end(self) -> None:
+        """Stop capture for good, decide what is pending and keep the final figures."""
+        if self.status == "ended":
+            return
+        self.input.counting = False
+        self.runner.stop()
+        with self.runner.lock, self._lock:
+            clock = self.pipeline.accountant.clock_samples
+            self._state.phases = [p if p.end_sample is not None else replace(p, end_sample=clock) for p in self._state.phases]
+            self._state.status = "ended"
+        self._changed()
+
+    def _require_not_ended(self, what: str) -> None:
+        if self.status == "ended":
+            raise ConflictError(f"cannot {what}: the meeting has ended (start a new `talktime run`)")
+
+    # -- controls: people
+
+    def _voices(self) -> set[int]:
+        acc = self.pipeline.accountant
+        return {s.speaker for s in acc.timeline} | set(acc.names)
+
+    def _check_voice(self, speaker: int) -> None:
+        if speaker not in self._voices():
+            raise UnknownSpeakerError(f"no speaker with id {speaker} in meeting {self.id}")
+
+    def rename(self, speaker: int, name: str) -> None:
+        """Name a voice (ids >= 0) or correct an expected attendee's name (ids < 0)."""
+        name = clean_name(name)
+        with self.runner.lock:
+            acc = self.pipeline.accountant
+            if speaker < 0:
+                k = -1 - speaker
+                if k >= len(acc.expected):
+                    raise UnknownSpeakerError(f"no expected attendee with id {speaker} in meeting {self.id}")
+                if name != acc.expected[k] and (name in acc.expected or name in acc.names.values()):
+                    raise ConflictError(f"{name!r} is already on the roster")
+                acc.expected[k] = name
+            else:
+                self._check_voice(speaker)
+                owner = next((i for i, n in acc.names.items() if n == name and i != speaker), None)
+                if owner is not None:
+                    raise ConflictError(f"{name!r} is already speaker {owner}'s name; merge the two voices instead")
+                acc.rename(speaker, name)
+        self._changed()
+
+    def merge(self, keep: int, gone: int) -> None:
+        """Credit everything voice ``gone`` said to voice ``keep`` (one person split in two)."""
+        if keep == gone:
+            raise ValueError(f"merge expected two different speakers, got {keep} twice")
+        with self.runner.lock:
+            self._check_voice(keep)
+            self._check_voice(gone)
+            names = self.pipeline.accountant.names
+            if keep not in names and gone in names:
+                names[keep] = names[gone]
+            self.pipeline.merge(keep, gone)
+        self._changed()
+
+    def expect(self, name: str) -> None:
+        """Add an expected attendee who counts, at zero, until a voice is given their name."""
+        name = clean_name(name)
+        with self.runner.lock:
+            acc = self.pipeline.accountant
+            if name in acc.expected or name in acc.names.values():
+                raise ConflictError(f"{name!r} is already on the roster")
+            acc.expect(name)
+        self._changed()
+
+    def remove_attendee(self, attendee: int) -> None:
+        """Take an expected attendee (id < 0) off the roster."""
+        with self.runner.lock:
+            acc = self.pipeline.accountant
+            k = -1 - attendee
+            if attendee >= 0 or k >= len(acc.expected):
+                raise UnknownSpeakerError(f"no expected attendee with id {attendee} in meeting {self.id}")
+            del acc.expected[k]
+        self._changed()
+
+    # -- controls: agenda phases
+
+    def mark_phase(self, name: str) -> None:
+        """Start a new agenda phase now; the current one ends here."""
+        name = clean_name(name, what="phase name")
+        self._require_not_ended("mark a phase")
+        with self.runner.lock, self._lock:
+            now = self.pipeline.accountant.clock_samples
+            self._close_phase(now)
+            self._state.phases.append(Phase(name, now))
+        self._changed()
+
+    def end_phase(self) -> None:
+        """End the current agenda phase without starting another."""
+        with self.runner.lock, self._lock:
+            self._close_phase(self.pipeline.accountant.clock_samples)
+        self._changed()
+
+    def _close_phase(self, now: int) -> None:
+        phases = self._state.phases
+        if phases and phases[-1].end_sample is None:
+            phases[-1] = replace(phases[-1], end_sample=now)
+
+    # -- output
+
+    def snapshot(self) -> MeetingSnapshot:
+        """The current figures; safe from any thread and cheap on the pipeline (it copies, then computes)."""
+        with self.runner.lock:
+            acc = _copy_accountant(self.pipeline.accountant)
+        with self._lock:
+            st = replace(self._state, phases=list(self._state.phases), listeners=[])
+        summary = acc.summary()
+        clock_s = seconds(acc.clock_samples)
+        people = people_view(summary, clock_s=clock_s, config=self.view)
+        present = [p.id for p in people if p.present]
+        audio_s = seconds(self.input.delivered_samples)
+        return MeetingSnapshot(
+            meeting_id=self.id,
+            status=st.status,
+            started_at=st.started_at,
+            clock_s=clock_s,
+            input=InputView(
+                status=self.input.status,
+                label=self.input.label,
+                device=self.input.device_name,
+                dropped_blocks=self.input.dropped_blocks,
+                overflows=self.input.overflows,
+                paused_s=seconds(self.input.paused_samples),
+                load=self.runner.processing_s / audio_s if audio_s > 0 else 0.0,
+            ),
+            speakers=people,
+            group=summary.group,
+            equal_share=equal_share(summary.group),
+            too_many_people=summary.group.people > self.view.max_people,
+            max_people=self.view.max_people,
+            phases=phase_views(acc.timeline, st.phases, people=present, clock_samples=acc.clock_samples),
+            timeline=timeline_view(acc.timeline, gap_s=self.view.timeline_gap_s),
+            version=st.version,
+            changed_at=st.changed_at,
+        )
+
+
+def _copy_accountant(acc: Accountant) -> Accountant:
+    """A private copy to compute figures from outside the pipeline's lock (segments are immutable)."""
+    out = copy.copy(acc)
+    out.timeline = list(acc.timeline)
+    out.names = dict(acc.names)
+    out.expected = list(acc.expected)
+    # NB: the meeting stream always starts at sample 0 (LiveInput re-stamps it); the accountant
+    # would otherwise start its clock at the end of the first chunk.
+    out._origin = 0  # noqa: SLF001
+    return out
+
+
+
+def build_session(
+    *,
+    device: str | None = None,
+    input_path: str | Path | None = None,
+    config: PipelineConfig | None = None,
+    view: ViewConfig | None = None,
+    retry_s: float = 2.0,
+    autostart: bool = True,
+) -> MeetingSession:
+    """A meeting on the default (or named) microphone, or on a recording replayed in real time.
+
+    A bad recording fails here, before the models load; a missing microphone does not: the
+    session keeps trying to open it every ``retry_s`` seconds.
+    """
+    if input_path is not None and device is not None:
+        raise ValueError(f"expected a device or an input file, not both; got {device!r} and {str(input_path)!r}")
+    if input_path is not None:
+        FileSource(input_path)  # fail fast on a bad file
+        live = LiveInput(file_opener(input_path), retry=False, retry_s=retry_s, label=f"file {Path(input_path).name}")
+    else:
+        live = LiveInput(microphone_opener(device), retry_s=retry_s, label="microphone")
+    return MeetingSession(build_pipeline(config), live, view=view, autostart=autostart)
