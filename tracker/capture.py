@@ -81,7 +81,8 @@ class LiveInput:
         self.retry = retry
         self.label = label
         self.stats = SourceStats()
-        self.status = STATUS_STARTING
+        self.on_status: Callable[[], None] | None = None  # called (in the reading thread) when status changes
+        self._status = STATUS_STARTING
         self.device_name: str | None = None
         # NB: read and written from several threads; plain attribute writes are atomic in CPython.
         self.counting = True
@@ -93,6 +94,16 @@ class LiveInput:
         self._inner_end: int | None = None  # end sample of the inner source's last chunk
         self._next_try = 0.0  # time.monotonic() of the next attempt to open
         self._stop = threading.Event()
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        changed, self._status = value != self._status, value
+        if changed and self.on_status is not None:
+            self.on_status()
 
     # -- Source protocol
 

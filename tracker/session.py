@@ -128,6 +128,7 @@ class MeetingSession:
         self.view = view or ViewConfig()
         self.autostart = autostart
         self.runner = Runner(live_input, pipeline, on_segments=self._on_segments)
+        live_input.on_status = self._changed
         # NB: lock order is runner.lock (the pipeline) before _lock (status, phases, listeners).
         self._lock = threading.Lock()
         self._state = _State()
