@@ -23,6 +23,16 @@ WS_PING_TIMEOUT_S = 10.0  # ... interval + timeout seconds
 GRACEFUL_SHUTDOWN_S = 3.0
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that Ctrl-C or SIGTERM is a normal end of the meeting (exit 0)."""
+
+    async def _serve(self, sockets: list[socket.socket] | None = None) -> None:
+        await super()._serve(sockets)
+        # NB: uvicorn re-raises a caught signal after a graceful shutdown; the lifespan has already
+        # ended the meeting, so there is nothing left for the signal to do.
+        self._captured_signals.clear()
+
+
 def _check_port_free(host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
@@ -82,7 +92,7 @@ def serve(args: argparse.Namespace) -> int:
         ws_ping_timeout=WS_PING_TIMEOUT_S,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     print(banner(settings, session), flush=True)
     server.run()
     if not server.started:

@@ -1,0 +1,143 @@
+"""End to end, as the room uses it: ``talktime run --input <meeting>`` and the page in headless Chromium.
+
+Starts the real command (real models, the recording replayed in real time like a microphone),
+opens the page with the facilitator's token, waits for bars, renames a speaker, ends the meeting
+and checks what the page shows; a phone-sized viewer watches along.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+TOKEN, CODE = "e2e-facilitator-token", "e2e-view-code"
+RECORDINGS = [
+    REPO / "tests" / "data" / "meeting3.wav",
+    REPO.parent / "shared" / "eval" / "dev" / "wav" / "ami-mix_EN2009b_0000-0030.wav",
+]
+
+
+def recording() -> Path:
+    for path in RECORDINGS:
+        if path.is_file():
+            return path
+    pytest.skip(f"no multi-speaker recording; expected one of {[str(p) for p in RECORDINGS]}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get_json(url: str, token: str) -> Any:
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5) as r:  # noqa: S310 - loopback only
+        return json.load(r)
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    """``talktime run`` on a free loopback port; yields its base URL."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    talktime = shutil.which("talktime", path=str(Path(sys.executable).parent)) or "talktime"
+    port = free_port()
+    cmd = [talktime, "run", "--input", str(recording()), "--host", "127.0.0.1", "--port", str(port),
+           "--token", TOKEN, "--code", CODE]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"talktime run exited early:\n{proc.stdout.read() if proc.stdout else ''}")
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1).close()  # noqa: S310 - loopback only
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise AssertionError("talktime run did not answer /healthz within 90 s") from None
+                time.sleep(0.2)
+        yield base
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        out = proc.stdout.read() if proc.stdout else ""
+        assert f"?code={TOKEN}" in out and CODE in out  # the codes are printed for the room
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_a_meeting_in_the_browser(server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{server}/?code={TOKEN}")
+            expect(page.locator("#controls")).to_be_visible()
+            first = page.locator(".bar-row").first
+            expect(first).to_be_visible(timeout=30_000)  # bars appear as voices are heard
+            expect(page.locator("#clock")).not_to_have_text("0:00")
+            phone = browser.new_page(viewport={"width": 375, "height": 740}, is_mobile=True)
+            phone.goto(f"{server}/?code={CODE}")
+            expect(phone.locator(".bar-row").first).to_be_visible(timeout=10_000)
+            expect(phone.locator("#controls")).to_be_hidden()
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sticks out
+
+            speaker_id = int(first.get_attribute("data-id") or "0")
+            first.locator(".edit").click()
+            name_box = first.locator("input")
+            name_box.fill("Ada Lovelace")
+            name_box.press("Enter")
+            expect(first.locator(".who")).to_have_text("Ada Lovelace")
+            expect(phone.locator(f'.bar-row[data-id="{speaker_id}"] .who')).to_have_text("Ada Lovelace", timeout=3_000)
+            state = get_json(f"{server}/api/state", CODE)
+            assert next(s for s in state["speakers"] if s["id"] == speaker_id)["name"] == "Ada Lovelace"
+
+            page.click("text=Brainstorm")
+            expect(page.locator("#views [data-phase-tab]")).to_have_text(["brainstorm"])
+            end = page.locator("#end-btn")
+            end.click()
+            expect(end).to_have_text("Tap again to end")
+            end.click()
+            expect(page.locator("#status")).to_have_text("ended")
+            expect(page.locator("#banners")).to_contain_text("final figures")
+            expect(page.locator(".bar-row", has_text="Ada Lovelace")).to_be_visible()
+            expect(phone.locator("#status")).to_have_text("ended", timeout=3_000)
+            final = get_json(f"{server}/api/state", TOKEN)
+            assert final["status"] == "ended" and final["phases"][0]["end_s"] is not None
+            clock = page.locator("#clock").inner_text()
+            time.sleep(1.0)
+            assert page.locator("#clock").inner_text() == clock  # ended: the clock stands still
+            page.screenshot(path=str(tmp_path / "ended.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()
