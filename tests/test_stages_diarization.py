@@ -1,0 +1,227 @@
+"""Streaming diarization over fake tone voices: speaker creation, stable labels, exact coverage, chunking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from fakes import EnergyVad, FakeEncoder, Turns, chunks, render
+from tracker.audio import SAMPLE_RATE, to_samples
+from tracker.stages.diarization import DiarizationConfig, SpeakerSegment, StreamingDiarizer, speech_intervals
+from tracker.stages.vad import VadConfig, VoiceActivityDetector, speech_mask_samples
+
+VAD = VadConfig(threshold=0.5, min_silence_s=0.3, min_speech_s=0.15)
+
+TWO_PEOPLE: Turns = [(0, 0.5, 5.5), (1, 6.0, 10.0), (0, 10.5, 14.0), (1, 14.5, 19.0), (0, 19.5, 23.0)]
+
+
+@dataclass
+class Run:
+    batches: list[list[SpeakerSegment]]  # what each call released, in call order
+    speech: npt.NDArray[np.bool_]  # the VAD's final per-sample decisions
+    diarizer: StreamingDiarizer
+
+    @property
+    def segments(self) -> list[SpeakerSegment]:
+        return [s for b in self.batches for s in b]
+
+    def talk(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for s in self.segments:
+            out[s.speaker] = out.get(s.speaker, 0) + s.duration_samples
+        return out
+
+
+def diarize(
+    audio: np.ndarray, *, block: int = 1_600, start: int = 0, config: DiarizationConfig | None = None,
+    encoder: FakeEncoder | None = None,
+) -> Run:
+    """VAD (energy) then the streaming diarizer, fed like the runner feeds them."""
+    vad = VoiceActivityDetector(VAD, model=EnergyVad())
+    diarizer = StreamingDiarizer(config or DiarizationConfig(), encoder=encoder or FakeEncoder())
+    batches, frames = [], []
+    for c in chunks(audio, block, start=start):
+        f = vad(c)
+        frames.append(f)
+        batches.append(diarizer(c, f))
+    last = vad.flush()
+    frames.append(last)
+    batches.append(diarizer.flush(last))
+    speech = np.concatenate([speech_mask_samples(f) for f in frames]) > 0
+    return Run(batches, speech, diarizer)
+
+
+def purity(run: Run, turns: Turns, duration_s: float, *, start: int = 0) -> dict[int, tuple[int, float]]:
+    """For each label: its majority voice and the share of its samples that voice spoke."""
+    voice_at = np.full(to_samples(duration_s), -1)
+    for v, a, b in turns:
+        voice_at[to_samples(a) : to_samples(b)] = v
+    out = {}
+    for label in run.talk():
+        hist = np.zeros(4, dtype=np.int64)
+        for s in run.segments:
+            if s.speaker == label:
+                np.add.at(hist, voice_at[s.start_sample - start : s.end_sample - start] + 1, 1)
+        out[label] = (int(np.argmax(hist[1:])), float(hist[1:].max() / hist.sum()))
+    return out
+
+
+def test_two_alternating_voices_give_two_speakers() -> None:
+    run = diarize(render(TWO_PEOPLE, 24.0))
+    labels = purity(run, TWO_PEOPLE, 24.0)
+    assert sorted(labels) == [0, 1]
+    assert sorted(v for v, _ in labels.values()) == [0, 1]
+    assert all(p > 0.9 for _, p in labels.values())
+    talk = run.talk()
+    truth = {0: 5.0 + 3.5 + 3.5, 1: 4.0 + 4.5}
+    for label, (voice, _) in labels.items():
+        assert talk[label] / SAMPLE_RATE == pytest.approx(truth[voice], abs=0.6)
+
+
+def test_a_short_burst_of_another_voice_is_not_a_person() -> None:
+    turns = [(0, 0.5, 6.0), (2, 6.8, 7.3), (1, 8.0, 13.0), (0, 13.5, 18.0)]  # a 0.5 s cough in between
+    run = diarize(render(turns, 19.0))
+    assert sorted(run.talk()) == [0, 1]
+    assert len(run.diarizer.clustering.voices) == 2
+    # ...while the same voice talking for a while does become a third person.
+    turns = [(0, 0.5, 6.0), (2, 6.8, 10.8), (1, 11.5, 16.0), (0, 16.5, 20.0)]
+    run = diarize(render(turns, 21.0))
+    labels = purity(run, turns, 21.0)
+    assert sorted(v for v, _ in labels.values()) == [0, 1, 2]
+
+
+def test_labels_never_change_meaning() -> None:
+    turns = [*TWO_PEOPLE, (2, 23.5, 28.0), (1, 28.5, 31.0), (0, 31.5, 34.0), (2, 34.5, 37.0)]
+    run = diarize(render(turns, 38.0))
+    voice_at = np.full(to_samples(38.0), -1)
+    for v, a, b in turns:
+        voice_at[to_samples(a) : to_samples(b)] = v
+    meaning: dict[int, int] = {}
+    order: list[int] = []
+    for batch in run.batches:
+        for s in batch:
+            spoken = voice_at[s.start_sample : s.end_sample]
+            if (spoken == spoken[0]).all() and spoken[0] >= 0:  # a span inside one person's turn
+                assert meaning.setdefault(s.speaker, int(spoken[0])) == spoken[0], "a label changed meaning"
+            if s.speaker not in order:
+                order.append(s.speaker)
+    assert sorted(meaning.values()) == [0, 1, 2]
+    assert order == sorted(order)  # new people get new, increasing ids
+
+
+def test_segments_are_released_in_time_order_and_cover_exactly_the_speech() -> None:
+    turns = [(0, 0.3, 2.0), (0, 2.2, 4.0), (1, 4.9, 5.3), (1, 5.9, 9.7), (0, 12.0, 12.4), (1, 12.9, 16.1)]
+    run = diarize(render(turns, 17.05))
+    segs = run.segments
+    assert segs, "expected speech"
+    for a, b in zip(segs, segs[1:], strict=False):
+        assert b.start_sample >= a.end_sample, f"{b} released after {a}"
+    covered = np.zeros(len(run.speech), dtype=bool)
+    for s in segs:
+        assert not covered[s.start_sample : s.end_sample].any()
+        covered[s.start_sample : s.end_sample] = True
+    assert sum(s.duration_samples for s in segs) == int(run.speech.sum())
+    assert np.array_equal(covered, run.speech)
+
+
+@pytest.mark.parametrize("block", [32_000, 1_000, 16_001])
+def test_small_chunks_give_the_same_result_as_large_ones(block: int) -> None:
+    audio = render([*TWO_PEOPLE, (2, 23.5, 27.0)], 28.0)
+    reference = diarize(audio, block=1_600)
+    other = diarize(audio, block=block)
+    assert other.segments == reference.segments
+    assert [r.label for r in other.diarizer.records] == [r.label for r in reference.diarizer.records]
+
+
+def test_large_chunks_let_the_encoder_batch() -> None:
+    enc = FakeEncoder()
+    diarize(render(TWO_PEOPLE, 24.0), block=32_000, encoder=enc)
+    assert max(enc.batches) > 1
+
+
+PHANTOM_VOICE = pytest.mark.xfail(
+    strict=True,
+    reason="bug: StreamingDiarizer._settle creates a voice from a zero vector for silent windows that time out "
+    "before anyone spoke, so a meeting that opens with ~2 s of silence gets a phantom speaker 0",
+)
+
+
+@PHANTOM_VOICE
+def test_silence_gives_nothing() -> None:
+    run = diarize(np.zeros(10 * SAMPLE_RATE, np.float32))
+    assert run.segments == []
+    assert run.diarizer.clustering.voices == {}
+
+
+@PHANTOM_VOICE
+def test_leading_silence_does_not_create_a_voice() -> None:
+    turns = [(v, a + 3.0, b + 3.0) for v, a, b in TWO_PEOPLE]  # the room is quiet for 3 s first
+    run = diarize(render(turns, 27.0))
+    assert sorted(run.talk()) == [0, 1]  # the first person to speak is speaker 0
+    assert len(run.diarizer.clustering.voices) == 2
+
+
+def test_a_stream_that_starts_late_keeps_its_sample_positions() -> None:
+    start = 7 * SAMPLE_RATE + 123
+    early = diarize(render(TWO_PEOPLE, 24.0))
+    late = diarize(render(TWO_PEOPLE, 24.0), start=start)
+    assert [(s.speaker, s.start_sample + start, s.end_sample + start) for s in early.segments] == [
+        (s.speaker, s.start_sample, s.end_sample) for s in late.segments
+    ]
+
+
+def test_dropped_audio_is_not_speech() -> None:
+    audio = render(TWO_PEOPLE, 24.0)
+    vad = VoiceActivityDetector(VAD, model=EnergyVad())
+    diarizer = StreamingDiarizer(DiarizationConfig(), encoder=FakeEncoder())
+    segs: list[SpeakerSegment] = []
+    gap = (to_samples(2.0), to_samples(3.0))  # this second of blocks never reached the pipeline
+    for c in chunks(audio, 1_600):
+        if gap[0] <= c.start_sample < gap[1]:
+            continue
+        segs += diarizer(c, vad(c))
+    segs += diarizer.flush(vad.flush())
+    assert segs
+    inside = (gap[0] + 512, gap[1] - 512)  # a VAD frame straddling an edge holds some real audio
+    assert not any(s.start_sample < inside[1] and s.end_sample > inside[0] for s in segs)
+    assert max(s.end_sample for s in segs) > to_samples(22.0)
+
+
+def test_merge_relabels_the_records() -> None:
+    run = diarize(render(TWO_PEOPLE, 24.0))
+    d = run.diarizer
+    d.merge(0, 1)
+    assert set(d.clustering.voices) == {0}
+    assert {r.label for r in d.records if r.label is not None} == {0}
+
+
+def test_speech_intervals() -> None:
+    mask = np.array([0, 1, 1, 0, 0, 1, 0, 1], dtype=bool)
+    assert speech_intervals(mask, 100) == [(101, 103), (105, 106), (107, 108)]
+    assert speech_intervals(np.zeros(5, dtype=bool), 0) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"step_s": 2.0, "window_s": 1.6}, {"step_s": 0.0}, {"assign_threshold": 1.0}, {"new_speaker_windows": 0}],
+)
+def test_config_rejects_bad_values(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        DiarizationConfig(**kwargs)
+
+
+def test_embedding_failure_is_not_swallowed() -> None:
+    class Broken(FakeEncoder):
+        def embed(self, waveforms: list[np.ndarray]) -> np.ndarray:
+            raise RuntimeError("model exploded")
+
+    diarizer = StreamingDiarizer(DiarizationConfig(), encoder=Broken())
+    audio = render([(0, 0.0, 3.0)], 3.0)
+    vad = VoiceActivityDetector(VAD, model=EnergyVad())
+    with pytest.raises(RuntimeError, match="model exploded"):
+        for c in chunks(audio, 1_600):
+            diarizer(c, vad(c))
+        diarizer.flush(vad.flush())
