@@ -119,3 +119,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from parsed flags (only those given), the environment and defaults."""
     given = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
     return Settings(**given)
+
+
+def settings_markdown() -> str:
+    """The settings as a Markdown table (flag, variable, default, meaning) for the docs."""
+    rows = ["| flag | environment variable | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        shown = "none" if default in (None, []) else str(default)
+        flag_text = f"`{flag(name)}` / `--no-{name.replace('_', '-')}`" if info.annotation is bool else f"`{flag(name)}`"
+        rows.append(f"| {flag_text} | `{ENV_PREFIX}{name.upper()}` | `{shown}` | {info.description} |")
+    return "\n".join(rows)

@@ -67,7 +67,9 @@ class InputView:
     dropped_blocks: int
     overflows: int
     paused_s: float  # audio read and dropped while not counting
-    load: float  # pipeline wall time per second of audio (below 1 keeps up)
+    audio_s: float  # audio counted so far
+    busy_s: float  # wall time the pipeline spent on it
+    load: float  # busy_s / audio_s: below 1 the pipeline keeps up
 
 
 @dataclass(frozen=True)
@@ -329,6 +331,8 @@ class MeetingSession:
                 dropped_blocks=self.input.dropped_blocks,
                 overflows=self.input.overflows,
                 paused_s=seconds(self.input.paused_samples),
+                audio_s=audio_s,
+                busy_s=self.runner.processing_s,
                 load=self.runner.processing_s / audio_s if audio_s > 0 else 0.0,
             ),
             speakers=people,

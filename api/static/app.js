@@ -15,12 +15,25 @@ const ui = {
   backoff: 500,        // ms before reconnecting
   access: null,        // GET /api/access
   rows: new Map(),     // speaker id -> row elements
+  colors: new Map(),   // speaker id -> colour
   tabsKey: "",
 };
 
 // ----------------------------------------------------------------------------- formatting
 
-function colorOf(id) { return id < 0 ? "#5b6673" : PALETTE[id % PALETTE.length]; }
+function colorOf(id) { return ui.colors.get(id) || "#5b6673"; }
+
+function assignColors(s) {
+  // A voice keeps its colour; a new one gets the first colour no present voice has.
+  const present = s.speakers.filter((p) => p.id >= 0 && p.present).sort((a, b) => a.id - b.id);
+  const live = new Set(present.map((p) => p.id));
+  for (const id of ui.colors.keys()) if (!live.has(id)) ui.colors.delete(id);
+  for (const p of present) {
+    if (ui.colors.has(p.id)) continue;
+    const used = new Set(ui.colors.values());
+    ui.colors.set(p.id, PALETTE.find((c) => !used.has(c)) || PALETTE[p.id % PALETTE.length]);
+  }
+}
 
 function fmtClock(s) {
   s = Math.max(0, Math.floor(s || 0));
@@ -94,6 +107,7 @@ function render(s) {
   document.body.dataset.status = s.status;
   $("clock").textContent = fmtClock(s.clock_s);
   $("status").textContent = STATUS_TEXT[s.status] || s.status;
+  assignColors(s);
   renderBalance(s);
   renderBanners(s);
   renderTabs(s);
@@ -217,8 +231,10 @@ function renderBars(s) {
   $("no-voices").hidden = people.length > 0;
   const phantoms = s.speakers.filter((p) => !p.present);
   $("phantoms").hidden = phantoms.length === 0;
+  const shown = phantoms.slice(0, 4).map((p) => `${p.name} (${fmtDur(p.talk_time_s)})`);
+  if (phantoms.length > 4) shown.push(`${phantoms.length - 4} more`);
   $("phantoms").textContent = phantoms.length
-    ? `Brief voices not counted: ${phantoms.map((p) => `${p.name} (${fmtDur(p.talk_time_s)})`).join(", ")}. Merge them into a person if they are one.`
+    ? `Brief voices, not counted: ${shown.join(", ")}. If one is a person here, merge it into their voice.`
     : "";
 }
 
@@ -234,7 +250,6 @@ function updateRow(row, p, [talk, share], equal, scale) {
   const badges = [];
   if (p.quiet) badges.push(["badge ask", "Ask them"]);
   if (p.dominant) badges.push(["badge dom", "Dominating"]);
-  if (p.expected) badges.push(["badge roster", "not heard yet"]);
   const key = badges.map((b) => b[1]).join("|");
   if (row.badges.dataset.key !== key) {
     row.badges.dataset.key = key;
@@ -408,10 +423,13 @@ function renderControls(s) {
   const key = JSON.stringify([voices.map((p) => [p.id, p.name]), expected.map((p) => [p.id, p.name])]);
   if ($("merge-form").dataset.key === key) return;
   $("merge-form").dataset.key = key;
-  for (const sel of $("merge-form").querySelectorAll("select")) {
-    const keep = sel.value;
-    sel.replaceChildren(...voices.map((p) => { const o = el("option", "", p.name); o.value = p.id; return o; }));
-    if (voices.some((p) => String(p.id) === keep)) sel.value = keep;
+  // The voice to merge away is usually a brief one, the one to keep a main voice.
+  const byTalk = [...voices].sort((a, b) => a.talk_time_s - b.talk_time_s);
+  for (const [name, list] of [["gone", byTalk], ["keep", [...byTalk].reverse()]]) {
+    const sel = $("merge-form").elements.namedItem(name);
+    const chosen = sel.value;
+    sel.replaceChildren(...list.map((p) => { const o = el("option", "", p.name); o.value = p.id; return o; }));
+    if (list.some((p) => String(p.id) === chosen)) sel.value = chosen;
   }
   const roster = expected.map((p) => {
     const li = el("li", "", p.name);
@@ -471,7 +489,7 @@ function wireControls() {
   onSubmit("phase-form", (f) => control("POST", "phases", { name: f.elements.namedItem("name").value }));
   onSubmit("attendee-form", (f) => control("POST", "attendees", { name: f.elements.namedItem("name").value }));
   onSubmit("merge-form", (f) => {
-    const keep = Number(f.keep.value), gone = Number(f.gone.value);
+    const keep = Number(f.elements.namedItem("keep").value), gone = Number(f.elements.namedItem("gone").value);
     if (keep === gone) { $("control-error").textContent = "Choose two different voices to merge."; return null; }
     return control("POST", "merge", { keep, gone });
   });

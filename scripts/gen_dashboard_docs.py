@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""Regenerate the generated parts of docs/dashboard.md (the settings table and `talktime run --help`).
+
+    python scripts/gen_dashboard_docs.py          # rewrite in place
+    python scripts/gen_dashboard_docs.py --check  # exit 1 if the file is out of date
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from api.settings import settings_markdown  # noqa: E402
+from tracker.cli import build_parser  # noqa: E402
+
+DOC = REPO / "docs" / "dashboard.md"
+
+
+def run_help() -> str:
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; the docs must not depend on it
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")  # noqa: SLF001 - argparse has no public lookup
+    text = sub.choices["run"].format_help()  # type: ignore[attr-defined]
+    return "```text\n" + text.rstrip() + "\n```"
+
+
+def render(doc: str) -> str:
+    for name, body in (("settings", settings_markdown()), ("run-help", run_help())):
+        pattern = re.compile(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)", re.S)
+        if not pattern.search(doc):
+            raise SystemExit(f"{DOC} has no <!-- {name}:begin --> ... <!-- {name}:end --> block")
+        doc = pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), doc)
+    return doc
+
+
+def main() -> int:
+    old = DOC.read_text()
+    new = render(old)
+    if "--check" in sys.argv[1:]:
+        if new != old:
+            print(f"{DOC} is out of date; run python scripts/gen_dashboard_docs.py", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
