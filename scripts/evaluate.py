@@ -19,6 +19,7 @@ pooled over all files (last line):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -58,14 +59,14 @@ def load_uem(path: Path) -> dict[str, Timeline]:
     return out
 
 
-def talk_times(ann: Annotation) -> dict[str, float]:
-    return {str(label): ann.label_duration(label) for label in ann.labels()}
+def talk_times(ann: Annotation) -> dict[object, float]:
+    return {label: ann.label_duration(label) for label in ann.labels()}
 
 
 def share_errors(ref: Annotation, hyp: Annotation) -> list[float]:
     """|share_found - share_true| in pp for every person and every unmapped found voice."""
     rt, ht = talk_times(ref), talk_times(hyp)
-    rl, hl = sorted(rt), sorted(ht)
+    rl, hl = sorted(rt, key=str), sorted(ht, key=str)
     rtot, htot = sum(rt.values()) or 1.0, sum(ht.values()) or 1.0
     overlap = np.zeros((len(rl), len(hl)))
     for i, r in enumerate(rl):
@@ -101,12 +102,27 @@ def fmt(r: Row) -> str:
     )
 
 
+def with_overrides(config: PipelineConfig, sets: list[str]) -> PipelineConfig:
+    """Apply ``stage.field=value`` overrides to a PipelineConfig (values parsed as their field's type)."""
+    for item in sets:
+        key, _, value = item.partition("=")
+        stage, _, name = key.partition(".")
+        part = getattr(config, stage, None)
+        if part is None or not hasattr(part, name):
+            raise SystemExit(f"evaluate: unknown setting {key!r}; expected STAGE.FIELD=VALUE, e.g. vad.threshold=0.3")
+        typed = type(getattr(part, name))(value)
+        config = dataclasses.replace(config, **{stage: dataclasses.replace(part, **{name: typed})})
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir", type=Path, help="folder with wav/, rttm/ and all.uem")
     ap.add_argument("--mode", choices=("live", "final"), default="final")
     ap.add_argument("--vad", default=VadConfig().model, help="silero or webrtc0..webrtc3")
     ap.add_argument("--json", type=Path, help="also write the per-file figures here")
+    ap.add_argument("--set", action="append", default=[], metavar="STAGE.FIELD=VALUE",
+                    help="override a setting, e.g. --set diarization.assign_threshold=0.8 (repeatable)")
     args = ap.parse_args(argv)
 
     wavs = sorted((args.dir / "wav").glob("*.wav"))
@@ -114,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate: no wav/*.wav under {args.dir}; expected a folder laid out like ../shared/eval/dev", file=sys.stderr)
         return 2
     uems = load_uem(args.dir / "all.uem")
-    pipeline = build_pipeline(PipelineConfig(vad=VadConfig(model=args.vad)))
+    pipeline = build_pipeline(with_overrides(PipelineConfig(vad=VadConfig(model=args.vad)), args.set))
     der0, derc = DiarizationErrorRate(collar=0.0, skip_overlap=False), DiarizationErrorRate(collar=0.5, skip_overlap=False)
     rows: list[Row] = []
     all_errs: list[float] = []

@@ -28,7 +28,7 @@ class DiarizationConfig:
     step_s: float = 0.4  # seconds between windows; also the span each window labels
     min_speech_s: float = 0.4  # seconds of speech a window needs to be embedded at all
     strong_fraction: float = 0.6  # share of a window that must be speech for it to create/update a voice
-    assign_threshold: float = 0.78  # cosine similarity to a voice's centroid to be that voice
+    assign_threshold: float = 0.8  # cosine similarity to a voice's centroid to be that voice
     new_speaker_windows: int = 3  # agreeing unmatched windows needed to create a speaker (3 x 0.4 s)
     pending_timeout_s: float = 2.0  # seconds an unmatched window may wait before it goes to the closest voice
     max_speakers: int = 20  # beyond this, unmatched windows go to the closest voice
@@ -87,17 +87,18 @@ class _Voice:
     total: npt.NDArray[np.float64]
     count: int = 0
 
-    @property
-    def centroid(self) -> npt.NDArray[np.float64]:
-        return self.total / (np.linalg.norm(self.total) + 1e-12)
+
+def unit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Rows (or a vector) scaled to unit length."""
+    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
 
 
 @dataclass
 class OnlineClustering:
     """Incremental voice clustering over window embeddings (no I/O, no audio).
 
-    ``voices`` maps a speaker id to its running centroid; ids are never reused, so a label on the
-    dashboard never changes meaning.
+    ``voices`` maps a speaker id to the running sum of its windows' embeddings; ids are never
+    reused, so a label on the dashboard never changes meaning.
     """
 
     config: DiarizationConfig
@@ -105,7 +106,18 @@ class OnlineClustering:
     next_id: int = 0
 
     def similarities(self, emb: npt.NDArray[np.float32]) -> dict[int, float]:
-        return {sid: float(v.centroid @ emb) for sid, v in self.voices.items()}
+        """Cosine similarity of ``emb`` to each voice's centroid."""
+        if not self.voices:
+            return {}
+        ids = list(self.voices)
+        sims = unit(np.stack([self.voices[i].total for i in ids])) @ emb.astype(np.float64)
+        return {i: float(v) for i, v in zip(ids, sims, strict=True)}
+
+    @staticmethod
+    def agreement(embs: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float64]]:
+        """The mean direction of ``embs`` and each one's similarity to it."""
+        m = unit(embs.astype(np.float64).sum(axis=0))
+        return m.astype(np.float32), embs.astype(np.float64) @ m
 
     def closest(self, emb: npt.NDArray[np.float32]) -> tuple[int | None, float]:
         sims = self.similarities(emb)
@@ -259,12 +271,11 @@ class StreamingDiarizer:
         if len(cands) < cfg.new_speaker_windows or len(self.clustering.voices) >= cfg.max_speakers:
             return
         embs = np.stack([r.embedding for r in cands])  # type: ignore[misc]
-        mean = embs.sum(axis=0)
-        mean /= np.linalg.norm(mean) + 1e-12
-        agree = [r for r, e in zip(cands, embs, strict=True) if float(e @ mean) >= cfg.assign_threshold]
+        mean, sims = self.clustering.agreement(embs)
+        agree = [r for r, s in zip(cands, sims, strict=True) if s >= cfg.assign_threshold]
         if len(agree) < cfg.new_speaker_windows:
             return
-        sid, sim = self.clustering.closest(mean.astype(np.float32))
+        sid, sim = self.clustering.closest(mean)
         if sid is not None and sim >= cfg.assign_threshold:
             for r in agree:  # the agreeing windows are a known voice after all
                 r.label = sid

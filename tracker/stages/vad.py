@@ -22,8 +22,8 @@ class VadConfig:
     """Settings of the speech detector."""
 
     model: str = "silero"  # "silero" or "webrtc0".."webrtc3"
-    threshold: float = 0.5  # speech probability above which a frame is speech (silero)
-    min_silence_s: float = 0.3  # seconds; shorter pauses inside speech are bridged
+    threshold: float = 0.1  # silero speech probability above which a frame is speech (low: quiet talkers count)
+    min_silence_s: float = 0.5  # seconds; shorter pauses inside speech are bridged
     min_speech_s: float = 0.15  # seconds; shorter bursts are dropped (clicks, coughs)
 
     def __post_init__(self) -> None:
