@@ -10,7 +10,8 @@ pooled over all files (last line):
 - DER with no collar and with a 0.25 s collar, overlap scored (pyannote.metrics), and its parts
   (missed speech, false alarm, confusion) for the no-collar DER;
 - reference vs found speaker count (found = people counted in the equity figures);
-- talk-share error: found speakers are mapped one-to-one to real people by overlap (Hungarian);
+- talk-share error: the shares the product shows (among people counted present, so phantom voices
+  under AccountingConfig.min_presence_s are left out), mapped one-to-one to real people by overlap (Hungarian);
   for every person and every unmapped found voice, |found share - true share| in percentage
   points, averaged per file; pooled = averaged over all people of all files;
 - the real-time factor (wall time / audio time, models loaded beforehand).
@@ -152,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         d = der0(ref, hyp, uem=uem, detailed=True)
         dc = derc(ref, hyp, uem=uem)
         total = d["total"] or 1.0
-        errs = share_errors(ref.crop(uem), hyp.crop(uem))
+        # Shares as the product shows them: among the people counted present (phantom voices with
+        # under min_presence_s of speech are listed apart and get no share).
+        present = {f"spk{p.id}" for p in a.summary.speakers if p.present and not p.expected}
+        errs = share_errors(ref.crop(uem), hyp.crop(uem).subset(present))
         all_errs += errs
         total_audio += a.duration_s
         total_wall += a.elapsed_s

@@ -29,7 +29,8 @@ class DiarizationConfig:
     min_speech_s: float = 0.4  # seconds of speech a window needs to be embedded at all
     strong_fraction: float = 0.6  # share of a window that must be speech for it to create/update a voice
     assign_threshold: float = 0.8  # cosine similarity to a voice's centroid to be that voice
-    new_speaker_windows: int = 3  # agreeing unmatched windows needed to create a speaker (3 x 0.4 s)
+    new_speaker_windows: int = 4  # agreeing unmatched windows needed to create a speaker (4 x 0.4 s)
+    new_speaker_agreement: float = 0.84  # cosine similarity of each of those windows to their mean
     pending_timeout_s: float = 2.0  # seconds an unmatched window may wait before it goes to the closest voice
     max_speakers: int = 20  # beyond this, unmatched windows go to the closest voice
 
@@ -272,7 +273,7 @@ class StreamingDiarizer:
             return
         embs = np.stack([r.embedding for r in cands])  # type: ignore[misc]
         mean, sims = self.clustering.agreement(embs)
-        agree = [r for r, s in zip(cands, sims, strict=True) if s >= cfg.assign_threshold]
+        agree = [r for r, s in zip(cands, sims, strict=True) if s >= cfg.new_speaker_agreement]
         if len(agree) < cfg.new_speaker_windows:
             return
         sid, sim = self.clustering.closest(mean)
