@@ -73,7 +73,9 @@ def create_app(settings: Settings, *, session: MeetingSession | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sess = session or await anyio.to_thread.run_sync(session_from_settings, settings)
+        sess: MeetingSession = (
+            session if session is not None else await anyio.to_thread.run_sync(session_from_settings, settings)
+        )
         hub = Hub(
             outbox_size=settings.outbox_size,
             max_viewers=settings.max_viewers,

@@ -160,6 +160,7 @@ class _TooLarge(HTTPException):
     """Raised inside a route's body read, so FastAPI answers it as a 413 with its reason."""
 
 
-def role_of_scope(scope: dict[str, Any]) -> Role | None:
+def role_of_scope(scope: Scope) -> Role | None:
+    """The role the middleware found for this request or websocket (None: public path, no code)."""
     role: Role | None = scope.get(ROLE_KEY)
     return role

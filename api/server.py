@@ -20,7 +20,7 @@ from tracker.sources import FileSource
 
 WS_PING_INTERVAL_S = 10.0  # seconds between pings; a browser that vanished is noticed within
 WS_PING_TIMEOUT_S = 10.0  # ... interval + timeout seconds
-GRACEFUL_SHUTDOWN_S = 3.0
+GRACEFUL_SHUTDOWN_S = 3  # seconds uvicorn waits for open connections when stopping
 
 
 class _Server(uvicorn.Server):

@@ -32,34 +32,34 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
 
-    host: str = Field("0.0.0.0", description="address to serve on (0.0.0.0: reachable from the room's network)")
-    port: int = Field(8000, ge=1, le=65535, description="TCP port of the dashboard")
-    device: str | None = Field(None, description="input device index or name (default: the system default)")
-    input: Path | None = Field(None, description="replay this recording in real time instead of a microphone")
+    host: str = Field(default="0.0.0.0", description="address to serve on (0.0.0.0: reachable from the room's network)")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port of the dashboard")
+    device: str | None = Field(default=None, description="input device index or name (default: the system default)")
+    input: Path | None = Field(default=None, description="replay this recording in real time instead of a microphone")
     code: str | None = Field(
-        None, min_length=6, description="viewers' meeting code (default: a new random one, printed at start)"
+        default=None, min_length=6, description="viewers' meeting code (default: a new random one, printed at start)"
     )
     token: str | None = Field(
-        None, min_length=6, description="facilitator's token, for control and API clients (default: random, printed)"
+        default=None, min_length=6, description="facilitator's token, for control and API clients (default: random, printed)"
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="other browser origins allowed besides the page's own (comma-separated)"
     )
-    autostart: bool = Field(True, description="count from the start; off: wait for Start on the page")
-    vad: str = Field("silero", description="voice activity detector: silero or webrtc0..webrtc3")
-    retry_s: float = Field(2.0, gt=0, description="seconds between attempts to open a missing microphone")
+    autostart: bool = Field(default=True, description="count from the start; off: wait for Start on the page")
+    vad: str = Field(default="silero", description="voice activity detector: silero or webrtc0..webrtc3")
+    retry_s: float = Field(default=2.0, gt=0, description="seconds between attempts to open a missing microphone")
     push_interval_s: float = Field(
-        0.4, gt=0, le=0.5, description="seconds between pushes to viewers when nothing else changed"
+        default=0.4, gt=0, le=0.5, description="seconds between pushes to viewers when nothing else changed"
     )
-    outbox_size: int = Field(4, ge=1, le=64, description="messages queued per viewer before the oldest is dropped")
-    max_viewers: int = Field(200, ge=1, description="websocket viewers at once; more are turned away")
-    max_message_bytes: int = Field(16_384, ge=256, description="largest request body or websocket message accepted")
-    send_timeout_s: float = Field(10.0, gt=0, description="seconds a viewer may take to accept one message")
-    warmup_s: float = Field(ViewConfig.warmup_s, ge=0, description="seconds before anyone is flagged quiet or dominant")
+    outbox_size: int = Field(default=4, ge=1, le=64, description="messages queued per viewer before the oldest is dropped")
+    max_viewers: int = Field(default=200, ge=1, description="websocket viewers at once; more are turned away")
+    max_message_bytes: int = Field(default=16_384, ge=256, description="largest request body or websocket message accepted")
+    send_timeout_s: float = Field(default=10.0, gt=0, description="seconds a viewer may take to accept one message")
+    warmup_s: float = Field(default=ViewConfig.warmup_s, ge=0, description="seconds before anyone is flagged quiet or dominant")
     quiet_after_s: float = Field(
-        ViewConfig.quiet_after_s, ge=0, description="seconds of silence after which a person is flagged quiet"
+        default=ViewConfig.quiet_after_s, ge=0, description="seconds of silence after which a person is flagged quiet"
     )
-    max_people: int = Field(ViewConfig.max_people, ge=2, description="more people than this shows a warning")
+    max_people: int = Field(default=ViewConfig.max_people, ge=2, description="more people than this shows a warning")
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
+import soundfile as sf  # type: ignore[import-untyped]
 from websockets.asyncio.client import ClientConnection, connect
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ async def stuck(url: str, stop: asyncio.Event) -> None:
     """A viewer that connects and never reads (its socket buffers fill up)."""
     async with connect(url, additional_headers={"Authorization": f"Bearer {CODE}"}, max_size=None,
                        compression=None, max_queue=1) as ws:
-        ws.transport.pause_reading()  # type: ignore[attr-defined]
+        ws.transport.pause_reading()
         await stop.wait()
 
 

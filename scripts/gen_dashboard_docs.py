@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import sys
@@ -23,10 +25,10 @@ DOC = REPO / "docs" / "dashboard.md"
 
 def run_help() -> str:
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; the docs must not depend on it
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")  # noqa: SLF001 - argparse has no public lookup
-    text = sub.choices["run"].format_help()  # type: ignore[attr-defined]
-    return "```text\n" + text.rstrip() + "\n```"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    return "```text\n" + out.getvalue().rstrip() + "\n```"
 
 
 def render(doc: str) -> str:

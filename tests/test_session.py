@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -269,6 +273,44 @@ def test_no_such_device_still_starts() -> None:
         assert session.status == "running"
     finally:
         session.close()
+
+
+def _pulse_server(runtime: Path) -> subprocess.Popen[bytes]:
+    """A private PulseAudio server whose only capture device is a sine "microphone"."""
+    env = {**os.environ, "HOME": str(runtime), "XDG_RUNTIME_DIR": str(runtime), "PULSE_RUNTIME_PATH": str(runtime)}
+    cmd = ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--log-target=stderr",
+           "-L", f"module-native-protocol-unix socket={runtime}/native auth-anonymous=1",
+           "-L", "module-null-sink sink_name=room", "-L", "module-sine-source source_name=mic frequency=440"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.audio
+def test_a_real_microphone_appears_vanishes_and_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("pulseaudio") is None:
+        pytest.skip("needs PulseAudio (apt-get install pulseaudio libasound2-plugins)")
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/native")  # ours alone, not the machine's
+    live = LiveInput(microphone_opener(None), retry_s=0.3, label="microphone")
+    session = MeetingSession(ScriptedPipeline([(0, 0.0, 600.0)]), live)  # type: ignore[arg-type]
+    session.open()
+    server = None
+    try:
+        wait_for(lambda: session.snapshot().input.status != "starting", what="a first attempt")
+        if session.snapshot().input.status == "ok":
+            pytest.skip("this machine has a capture device of its own")
+        for _ in range(2):  # plugged in, unplugged, plugged in again
+            server = _pulse_server(tmp_path)
+            wait_for(lambda: session.snapshot().input.status == "ok", timeout=15, what="the microphone to be picked up")
+            clock = session.snapshot().clock_s
+            wait_for(lambda: session.snapshot().clock_s >= clock + 0.5, what="audio from the microphone")
+            server.terminate()
+            server.wait(10)
+            wait_for(lambda: session.snapshot().input.status.startswith("no microphone"), timeout=10, what="loss")
+        assert session.snapshot().speakers[0].talk_time_s > 1.0
+    finally:
+        session.close()
+        if server is not None and server.poll() is None:
+            server.kill()
+            server.wait()
 
 
 def test_build_session_checks_its_input_before_loading_models(tmp_path: object) -> None:
