@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from tracker.session import MeetingSnapshot
@@ -67,7 +67,10 @@ def _rounded(value: Any) -> Any:
 
 def snapshot_dict(snapshot: MeetingSnapshot) -> dict[str, Any]:
     """The JSON-ready form of a snapshot (what ``GET /api/state`` returns)."""
-    out: dict[str, Any] = _rounded(asdict(snapshot))
+    # NB: the timeline is the bulk of a long meeting's state and is already rounded; copying it
+    # through asdict and _rounded would cost more than everything else together.
+    out: dict[str, Any] = _rounded(asdict(replace(snapshot, timeline=[])))
+    out["timeline"] = snapshot.timeline
     return out
 
 

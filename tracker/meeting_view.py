@@ -27,11 +27,14 @@ class ViewConfig:
     warmup_s: float = 60.0  # seconds of meeting before anyone is flagged quiet or dominant
     max_people: int = 10  # above this many people the page warns that the group is too big
     timeline_gap_s: float = 0.5  # seconds; one speaker's segments closer than this are drawn as one
+    timeline_blocks: int = 800  # the timeline's resolution is meeting length / this (a pixel or two of a screen)
 
     def __post_init__(self) -> None:
         for name in ("quiet_after_s", "quiet_share", "dominant_share", "warmup_s", "timeline_gap_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"ViewConfig.{name} expected >= 0, got {getattr(self, name)!r}")
+        if self.timeline_blocks < 1:
+            raise ValueError(f"ViewConfig.timeline_blocks expected >= 1, got {self.timeline_blocks!r}")
         if self.max_people < 2:
             raise ValueError(f"ViewConfig.max_people expected >= 2, got {self.max_people!r}")
 
@@ -159,9 +162,16 @@ def phase_views(
     return out
 
 
-def timeline_view(timeline: Sequence[SpeakerSegment], *, gap_s: float) -> list[tuple[int, float, float]]:
-    """Who spoke when as (speaker, start_s, end_s), runs closer than ``gap_s`` joined, 0.1 s precision."""
-    merged = merge_segments(timeline, gap_samples=to_samples(gap_s))
+def timeline_view(
+    timeline: Sequence[SpeakerSegment], *, gap_s: float, clock_samples: int = 0, blocks: int = 800
+) -> list[tuple[int, float, float]]:
+    """Who spoke when as (speaker, start_s, end_s), 0.1 s precision.
+
+    One speaker's runs closer than ``gap_s``, or than a ``blocks``-th of the meeting, are joined: a
+    long meeting's timeline stays about as large as the screen can show (and as each push carries).
+    """
+    gap = max(to_samples(gap_s), clock_samples // blocks)
+    merged = merge_segments(timeline, gap_samples=gap)
     return [(s.speaker, round(s.start_sample / SAMPLE_RATE, 1), round(s.end_sample / SAMPLE_RATE, 1)) for s in merged]
 
 

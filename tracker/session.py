@@ -341,7 +341,12 @@ class MeetingSession:
             too_many_people=summary.group.people > self.view.max_people,
             max_people=self.view.max_people,
             phases=phase_views(acc.timeline, st.phases, people=present, clock_samples=acc.clock_samples),
-            timeline=timeline_view(acc.timeline, gap_s=self.view.timeline_gap_s),
+            timeline=timeline_view(
+                acc.timeline,
+                gap_s=self.view.timeline_gap_s,
+                clock_samples=acc.clock_samples,
+                blocks=self.view.timeline_blocks,
+            ),
             version=st.version,
             changed_at=st.changed_at,
         )
