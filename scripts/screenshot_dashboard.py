@@ -69,14 +69,11 @@ def main() -> int:
             page.goto(f"{base}/?code={TOKEN}")
             phone = browser.new_page(viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True)
             phone.goto(f"{base}/?code={CODE}")
-            named = phased = False
+            names, phased = ["Marco", "Ines", "Tomás", "Ada", "Femi"], False
             while (state := api(base, "GET", "/api/state"))["clock_s"] < args.at:
-                voices = sorted((s for s in state["speakers"] if s["id"] >= 0 and s["present"]),
-                                key=lambda s: -s["talk_time_s"])
-                if not named and len(voices) >= 2:
-                    api(base, "PATCH", f"/api/meetings/{mid}/speakers/{voices[0]['id']}", {"name": "Marco"})
-                    api(base, "PATCH", f"/api/meetings/{mid}/speakers/{voices[1]['id']}", {"name": "Ines"})
-                    named = True
+                for s in state["speakers"]:  # the facilitator names each voice as it appears
+                    if s["id"] >= 0 and s["present"] and s["name"].startswith("Speaker ") and names:
+                        api(base, "PATCH", f"/api/meetings/{mid}/speakers/{s['id']}", {"name": names.pop(0)})
                 if not phased and state["clock_s"] >= args.at / 2:
                     api(base, "POST", f"/api/meetings/{mid}/phases", {"name": "brainstorm"})
                     phased = True

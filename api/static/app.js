@@ -429,7 +429,7 @@ function renderControls(s) {
     const sel = $("merge-form").elements.namedItem(name);
     const chosen = sel.value;
     sel.replaceChildren(...list.map((p) => { const o = el("option", "", p.name); o.value = p.id; return o; }));
-    if (list.some((p) => String(p.id) === chosen)) sel.value = chosen;
+    if (sel.dataset.touched && list.some((p) => String(p.id) === chosen)) sel.value = chosen;
   }
   const roster = expected.map((p) => {
     const li = el("li", "", p.name);
@@ -484,10 +484,15 @@ function wireControls() {
   const onSubmit = (id, send) => $(id).addEventListener("submit", async (e) => {
     e.preventDefault();
     const form = e.target;
-    if (await send(form)) form.reset();
+    if (await send(form)) {
+      form.reset();
+      form.querySelectorAll("select").forEach((s) => { delete s.dataset.touched; });
+      form.dataset.key = "";
+    }
   });
   onSubmit("phase-form", (f) => control("POST", "phases", { name: f.elements.namedItem("name").value }));
   onSubmit("attendee-form", (f) => control("POST", "attendees", { name: f.elements.namedItem("name").value }));
+  $("merge-form").addEventListener("change", (e) => { e.target.dataset.touched = "1"; });
   onSubmit("merge-form", (f) => {
     const keep = Number(f.elements.namedItem("keep").value), gone = Number(f.elements.namedItem("gone").value);
     if (keep === gone) { $("control-error").textContent = "Choose two different voices to merge."; return null; }
