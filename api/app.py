@@ -19,7 +19,7 @@ from fastapi.telemetry import TelemetryConfig
 from api.hub import Hub
 from api.pump import SnapshotPump
 from api.routes import STATIC_DIR, router
-from api.security import Access, AccessMiddleware, BodyLimitMiddleware
+from api.security import Access, AccessMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.settings import Settings
 from tracker.runner import PipelineConfig
 from tracker.session import ConflictError, MeetingSession, SessionError, UnknownSpeakerError, build_session
@@ -109,4 +109,5 @@ def create_app(settings: Settings, *, session: MeetingSession | None = None) -> 
     # NB: the last added middleware runs first: check the code before reading any body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
     app.add_middleware(AccessMiddleware, access=app.state.access, allowed_origins=settings.allowed_origins)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -164,3 +164,32 @@ def role_of_scope(scope: Scope) -> Role | None:
     """The role the middleware found for this request or websocket (None: public path, no code)."""
     role: Role | None = scope.get(ROLE_KEY)
     return role
+
+
+SECURITY_HEADERS = [
+    # Everything the page needs is served here: no other origin may be loaded, framed or told.
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
+     b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),  # NB: "no-referrer" makes browsers send "Origin: null" on POSTs
+]
+
+
+class SecurityHeadersMiddleware:
+    """Adds ``SECURITY_HEADERS`` to every HTTP response (the facilitator's page must not be framed)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

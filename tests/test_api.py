@@ -78,6 +78,7 @@ def test_only_the_health_check_answers_without_a_code(room: Room) -> None:
     assert c.post(f"/api/meetings/{room.mid}/end").status_code == 401
     page = c.get("/")
     assert page.status_code == 401 and "Meeting code" in page.text and "viewer-code" not in page.text
+    assert page.headers["x-content-type-options"] == "nosniff"
     assert c.get("/api/state", headers={"Authorization": "Bearer wrong-code"}).status_code == 401
     with pytest.raises(WebSocketDisconnect) as exc:
         with c.websocket_connect("/ws"):
@@ -104,6 +105,7 @@ def test_login_sets_a_cookie_for_the_page_and_websocket(room: Room) -> None:
     assert "httponly" in r.headers["set-cookie"].lower() and "samesite=lax" in r.headers["set-cookie"].lower()
     page = c.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert c.get("/static/app.js").status_code == 200
     with c.websocket_connect("/ws") as ws:
         assert ws.receive_json() == {"type": "hello", "meeting_id": room.mid, "role": "viewer"}

@@ -101,13 +101,20 @@ def test_run_a_meeting_in_the_browser(server: str, tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.goto(f"{server}/?code={TOKEN}")
             expect(page.locator("#controls")).to_be_visible()
             first = page.locator(".bar-row").first
             expect(first).to_be_visible(timeout=30_000)  # bars appear as voices are heard
             expect(page.locator("#clock")).not_to_have_text("0:00")
             phone = browser.new_page(viewport={"width": 375, "height": 740}, is_mobile=True)
-            phone.goto(f"{server}/?code={CODE}")
+            phone.on("console", lambda m: errors.append(m.text) if m.type == "error" and "401" not in m.text else None)
+            phone.goto(server)  # no code yet: the login form
+            phone.fill("#code", "wrong-code")
+            phone.click("text=Open the dashboard")
+            expect(phone.locator(".error")).to_contain_text("not right")
+            phone.fill("#code", CODE)
+            phone.click("text=Open the dashboard")
             expect(phone.locator(".bar-row").first).to_be_visible(timeout=10_000)
             expect(phone.locator("#controls")).to_be_hidden()
             assert phone.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sticks out
