@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 
 import models  # noqa: F401 - turns pyannote's telemetry off before anything imports it
-from fakes import EnergyVad, FakeEncoder
+from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder
 from tracker.analysis import Analysis, analyze
-from tracker.runner import Pipeline, PipelineConfig, build_pipeline
+from tracker.runner import Pipeline, build_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -95,8 +95,8 @@ def energy_vad() -> EnergyVad:
 
 @pytest.fixture
 def fake_pipeline(fake_encoder: FakeEncoder, energy_vad: EnergyVad) -> Pipeline:
-    """The real Pipeline wiring (default configs) over the fake models."""
-    return Pipeline(PipelineConfig(), vad_model=energy_vad, encoder=fake_encoder)
+    """The real Pipeline wiring over the fake models (VAD smoothing pinned, see ``fakes.FAKE_VAD``)."""
+    return Pipeline(FAKE_CONFIG, vad_model=energy_vad, encoder=fake_encoder)
 
 
 # --------------------------------------------------------------------------- tools

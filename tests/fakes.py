@@ -16,10 +16,16 @@ import numpy as np
 import numpy.typing as npt
 
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
+from tracker.runner import PipelineConfig
 from tracker.stages.diarization import SpeakerSegment
+from tracker.stages.vad import VadConfig
 
 VOICE_HZ = (220.0, 530.0, 1170.0)  # Hz; far apart so a window's spectrum tells the voices apart
 TONE_AMPLITUDE = 0.3  # peak of a fake voice (-10 dBFS)
+# VAD smoothing pinned for tests over fakes (the defaults are tuned for silero and may move):
+# pauses under 0.3 s are bridged, bursts under 0.15 s dropped.
+FAKE_VAD = VadConfig(threshold=0.5, min_silence_s=0.3, min_speech_s=0.15)
+FAKE_CONFIG = PipelineConfig(vad=FAKE_VAD)
 
 Turns = Sequence[tuple[int, float, float]]  # (voice, start_s, end_s)
 

@@ -8,12 +8,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from fakes import EnergyVad, FakeEncoder, Turns, chunks, render
+from fakes import FAKE_VAD, EnergyVad, FakeEncoder, Turns, chunks, render
 from tracker.audio import SAMPLE_RATE, to_samples
 from tracker.stages.diarization import DiarizationConfig, SpeakerSegment, StreamingDiarizer, speech_intervals
-from tracker.stages.vad import VadConfig, VoiceActivityDetector, speech_mask_samples
+from tracker.stages.vad import VoiceActivityDetector, speech_mask_samples
 
-VAD = VadConfig(threshold=0.5, min_silence_s=0.3, min_speech_s=0.15)
+VAD = FAKE_VAD
 
 TWO_PEOPLE: Turns = [(0, 0.5, 5.5), (1, 6.0, 10.0), (0, 10.5, 14.0), (1, 14.5, 19.0), (0, 19.5, 23.0)]
 

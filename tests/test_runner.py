@@ -1,0 +1,307 @@
+"""The runner: a file and a microphone take the same path; threads start, stop and fail cleanly.
+
+The last test captures for real: a meeting is played into a PulseAudio null sink and the
+microphone source records its monitor while the full pipeline runs (about 30 s).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import DATA, PulseServer
+from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, load_rttm, render, rttm_shares, write_wav
+from tracker.audio import SAMPLE_RATE, AudioChunk
+from tracker.runner import Pipeline, Runner
+from tracker.sources import (
+    BLOCK_SAMPLES,
+    AudioInputError,
+    EndOfStream,
+    FileSource,
+    MicrophoneSource,
+    SourceStats,
+    _Resampler,
+)
+from tracker.stages.diarization import SpeakerSegment
+
+TURNS = [(0, 0.5, 5.5), (1, 6.0, 10.0), (0, 10.5, 14.0), (1, 14.5, 19.0), (0, 19.5, 23.5)]
+
+
+@pytest.fixture
+def meeting_wav(tmp_path: Path) -> Path:
+    return write_wav(tmp_path / "tones.wav", render(TURNS, 24.0))
+
+
+def fresh_pipeline() -> Pipeline:
+    return Pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
+
+
+class FedMicrophone(MicrophoneSource):
+    """The microphone's read path (queue, clock, resampler) fed by a test instead of PortAudio."""
+
+    def __init__(self, audio: np.ndarray) -> None:
+        super().__init__(max_queue_blocks=10_000)
+        self._audio = audio
+
+    def start(self) -> None:
+        self._resample = _Resampler(SAMPLE_RATE)
+        self._stream = object()
+        for i in range(0, len(self._audio), BLOCK_SAMPLES):
+            self._callback(self._audio[i : i + BLOCK_SAMPLES, None], BLOCK_SAMPLES, None, None)
+
+    def stop(self) -> None:
+        pass
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        if self._queue.empty():
+            raise EndOfStream
+        return super().read(timeout)
+
+
+def talk(segs: list[SpeakerSegment]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for s in segs:
+        out[s.speaker] = out.get(s.speaker, 0) + s.duration_samples
+    return out
+
+
+def test_a_file_and_a_microphone_give_identical_segments(meeting_wav: Path) -> None:
+    audio, _ = sf.read(str(meeting_wav), dtype="float32")
+    by_file, by_mic = fresh_pipeline(), fresh_pipeline()
+    Runner(FileSource(meeting_wav), by_file).run()  # 2 s blocks, as fast as possible
+    Runner(FedMicrophone(audio), by_mic).run()  # 0.1 s blocks through the callback queue
+    assert by_file.segments == by_mic.segments
+    assert by_file.accountant.clock_samples == by_mic.accountant.clock_samples == len(audio)
+
+
+STREAM_ORIGIN_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="bug: Pipeline._take advances the accountant to the END of the first chunk, which becomes the "
+    "meeting's origin, so duration/silence/last_spoke are short by one block (2 s for a file, 0.1 s live)",
+)
+
+
+@STREAM_ORIGIN_BUG
+def test_a_file_and_a_microphone_give_identical_accounting(meeting_wav: Path) -> None:
+    audio, _ = sf.read(str(meeting_wav), dtype="float32")
+    by_file, by_mic = fresh_pipeline(), fresh_pipeline()
+    Runner(FileSource(meeting_wav), by_file).run()
+    Runner(FedMicrophone(audio), by_mic).run()
+    assert by_file.accountant.summary() == by_mic.accountant.summary()
+
+
+@STREAM_ORIGIN_BUG
+def test_the_meeting_lasts_as_long_as_the_audio(meeting_wav: Path) -> None:
+    pipeline = fresh_pipeline()
+    Runner(FileSource(meeting_wav), pipeline).run()
+    group = pipeline.accountant.summary().group
+    assert group.duration_s == pytest.approx(24.0)
+    assert group.silence_s == pytest.approx(24.0 - group.speech_s)
+
+
+def test_runner_reports_every_segment_and_totals_are_sample_exact(meeting_wav: Path) -> None:
+    pipeline = fresh_pipeline()
+    batches: list[list[SpeakerSegment]] = []
+    runner = Runner(FileSource(meeting_wav, block_samples=BLOCK_SAMPLES), pipeline, on_segments=batches.append)
+    runner.run()
+    assert runner.error is None and runner.processing_s > 0
+    assert [s for b in batches for s in b] == pipeline.segments
+    summary = pipeline.accountant.summary()
+    assert {s.id: round(s.talk_time_s * SAMPLE_RATE) for s in summary.speakers} == talk(pipeline.segments)
+    assert sorted(s.talk_time_s for s in summary.speakers) == pytest.approx([8.5, 12.5], abs=0.6)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Runner's docstring says on_segments gets an empty list at the end; it gets the flush's segments instead",
+)
+def test_the_end_of_input_is_signalled_by_an_empty_list(meeting_wav: Path) -> None:
+    batches: list[list[SpeakerSegment]] = []
+    Runner(FileSource(meeting_wav), fresh_pipeline(), on_segments=batches.append).run()
+    assert batches[-1] == []
+
+
+def test_stop_ends_a_realtime_stream_promptly_and_flushes(meeting_wav: Path) -> None:
+    pipeline = fresh_pipeline()
+    runner = Runner(FileSource(meeting_wav, realtime=True), pipeline, read_timeout_s=0.1)
+    runner.start()
+    time.sleep(3.0)  # in the middle of the first turn
+    t0 = time.monotonic()
+    runner.stop(timeout=5.0)
+    assert time.monotonic() - t0 < 1.0
+    assert runner._thread is not None and not runner._thread.is_alive()  # noqa: SLF001
+    clock = pipeline.accountant.clock_samples
+    assert 2.5 * SAMPLE_RATE < clock < 4.0 * SAMPLE_RATE
+    # The flush decided the speech still pending (the live diarizer lags by about a second).
+    assert max(s.end_sample for s in pipeline.segments) > clock - 0.2 * SAMPLE_RATE
+
+
+class FailingSource:
+    """Delivers a few chunks, then the device goes away."""
+
+    def __init__(self, audio: np.ndarray, fail_after: int) -> None:
+        self.stats = SourceStats()
+        self.audio = audio
+        self.fail_after = fail_after
+        self.position = 0
+        self.stopped = False
+
+    def start(self) -> None:
+        pass
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        if self.position >= self.fail_after:
+            raise AudioInputError("the audio input device stopped delivering audio (unplugged?)")
+        chunk = AudioChunk(self.audio[self.position : self.position + BLOCK_SAMPLES], self.position)
+        self.position += BLOCK_SAMPLES
+        return chunk
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_an_input_failure_is_recorded_and_what_was_heard_is_kept() -> None:
+    source = FailingSource(render(TURNS, 24.0), fail_after=12 * SAMPLE_RATE)
+    pipeline = fresh_pipeline()
+    batches: list[list[SpeakerSegment]] = []
+    runner = Runner(source, pipeline, on_segments=batches.append)
+    runner.run()
+    assert isinstance(runner.error, AudioInputError)
+    assert source.stopped
+    assert len(talk(pipeline.segments)) == 2
+    assert max(s.end_sample for s in pipeline.segments) <= 12 * SAMPLE_RATE
+
+
+def test_runner_waits_for_a_silent_microphone_without_spinning() -> None:
+    class Silent(FailingSource):
+        def read(self, timeout: float) -> AudioChunk | None:
+            time.sleep(timeout)
+            return None
+
+    runner = Runner(Silent(np.zeros(0, np.float32), 0), fresh_pipeline(), read_timeout_s=0.05)
+    cpu0 = time.process_time()
+    runner.start()
+    time.sleep(0.5)
+    runner.stop()
+    assert time.process_time() - cpu0 < 0.25
+    assert runner.error is None
+
+
+def test_readers_in_other_threads_see_a_consistent_pipeline(meeting_wav: Path) -> None:
+    pipeline = fresh_pipeline()
+    runner = Runner(FileSource(meeting_wav, block_samples=BLOCK_SAMPLES), pipeline)
+    seen: list[int] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            with runner.lock:
+                total = sum(s.duration_samples for s in pipeline.segments)
+                summary = pipeline.accountant.summary()
+            assert sum(round(s.talk_time_s * SAMPLE_RATE) for s in summary.speakers) == total
+            seen.append(total)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    runner.run()
+    done.set()
+    t.join()
+    assert seen
+
+
+# --------------------------------------------------------------------------- real capture
+
+
+class Recording:
+    """A source wrapper that keeps every chunk it delivers."""
+
+    def __init__(self, inner: MicrophoneSource) -> None:
+        self.inner = inner
+        self.stats = inner.stats
+        self.chunks: list[AudioChunk] = []
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        chunk = self.inner.read(timeout)
+        if chunk is not None:
+            self.chunks.append(chunk)
+        return chunk
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+
+def _best_lag(captured: np.ndarray, original: np.ndarray) -> tuple[int, float]:
+    """Where ``original`` starts in ``captured`` (samples; negative if the capture began after it)
+    and the normalised correlation of the two at that lag."""
+    n = len(captured) + len(original)
+    xc = np.fft.irfft(np.fft.rfft(captured, n) * np.conj(np.fft.rfft(original, n)), n)
+    k = int(np.argmax(xc))
+    lag = k if k < len(captured) else k - n
+    seg, ref = (captured[lag:], original) if lag >= 0 else (captured, original[-lag:])
+    m = min(len(seg), len(ref))
+    seg, ref = seg[:m], ref[:m]
+    return lag, float(seg @ ref / (np.linalg.norm(seg) * np.linalg.norm(ref) + 1e-12))
+
+
+@pytest.mark.audio
+@pytest.mark.models
+def test_live_capture_of_a_meeting_played_into_the_room(
+    pulse_server: PulseServer, pipeline: Pipeline, tmp_path: Path
+) -> None:
+    wav = DATA / "meeting2.wav"
+    pipeline.reset()
+    source = Recording(MicrophoneSource(device="pulse"))
+    runner = Runner(source, pipeline, read_timeout_s=0.2)
+    runner.start()
+    deadline = time.monotonic() + 10
+    while source.inner._stream is None and runner.error is None and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.05)
+    assert runner.error is None and source.inner._stream is not None, f"capture did not start: {runner.error}"  # noqa: SLF001
+    t0 = time.monotonic()
+    player = pulse_server.play(wav)
+    assert player.wait(timeout=90) == 0
+    played_s = time.monotonic() - t0
+    time.sleep(1.0)
+    runner.stop()
+    assert runner.error is None
+    live_segments = list(pipeline.segments)
+    live = pipeline.accountant.summary()
+
+    # The capture is the file, in real time, without gaps or drops.
+    duration = sf.info(str(wav)).duration
+    assert duration - 0.5 < played_s < duration + 3.0
+    assert source.stats.dropped_blocks == 0
+    assert source.inner.device_name == "pulse"
+    starts = [c.start_sample for c in source.chunks]
+    assert starts == list(np.cumsum([0] + [len(c.samples) for c in source.chunks[:-1]]))
+    captured = np.concatenate([c.samples for c in source.chunks])
+    original, _ = sf.read(str(wav), dtype="float32")
+    lag, corr = _best_lag(captured, original)
+    assert corr > 0.99 and abs(lag) < 3 * SAMPLE_RATE
+
+    # The microphone's path gives exactly what the file path gives for the same audio.
+    replay = tmp_path / "captured.wav"
+    sf.write(str(replay), captured, SAMPLE_RATE, subtype="FLOAT")
+    pipeline.reset()
+    Runner(FileSource(replay), pipeline).run()
+    assert pipeline.segments == live_segments
+
+    # And it heard the two people. NB: where the capture starts shifts the analysis windows, and
+    # for some starts a third voice is founded at a change of speaker (see test_analysis.py's
+    # xfail); so here the two main voices must be the two people and any third one stays small.
+    ref = load_rttm(DATA / "meeting2.rttm")
+    assert live.group.speech_s == pytest.approx(sum(b - a for _, a, b in ref), rel=0.2)
+    people = sorted((s for s in live.speakers if s.present), key=lambda s: -s.talk_time_s)
+    truth = sorted(rttm_shares(DATA / "meeting2.rttm").values(), reverse=True)
+    assert 2 <= len(people) <= 3
+    assert [p.share for p in people[:2]] == pytest.approx(truth, abs=0.15)
+    assert sum(p.share for p in people[2:]) < 0.15
