@@ -281,7 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     if not jobs:
         ap.error(f"expected a preset ({', '.join(PRESETS)}) or --script FILE")
     for name, script in jobs:
-        wav, rttm = write_meeting(name, script, args.out, seed=args.seed, reverb=args.reverb, noise_snr_db=args.noise_snr)
+        try:
+            wav, rttm = write_meeting(
+                name, script, args.out, seed=args.seed, reverb=args.reverb, noise_snr_db=args.noise_snr
+            )
+        except (ValueError, OSError, subprocess.CalledProcessError) as exc:
+            ap.exit(1, f"make_meeting: {type(exc).__name__}: {exc}\n")
         duration = sf.info(str(wav)).duration
         shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(talk_shares(rttm).items()))
         print(f"{wav}: {duration:.1f} s; reference talk shares: {shares}")
