@@ -12,7 +12,7 @@ from tracker.audio import SAMPLE_RATE, AudioChunk
 from tracker.sources import read_audio
 from tracker.stages.vad import SpeechFrames, VadConfig, VoiceActivityDetector, smooth, speech_mask_samples
 
-from conftest import DATA
+from conftest import DATA, SHARED_EVAL
 
 FRAME = 512
 # Explicit settings: these tests check the mechanism, not the tuned defaults.
@@ -164,3 +164,24 @@ def test_silero_model_state_and_frame_size() -> None:
     again = [model(speech[i * FRAME : (i + 1) * FRAME]) for i in range(20)]
     assert first == pytest.approx(again)
     assert max(first) > 0.5 and model(np.zeros(FRAME, np.float32)) < 0.5
+
+
+@pytest.mark.shared
+@pytest.mark.models
+def test_silero_on_the_shared_dev_set() -> None:
+    """Real meetings (AMI headset mixes and a phone call): most reference speech is found, little else."""
+    dev = SHARED_EVAL / "dev"
+    ref_total = hit = false_alarm = 0
+    for wav in sorted((dev / "wav").glob("*.wav")):
+        audio = read_audio(wav)
+        vad = VoiceActivityDetector(VadConfig(), model=load_vad_model("silero"))
+        frames = _joined(_run(vad, [AudioChunk(audio, 0)]))
+        found = np.zeros(len(audio), dtype=bool)
+        found[: len(frames) * vad.frame_samples] = np.repeat(frames, vad.frame_samples)
+        ref = rttm_mask(dev / "rttm" / f"{wav.stem}.rttm", len(audio))
+        ref_total += int(ref.sum())
+        hit += int((found & ref).sum())
+        false_alarm += int((found & ~ref).sum())
+    assert ref_total > 0
+    assert hit / ref_total > 0.85
+    assert false_alarm / ref_total < 0.15
