@@ -285,6 +285,7 @@ def _pulse_server(runtime: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.audio
+@pytest.mark.filterwarnings("ignore:device .* does not capture")
 def test_a_real_microphone_appears_vanishes_and_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("pulseaudio") is None:
         pytest.skip("needs PulseAudio (apt-get install pulseaudio libasound2-plugins)")
