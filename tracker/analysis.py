@@ -52,9 +52,9 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
     if mode == "final":
         segments = pipeline.final_segments()
         acc = Accountant(pipeline.config.accounting)
+        acc.begin(0)
         acc.add(sorted(segments, key=lambda s: s.start_sample))
         acc.advance(pipeline.accountant.clock_samples)
-        acc._origin = 0  # noqa: SLF001 - a file starts at sample 0
         summary = acc.summary()
     else:
         segments = list(pipeline.segments)

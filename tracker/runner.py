@@ -65,6 +65,7 @@ class Pipeline:
 
     def __call__(self, chunk: AudioChunk) -> list[SpeakerSegment]:
         """Process one chunk; return the speaker segments decided because of it."""
+        self.accountant.begin(chunk.start_sample)
         frames = self.vad(chunk)
         return self._take(self.diarizer(chunk, frames), chunk.end_sample)
 
@@ -121,8 +122,8 @@ class Runner:
 
     def run(self) -> None:
         """Process until the source ends or ``stop()`` is called; then flush."""
-        self.source.start()
         try:
+            self.source.start()
             while not self._stop.is_set():
                 try:
                     chunk = self.source.read(self.read_timeout_s)

@@ -358,9 +358,6 @@ def _copy_accountant(acc: Accountant) -> Accountant:
     out.timeline = list(acc.timeline)
     out.names = dict(acc.names)
     out.expected = list(acc.expected)
-    # NB: the meeting stream always starts at sample 0 (LiveInput re-stamps it); the accountant
-    # would otherwise start its clock at the end of the first chunk.
-    out._origin = 0  # noqa: SLF001
     return out
 
 

@@ -153,10 +153,15 @@ class Accountant:
 
     # -- input
 
-    def advance(self, sample: int) -> None:
-        """The stream has been processed up to ``sample``."""
+    def begin(self, sample: int) -> None:
+        """The meeting's stream starts at ``sample`` (only the first call counts)."""
         if self._origin is None:
             self._origin = sample
+            self.clock_samples = max(self.clock_samples, sample)
+
+    def advance(self, sample: int) -> None:
+        """The stream has been processed up to ``sample``."""
+        self.begin(sample)
         self.clock_samples = max(self.clock_samples, sample)
 
     def add(self, segments: Iterable[SpeakerSegment]) -> None:
