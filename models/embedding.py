@@ -42,7 +42,8 @@ def _normalize_volume(wav: Samples, target_dbfs: float = -30.0) -> Samples:
     gain_db = target_dbfs - 20 * np.log10(rms)
     if gain_db <= 0:
         return wav
-    return (wav * (10 ** (min(gain_db, 40.0) / 20))).astype(np.float32)
+    out: Samples = (wav * (10 ** (min(gain_db, 40.0) / 20))).astype(np.float32)
+    return out
 
 
 class ResemblyzerEncoder:

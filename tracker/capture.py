@@ -50,7 +50,7 @@ def _rescan_devices() -> None:
     # NB: PortAudio lists devices once, when it is initialised; re-initialising it is the only way
     # to see a microphone plugged in later. Safe here because no stream of ours is open.
     try:
-        import sounddevice as sd  # type: ignore[import-untyped]
+        import sounddevice as sd
 
         sd._terminate()  # noqa: SLF001 - sounddevice has no public rescan
         sd._initialize()  # noqa: SLF001

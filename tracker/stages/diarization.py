@@ -91,7 +91,8 @@ class _Voice:
 
 def unit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Rows (or a vector) scaled to unit length."""
-    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
+    out: npt.NDArray[np.float64] = x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
+    return out
 
 
 @dataclass

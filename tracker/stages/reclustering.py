@@ -39,7 +39,8 @@ def cluster_windows(embs: npt.NDArray[np.float64], threshold: float) -> npt.NDAr
     if len(embs) == 1:
         return np.zeros(1, dtype=np.int64)
     z = linkage(embs, method="average", metric="cosine")
-    return fcluster(z, t=1.0 - threshold, criterion="distance").astype(np.int64) - 1
+    labels: npt.NDArray[np.int64] = fcluster(z, t=1.0 - threshold, criterion="distance").astype(np.int64) - 1
+    return labels
 
 
 def regions(records: list[WindowRecord], *, max_gap: int, max_windows: int) -> list[list[int]]:
@@ -83,10 +84,13 @@ def recluster(records: list[WindowRecord], config: ReclusteringConfig) -> list[S
     embs = {i: records[i].embedding.astype(np.float64) for i in have}  # type: ignore[union-attr]
     per = config.region_windows or max(1, -(-len(have) // config.max_items))
     groups = regions(records, max_gap=to_samples(config.region_gap_s), max_windows=per)
-    reps = [(g, _region_embedding(records, g, embs)) for g in groups]
-    reps = [(g, e) for g, e in reps if e is not None]
+    reps: list[tuple[list[int], npt.NDArray[np.float64]]] = []
+    for g in groups:
+        e = _region_embedding(records, g, embs)
+        if e is not None:
+            reps.append((g, e))
     labels = cluster_windows(np.stack([e for _, e in reps]), config.threshold)
-    mass = {}
+    mass: dict[int, int] = {}
     for (g, _), c in zip(reps, labels, strict=True):
         mass[int(c)] = mass.get(int(c), 0) + sum(records[i].speech_samples for i in g)
     big = [c for c, m in mass.items() if m >= to_samples(config.min_speaker_s)] or [max(mass, key=mass.__getitem__)]
