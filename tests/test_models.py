@@ -53,3 +53,24 @@ def test_resemblyzer_embeddings(pipeline: Pipeline) -> None:
     assert one[0] == pytest.approx(embs[2], abs=1e-4)  # batching does not change a window's vector
     with pytest.raises(ValueError, match="expected at least"):
         enc.embed([np.zeros(SAMPLE_RATE // 10, np.float32)])
+
+
+def test_fakes_keep_the_real_call_signatures() -> None:
+    import inspect
+
+    from fakes import EnergyVad, FakeEncoder, ScriptedVad
+    from models.embedding import ResemblyzerEncoder
+    from models.vad import SileroVadModel, WebRtcVadModel
+
+    def params(fn: object) -> list[str]:
+        return list(inspect.signature(fn).parameters)  # type: ignore[arg-type]
+
+    for real in (ResemblyzerEncoder,):
+        for method in ("embed", "warmup"):
+            assert params(getattr(FakeEncoder, method)) == params(getattr(real, method))
+        assert {"name", "dimension", "min_samples"} <= set(dir(FakeEncoder)) & set(dir(real))
+    for fake in (EnergyVad, ScriptedVad):
+        for real_vad in (SileroVadModel, WebRtcVadModel):
+            assert params(fake.__call__) == params(real_vad.__call__)
+            assert params(fake.reset) == params(real_vad.reset)
+    assert EnergyVad.frame_samples == SileroVadModel.frame_samples
