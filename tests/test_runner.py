@@ -79,14 +79,6 @@ def test_a_file_and_a_microphone_give_identical_segments(meeting_wav: Path) -> N
     assert by_file.accountant.clock_samples == by_mic.accountant.clock_samples == len(audio)
 
 
-STREAM_ORIGIN_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: Pipeline._take advances the accountant to the END of the first chunk, which becomes the "
-    "meeting's origin, so duration/silence/last_spoke are short by one block (2 s for a file, 0.1 s live)",
-)
-
-
-@STREAM_ORIGIN_BUG
 def test_a_file_and_a_microphone_give_identical_accounting(meeting_wav: Path) -> None:
     audio, _ = sf.read(str(meeting_wav), dtype="float32")
     by_file, by_mic = fresh_pipeline(), fresh_pipeline()
@@ -95,7 +87,6 @@ def test_a_file_and_a_microphone_give_identical_accounting(meeting_wav: Path) ->
     assert by_file.accountant.summary() == by_mic.accountant.summary()
 
 
-@STREAM_ORIGIN_BUG
 def test_the_meeting_lasts_as_long_as_the_audio(meeting_wav: Path) -> None:
     pipeline = fresh_pipeline()
     Runner(FileSource(meeting_wav), pipeline).run()
@@ -175,6 +166,17 @@ def test_an_input_failure_is_recorded_and_what_was_heard_is_kept() -> None:
     assert source.stopped
     assert len(talk(pipeline.segments)) == 2
     assert max(s.end_sample for s in pipeline.segments) <= 12 * SAMPLE_RATE
+
+
+def test_a_device_that_cannot_be_opened_is_recorded_not_raised() -> None:
+    class Unopenable(FailingSource):
+        def start(self) -> None:
+            raise AudioInputError("no audio input device found; expected a microphone")
+
+    source = Unopenable(np.zeros(0, np.float32), 0)
+    runner = Runner(source, fresh_pipeline())
+    runner.run()
+    assert isinstance(runner.error, AudioInputError) and source.stopped
 
 
 def test_runner_waits_for_a_silent_microphone_without_spinning() -> None:
