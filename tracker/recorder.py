@@ -1,0 +1,260 @@
+"""Keeping a live meeting in the store: a flush every ``interval_s`` and recovery after a crash.
+
+``MeetingRecorder`` follows a ``MeetingSession``: every ``interval_s`` seconds (and at once when the
+meeting ends) it writes what changed (segments added or corrected, names, roster, phases) and a
+heartbeat in one short transaction. A killed process therefore loses at most the last interval.
+
+While it records, the recorder holds an OS lock on ``<data folder>/live/<meeting id>.lock``; the
+kernel drops it when the process dies, even by ``kill -9``. ``recover`` ends every unfinished
+meeting whose lock is free at its last heartbeat (``records.close_interrupted``): it is closed,
+not resumed, because the new process starts a new sample clock and a new meeting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from tracker import records
+from tracker.audio import SAMPLE_RATE, to_samples
+from tracker.meeting_view import Phase
+from tracker.records import LiveChange, MeetingInfo, MeetingRecord, clean_title, iso_now, series_key
+from tracker.session import MeetingSession, MeetingSnapshot
+from tracker.stages.diarization import SpeakerSegment
+from tracker.storage import MeetingStore, StoreError
+
+log = logging.getLogger("talktime")
+
+FLUSH_INTERVAL_S = 2.0  # seconds between flushes of a live meeting: the most a crash can lose
+
+
+def _lock_path(store: MeetingStore, meeting_id: str) -> Path:
+    return store.path.parent / "live" / f"{meeting_id}.lock"
+
+
+class LiveLock:
+    """An exclusive ``flock`` that marks a meeting as live in this process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        f = open(self.path, "wb")  # noqa: SIM115 - held open for the whole meeting
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            f.close()
+            raise StoreError(f"meeting {self.path.stem} is already being recorded by another process; expected "
+                             "one recorder per meeting", reason="locked") from exc
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            self.path.unlink(missing_ok=True)
+            self._file.close()
+            self._file = None
+
+    @staticmethod
+    def held(path: Path) -> bool:
+        """True if a live process holds the lock at ``path``."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: treat unfinished meetings as interrupted
+            return False
+        try:
+            with open(path, "rb") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return True
+                fcntl.flock(f, fcntl.LOCK_UN)
+        except FileNotFoundError:
+            return False
+        return False
+
+
+def is_live(store: MeetingStore, meeting_id: str) -> bool:
+    """True while some process is recording this meeting."""
+    return LiveLock.held(_lock_path(store, meeting_id))
+
+
+def recover(store: MeetingStore) -> list[MeetingInfo]:
+    """End every meeting that no process is recording any more (see the module's docstring)."""
+    out = []
+    for info in store.unfinished():
+        path = _lock_path(store, info.id)
+        if LiveLock.held(path):
+            continue
+        closed = store.close_interrupted(info.id)
+        path.unlink(missing_ok=True)
+        if closed is not None:
+            out.append(closed)
+    return out
+
+
+def _nothing() -> None:
+    pass
+
+
+def default_title(started_at: str) -> str:
+    """"Meeting of 2026-05-01 09:30" in the machine's local time."""
+    return "Meeting of " + datetime.fromisoformat(started_at).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _phases(snap: MeetingSnapshot) -> list[Phase]:
+    # NB: PhaseView times are seconds(sample) of integer samples, so to_samples gives them back exactly.
+    return [Phase(p.name, to_samples(p.start_s), None if p.end_s is None else to_samples(p.end_s)) for p in snap.phases]
+
+
+class MeetingRecorder:
+    """Writes a live meeting to ``store`` every ``interval_s`` seconds.
+
+    Parameters
+    ----------
+    store : where to keep it.
+    session : the live meeting.
+    title, series, room : how the meeting is listed; ``series`` (default: the title, if one was
+        given) ties a recurring meeting together for ``talktime history``.
+    interval_s : seconds between flushes; a crash loses at most this much.
+    """
+
+    def __init__(
+        self,
+        store: MeetingStore,
+        session: MeetingSession,
+        *,
+        title: str | None = None,
+        series: str | None = None,
+        room: str | None = None,
+        interval_s: float = FLUSH_INTERVAL_S,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"MeetingRecorder expected interval_s > 0 seconds, got {interval_s!r}")
+        self.store = store
+        self.session = session
+        self.interval_s = interval_s
+        started = iso_now()
+        key = series or title
+        self.info = MeetingInfo(
+            id=session.id,
+            title=clean_title(title) if title else default_title(started),
+            series=series_key(key) if key else None,
+            room=clean_title(room, what="room") if room else None,
+            source=session.input.label or "microphone",
+            started_at=started,
+            sample_rate=SAMPLE_RATE,
+            heartbeat_at=started,
+        )
+        self.error: str | None = None  # the last flush's failure, None once one succeeds
+        self._stored: Counter[SpeakerSegment] = Counter()
+        self._people: tuple[dict[int, str], list[str]] = ({}, [])
+        self._phases: list[Phase] = []
+        self._started_at: str | None = None
+        self._ended_at: str | None = None
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = LiveLock(_lock_path(store, session.id))
+        self._unsubscribe: Callable[[], None] = _nothing
+
+    def start(self) -> None:
+        """Store the meeting now (a failing store raises here) and flush every ``interval_s``."""
+        self._lock.acquire()
+        try:
+            self.store.write(lambda c: records.insert_meeting(c, self.info), doing="starting the meeting's record")
+        except BaseException:
+            self._lock.release()
+            raise
+        self._unsubscribe = self.session.subscribe(self._on_change)
+        self._thread = threading.Thread(target=self._run, name="talktime-recorder", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Flush one last time and release the meeting."""
+        self._unsubscribe()
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        try:
+            self.flush()
+        except StoreError as exc:
+            log.error("the meeting's last seconds could not be stored: %s", exc)
+        finally:
+            self._lock.release()
+
+    def _on_change(self) -> None:
+        # Runs in whichever thread changed the meeting; it must not block.
+        if self._ended_at is None and self.session.status == "ended":
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.flush()
+            except StoreError as exc:  # NB: the meeting goes on; the next flush writes what this one could not
+                if self.error is None:
+                    log.error("could not store the meeting (will retry): %s", exc)
+                self.error = str(exc)
+
+    def flush(self) -> None:
+        """Write what changed since the last flush, and a heartbeat (blocks until committed)."""
+        with self._flush_lock:
+            change, state = self._change()
+            self.store.write(lambda c: records.apply_live(c, self.info.id, change), doing="storing the meeting")
+            self._stored, self._people, self._phases = state
+            self._started_at = self._started_at or change.started_at
+            self._ended_at = self._ended_at or change.ended_at
+            self.error = None
+
+    def _change(self) -> tuple[LiveChange, tuple[Counter[SpeakerSegment], tuple[dict[int, str], list[str]], list[Phase]]]:
+        snap = self.session.snapshot()
+        with self.session.runner.lock:
+            acc = self.session.pipeline.accountant
+            current = Counter(acc.timeline)
+            people = (dict(acc.names), list(acc.expected))
+            clock = acc.clock_samples
+        phases = _phases(snap)
+        change = LiveChange(
+            clock_samples=clock,
+            heartbeat_at=iso_now(),
+            started_at=snap.started_at if self._started_at is None else None,
+            ended_at=iso_now() if snap.status == "ended" and self._ended_at is None else None,
+            dropped_blocks=snap.input.dropped_blocks,
+            add=list((current - self._stored).elements()),
+            remove=list((self._stored - current).elements()),
+            people=None if people == self._people else people,
+            phases=None if phases == self._phases else phases,
+        )
+        return change, (current, people, phases)
+
+    def record(self) -> MeetingRecord:
+        """The meeting as it stands, straight from the session (what the next flush will store)."""
+        snap = self.session.snapshot()
+        with self.session.runner.lock:
+            acc = self.session.pipeline.accountant
+            segments, names, expected = list(acc.timeline), dict(acc.names), list(acc.expected)
+            clock = acc.clock_samples
+        ended = snap.status == "ended"
+        info = MeetingInfo(**{
+            **self.info.__dict__, "started_at": snap.started_at or self.info.started_at, "clock_samples": clock,
+            "ended_at": (self._ended_at or iso_now()) if ended else None, "end_reason": "ended" if ended else None,
+            "dropped_blocks": snap.input.dropped_blocks,
+        })
+        return MeetingRecord(info, sorted(segments, key=lambda s: (s.start_sample, s.speaker)), names, expected,
+                             _phases(snap))
+

@@ -1,0 +1,263 @@
+"""What the meeting store keeps, and the SQL that keeps it (run by ``tracker.storage.MeetingStore``).
+
+Every function takes an open ``sqlite3.Connection`` already inside a transaction. Times of the
+meeting are sample counts at the meeting's ``sample_rate``; wall-clock times are ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tracker.meeting_view import Phase
+from tracker.stages.diarization import SpeakerSegment
+
+MAX_TITLE_CHARS = 120
+END_REASONS = ("ended", "interrupted", "analysed")
+
+
+def iso_now() -> str:
+    """The current UTC time as stored: ``2026-05-01T09:30:00+00:00``."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def iso_time(value: str) -> str:
+    """An ISO 8601 time in the stored form (UTC, seconds); naive times are taken as UTC."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"expected an ISO 8601 time like 2026-05-01T09:30, got {value!r}") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def clean_title(title: str, *, what: str = "title") -> str:
+    """A meeting's title (or room, or series) with whitespace collapsed; ValueError when unusable."""
+    text = " ".join(str(title).split())
+    if not text or len(text) > MAX_TITLE_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError(f"{what} expected 1-{MAX_TITLE_CHARS} printable characters, got {title!r}")
+    return text
+
+
+def series_key(name: str) -> str:
+    """The key that ties a recurring meeting together: its title or series, case and spacing folded."""
+    return clean_title(name, what="series").casefold()
+
+
+@dataclass(frozen=True)
+class MeetingInfo:
+    """One meeting's row (no segments). ``clock_samples`` is its counted length (pauses excluded)."""
+
+    id: str  # uuid4
+    title: str
+    series: str | None  # recurring-meeting key, see ``series_key``; None: not part of a series
+    room: str | None
+    source: str  # "microphone", "file meeting.wav", ...
+    started_at: str  # ISO 8601 UTC
+    ended_at: str | None = None  # None: live, or interrupted and not yet recovered
+    end_reason: str | None = None  # "ended", "interrupted" (recovered after a crash), "analysed"
+    sample_rate: int = 16_000  # Hz of every sample count of this meeting
+    clock_samples: int = 0
+    heartbeat_at: str | None = None  # ISO 8601 UTC of the last flush of a live meeting
+    dropped_blocks: int = 0  # audio blocks lost because the pipeline fell behind
+    removed_people: int = 0  # people deleted on request since the meeting
+
+
+@dataclass(frozen=True)
+class MeetingRecord:
+    """A whole meeting: who spoke when (samples), names, the roster and agenda phases."""
+
+    info: MeetingInfo
+    segments: list[SpeakerSegment]
+    names: dict[int, str] = field(default_factory=dict)  # voice id -> name
+    expected: list[str] = field(default_factory=list)  # roster names with no voice
+    phases: list[Phase] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LiveChange:
+    """One flush of a live meeting: the meeting's row, plus what changed since the last flush."""
+
+    clock_samples: int
+    heartbeat_at: str
+    started_at: str | None = None
+    ended_at: str | None = None
+    dropped_blocks: int = 0
+    add: Sequence[SpeakerSegment] = ()
+    remove: Sequence[SpeakerSegment] = ()
+    people: tuple[dict[int, str], list[str]] | None = None  # (names, roster) when changed
+    phases: list[Phase] | None = None  # when changed
+
+
+_COLUMNS = ("id, title, series, room, source, started_at, ended_at, end_reason, sample_rate, clock_samples, "
+            "heartbeat_at, dropped_blocks, removed_people")
+
+
+def _info(row: Sequence[object]) -> MeetingInfo:
+    return MeetingInfo(*row)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def insert_meeting(conn: sqlite3.Connection, info: MeetingInfo) -> None:
+    if info.end_reason is not None and info.end_reason not in END_REASONS:
+        raise ValueError(f"end_reason expected one of {END_REASONS}, got {info.end_reason!r}")
+    conn.execute(f"INSERT INTO meetings ({_COLUMNS}) VALUES ({', '.join('?' * 13)})", (
+        info.id, info.title, info.series, info.room, info.source, info.started_at, info.ended_at, info.end_reason,
+        info.sample_rate, info.clock_samples, info.heartbeat_at, info.dropped_blocks, info.removed_people))
+
+
+def _write_people(conn: sqlite3.Connection, meeting_id: str, names: dict[int, str], roster: Iterable[str]) -> None:
+    conn.execute("DELETE FROM people WHERE meeting_id = ?", (meeting_id,))
+    rows = [(meeting_id, i, n) for i, n in names.items()] + [(meeting_id, -1 - k, n) for k, n in enumerate(roster)]
+    conn.executemany("INSERT INTO people (meeting_id, speaker, name) VALUES (?, ?, ?)", rows)
+
+
+def _write_phases(conn: sqlite3.Connection, meeting_id: str, phases: Iterable[Phase]) -> None:
+    conn.execute("DELETE FROM phases WHERE meeting_id = ?", (meeting_id,))
+    conn.executemany(
+        "INSERT INTO phases (meeting_id, position, name, start_sample, end_sample) VALUES (?, ?, ?, ?, ?)",
+        [(meeting_id, k, p.name, p.start_sample, p.end_sample) for k, p in enumerate(phases)],
+    )
+
+
+def _add_segments(conn: sqlite3.Connection, meeting_id: str, segments: Iterable[SpeakerSegment]) -> None:
+    conn.executemany(
+        "INSERT INTO segments (meeting_id, speaker, start_sample, end_sample) VALUES (?, ?, ?, ?)",
+        [(meeting_id, s.speaker, s.start_sample, s.end_sample) for s in segments],
+    )
+
+
+def insert_record(conn: sqlite3.Connection, record: MeetingRecord) -> None:
+    """Store a whole meeting at once."""
+    mid = record.info.id
+    insert_meeting(conn, record.info)
+    _add_segments(conn, mid, record.segments)
+    _write_people(conn, mid, record.names, record.expected)
+    _write_phases(conn, mid, record.phases)
+
+
+def apply_live(conn: sqlite3.Connection, meeting_id: str, change: LiveChange) -> None:
+    """One flush of a live meeting (see ``tracker.recorder``)."""
+    for s in change.remove:
+        conn.execute(
+            "DELETE FROM segments WHERE rowid = (SELECT rowid FROM segments WHERE meeting_id = ? AND speaker = ? "
+            "AND start_sample = ? AND end_sample = ? LIMIT 1)",
+            (meeting_id, s.speaker, s.start_sample, s.end_sample),
+        )
+    _add_segments(conn, meeting_id, change.add)
+    if change.people is not None:
+        _write_people(conn, meeting_id, *change.people)
+    if change.phases is not None:
+        _write_phases(conn, meeting_id, change.phases)
+    conn.execute(
+        "UPDATE meetings SET clock_samples = max(clock_samples, ?), heartbeat_at = ?, dropped_blocks = ?, "
+        "started_at = coalesce(?, started_at), ended_at = coalesce(?, ended_at), "
+        "end_reason = CASE WHEN ? IS NULL THEN end_reason ELSE 'ended' END WHERE id = ?",
+        (change.clock_samples, change.heartbeat_at, change.dropped_blocks, change.started_at, change.ended_at,
+         change.ended_at, meeting_id),
+    )
+
+
+def delete_meeting(conn: sqlite3.Connection, meeting_id: str) -> bool:
+    return conn.execute("DELETE FROM meetings WHERE id = ?", (meeting_id,)).rowcount > 0
+
+
+def prune(conn: sqlite3.Connection, older_than_days: float, *, now: str | None = None) -> list[str]:
+    """Delete meetings that started more than ``older_than_days`` days before ``now``."""
+    cutoff = (datetime.fromisoformat(now or iso_now()) - timedelta(days=older_than_days)).isoformat(timespec="seconds")
+    ids = [r[0] for r in conn.execute("SELECT id FROM meetings WHERE started_at < ?", (cutoff,))]
+    conn.executemany("DELETE FROM meetings WHERE id = ?", [(i,) for i in ids])
+    return ids
+
+
+def forget_person(conn: sqlite3.Connection, name: str) -> list[tuple[str, float]]:
+    """Delete everyone called ``name`` (any case) and their speech from every meeting."""
+    wanted = " ".join(name.split()).casefold()
+    rows = [r for r in conn.execute("SELECT meeting_id, speaker, name FROM people") if r[2].casefold() == wanted]
+    out = []
+    for meeting_id, speaker, _ in rows:
+        rate = conn.execute("SELECT sample_rate FROM meetings WHERE id = ?", (meeting_id,)).fetchone()[0]
+        talk = conn.execute(
+            "SELECT coalesce(sum(end_sample - start_sample), 0) FROM segments WHERE meeting_id = ? AND speaker = ?",
+            (meeting_id, speaker),
+        ).fetchone()[0]
+        conn.execute("DELETE FROM segments WHERE meeting_id = ? AND speaker = ?", (meeting_id, speaker))
+        conn.execute("DELETE FROM people WHERE meeting_id = ? AND speaker = ?", (meeting_id, speaker))
+        conn.execute("UPDATE meetings SET removed_people = removed_people + 1 WHERE id = ?", (meeting_id,))
+        out.append((meeting_id, talk / rate))
+    return out
+
+
+def close_interrupted(conn: sqlite3.Connection, meeting_id: str) -> MeetingInfo | None:
+    """End a meeting whose tracker stopped without ending it.
+
+    Its end is its last heartbeat (the last flush: at most a flush interval before the crash),
+    its length the larger of the last counted clock and the last stored segment, and an agenda
+    phase left open ends there. Returns the closed meeting, or None if it had already ended.
+    """
+    row = conn.execute(f"SELECT {_COLUMNS} FROM meetings WHERE id = ? AND ended_at IS NULL", (meeting_id,)).fetchone()
+    if row is None:
+        return None
+    info = _info(row)
+    last = conn.execute("SELECT max(end_sample) FROM segments WHERE meeting_id = ?", (meeting_id,)).fetchone()[0]
+    clock = max(info.clock_samples, last or 0)
+    ended = info.heartbeat_at or info.started_at
+    conn.execute("UPDATE meetings SET ended_at = ?, end_reason = 'interrupted', clock_samples = ? WHERE id = ?",
+                 (ended, clock, meeting_id))
+    conn.execute("UPDATE phases SET end_sample = ? WHERE meeting_id = ? AND end_sample IS NULL", (clock, meeting_id))
+    return MeetingInfo(**{**info.__dict__, "ended_at": ended, "end_reason": "interrupted", "clock_samples": clock})
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def list_meetings(conn: sqlite3.Connection, *, series: str | None = None, limit: int | None = None) -> list[MeetingInfo]:
+    sql, args = f"SELECT {_COLUMNS} FROM meetings", []
+    if series is not None:
+        sql += " WHERE series = ?"
+        args.append(series)
+    sql += " ORDER BY started_at DESC, rowid DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [_info(r) for r in conn.execute(sql, args)]
+
+
+def unfinished(conn: sqlite3.Connection) -> list[MeetingInfo]:
+    return [_info(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM meetings WHERE ended_at IS NULL")]
+
+
+def resolve(conn: sqlite3.Connection, ref: str | None) -> str | list[str]:
+    """The one id ``ref`` names (``None``: the latest meeting), else the candidates (maybe none)."""
+    if ref is None:
+        row = conn.execute("SELECT id FROM meetings ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
+        return [] if row is None else str(row[0])
+    ref = ref.strip().lower()
+    if not ref or any(c not in "0123456789abcdef-" for c in ref):
+        return []
+    ids = [r[0] for r in conn.execute("SELECT id FROM meetings WHERE id >= ? AND id < ? LIMIT 6", (ref, ref + "g"))]
+    return str(ids[0]) if len(ids) == 1 else [str(i) for i in ids]
+
+
+def load_record(conn: sqlite3.Connection, meeting_id: str) -> MeetingRecord | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM meetings WHERE id = ?", (meeting_id,)).fetchone()
+    if row is None:
+        return None
+    segments = [SpeakerSegment(*r) for r in conn.execute(
+        "SELECT speaker, start_sample, end_sample FROM segments WHERE meeting_id = ? ORDER BY start_sample, speaker",
+        (meeting_id,))]
+    people = conn.execute("SELECT speaker, name FROM people WHERE meeting_id = ?", (meeting_id,)).fetchall()
+    names = {int(i): str(n) for i, n in people if i >= 0}
+    expected = [str(n) for i, n in sorted(people, key=lambda r: -r[0]) if i < 0]
+    phases = [Phase(n, a, b) for n, a, b in conn.execute(
+        "SELECT name, start_sample, end_sample FROM phases WHERE meeting_id = ? ORDER BY position", (meeting_id,))]
+    return MeetingRecord(_info(row), segments, names, expected, phases)
+
+
+def load_series(conn: sqlite3.Connection, series: str) -> list[MeetingRecord]:
+    ids = [r[0] for r in conn.execute("SELECT id FROM meetings WHERE series = ? ORDER BY started_at, rowid", (series,))]
+    return [rec for i in ids if (rec := load_record(conn, i)) is not None]
