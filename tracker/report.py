@@ -1,0 +1,221 @@
+"""The post-meeting report's figures, computed from a stored meeting.
+
+Every figure comes from ``tracker.stages.accounting.Accountant`` (talk time, shares, turns, equity)
+and ``tracker.meeting_view.phase_views`` run over the stored segments, so the report shows exactly
+what the dashboard showed at the end of the meeting. Rendering is in ``tracker.report_render``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tracker.audio import seconds
+from tracker.meeting_view import PhaseView, phase_views
+from tracker.records import MeetingInfo, MeetingRecord
+from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats
+
+MONOLOGUES = 5  # longest turns listed
+QUIET_SHARE = 0.5  # below this fraction of an equal share, a person is named as quiet
+TREND_STEP = 0.05  # a balance change smaller than this is "about the same"
+
+
+@dataclass(frozen=True)
+class PersonFigures:
+    """One person in the report (seconds; shares in [0, 1])."""
+
+    id: int  # voice id (>= 0) or roster place (< 0) of an attendee who never had a voice
+    name: str
+    talk_time_s: float
+    share: float  # of the talk of everyone counted
+    of_equal_share: float | None  # share / equal share: 1 is exactly an equal share
+    turns: int
+    longest_turn_s: float
+    present: bool  # counted in the equity figures (brief voices are not)
+    expected: bool  # on the roster without a voice
+    spoke: bool
+
+
+@dataclass(frozen=True)
+class Monologue:
+    """One of the longest turns: ``name`` held the floor from ``start_s`` to ``end_s``."""
+
+    id: int
+    name: str
+    start_s: float
+    end_s: float
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One meeting of a recurring series, for the trend."""
+
+    meeting_id: str
+    title: str
+    started_at: str
+    duration_s: float
+    people: int
+    balance: float | None
+    evenness: float | None
+    top_share: float | None
+    shares: dict[str, float]  # named people only: an unnamed voice is not the same person twice
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the report shows about one meeting."""
+
+    meeting: MeetingInfo
+    duration_s: float  # counted length (pauses excluded)
+    group: GroupStats
+    equal_share: float | None
+    people: list[PersonFigures]  # loudest first; roster people who did not speak last
+    silent: list[str]  # roster names who did not speak
+    brief_voices: list[PersonFigures]  # under the phantom threshold: not counted
+    phases: list[PhaseView]
+    monologues: list[Monologue]
+    segments: list[tuple[int, float, float]]  # (voice id, start_s, end_s), exact
+    reading: list[str]  # plain-language sentences
+    history: list[TrendPoint] = field(default_factory=list)  # oldest first, this meeting included
+    trend: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def name_of(self, speaker: int) -> str:
+        found = next((p.name for p in self.people + self.brief_voices if p.id == speaker), None)
+        return found or f"Speaker {speaker + 1}"
+
+
+def accountant_for(record: MeetingRecord, config: AccountingConfig | None = None) -> Accountant:
+    """An ``Accountant`` holding the stored meeting, as the live one held it at the end."""
+    acc = Accountant(config)
+    acc.add(sorted(record.segments, key=lambda s: (s.start_sample, s.speaker)))
+    acc.advance(record.info.clock_samples)
+    for speaker, name in record.names.items():
+        acc.rename(speaker, name)
+    for name in record.expected:
+        acc.expect(name)
+    # NB: the stream starts at sample 0, as in MeetingSession; Accountant has no public setter (yet).
+    acc._origin = 0  # noqa: SLF001
+    return acc
+
+
+def _clock(s: float) -> str:
+    m, sec = divmod(int(round(s)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def _names(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def plain_reading(group: GroupStats, people: Sequence[PersonFigures], monologues: Sequence[Monologue]) -> list[str]:
+    """A few sentences a facilitator can read out."""
+    out = []
+    if group.balance is None:
+        return ["Not enough speech to judge the balance."]
+    out.append(f"Balance {round(100 * group.balance)} out of 100: {group.reading}.")
+    counted = [p for p in people if p.present]
+    top = max(counted, key=lambda p: p.share)
+    if top.of_equal_share is not None:
+        out.append(f"{top.name} spoke most: {100 * top.share:.0f}% of the talk, {top.of_equal_share:.1f} times an "
+                   f"equal share ({100 / group.people:.0f}% each for {group.people} people).")
+    if group.effective_speakers is not None:
+        out.append(f"The talk was worth {group.effective_speakers:.1f} equal voices out of {group.people}.")
+    quiet = [p.name for p in counted if p.spoke and (p.of_equal_share or 0) < QUIET_SHARE]
+    if quiet:
+        out.append(f"{_names(quiet)} spoke less than half an equal share.")
+    silent = [p.name for p in counted if not p.spoke]
+    if silent:
+        out.append(f"{_names(silent)} did not speak.")
+    if monologues:
+        m = monologues[0]
+        out.append(f"The longest monologue was {m.name}'s: {_clock(m.duration_s)} from {_clock(m.start_s)}.")
+    return out
+
+
+def _people(acc: Accountant) -> tuple[GroupStats, list[PersonFigures], list[PersonFigures]]:
+    summary = acc.summary()
+    n = summary.group.people
+    people = [
+        PersonFigures(s.id, s.name, s.talk_time_s, s.share, s.share * n if n and s.present else None, s.turns,
+                      s.longest_turn_s, s.present, s.expected, s.talk_time_s > 0)
+        for s in summary.speakers
+    ]
+    return summary.group, [p for p in people if p.present], [p for p in people if not p.present]
+
+
+def build_report(
+    record: MeetingRecord, *, series: Sequence[MeetingRecord] = (), config: AccountingConfig | None = None
+) -> Report:
+    """The report of ``record``; ``series`` (oldest first) gives the recurring meeting's trend."""
+    acc = accountant_for(record, config)
+    group, people, brief = _people(acc)
+    turns = sorted(acc._turns(), key=lambda t: t.start - t.end)[:MONOLOGUES]  # noqa: SLF001 - see the report's notes
+    monologues = [Monologue(t.speaker, acc.name_of(t.speaker), seconds(t.start), seconds(t.end), seconds(t.end - t.start))
+                  for t in turns]
+    present = [p.id for p in people]
+    history = trend_points([r for r in series if r.info.started_at <= record.info.started_at] or [record], config)
+    info = record.info
+    return Report(
+        meeting=info,
+        duration_s=seconds(acc.clock_samples),
+        group=group,
+        equal_share=1.0 / group.people if group.people else None,
+        people=people,
+        silent=[p.name for p in people if p.expected],
+        brief_voices=brief,
+        phases=phase_views(acc.timeline, record.phases, people=present, clock_samples=acc.clock_samples),
+        monologues=monologues,
+        segments=[(s.speaker, seconds(s.start_sample), seconds(s.end_sample))
+                  for s in sorted(acc.timeline, key=lambda s: (s.start_sample, s.speaker))],
+        reading=plain_reading(group, people, monologues),
+        history=history if len(history) >= 2 else [],
+        trend=trend_reading(history),
+        notes=_notes(info, brief),
+    )
+
+
+def _notes(info: MeetingInfo, brief: Sequence[PersonFigures]) -> list[str]:
+    notes = []
+    if info.end_reason == "interrupted":
+        notes.append(f"The tracker stopped unexpectedly; the figures cover the first {_clock(seconds(info.clock_samples))} "
+                     "(up to the last save before it stopped).")
+    elif info.ended_at is None:
+        notes.append("The meeting is still going: these are its figures so far.")
+    if info.removed_people:
+        notes.append(f"{info.removed_people} person's record was deleted on request; shares are among the others."
+                     if info.removed_people == 1 else
+                     f"{info.removed_people} people's records were deleted on request; shares are among the others.")
+    if brief:
+        notes.append(f"{len(brief)} brief voice(s) with under 2 s of talk (a cough, a door, a split voice) are not counted.")
+    if info.dropped_blocks:
+        notes.append(f"{info.dropped_blocks} blocks of audio were dropped because the computer fell behind.")
+    return notes
+
+
+def trend_points(meetings: Sequence[MeetingRecord], config: AccountingConfig | None = None) -> list[TrendPoint]:
+    """Balance and each named person's share in each meeting (in the order given)."""
+    out = []
+    for rec in meetings:
+        summary = accountant_for(rec, config).summary()
+        g = summary.group
+        named = set(rec.names.values()) | set(rec.expected)
+        shares = {s.name: s.share for s in summary.speakers if s.present and s.name in named}
+        out.append(TrendPoint(rec.info.id, rec.info.title, rec.info.started_at, g.duration_s, g.people, g.balance,
+                              g.evenness, g.top_share, shares))
+    return out
+
+
+def trend_reading(points: Sequence[TrendPoint]) -> str | None:
+    """This meeting's balance against the average of the earlier ones, in words."""
+    scored = [p.balance for p in points if p.balance is not None]
+    if len(points) < 2 or len(scored) < 2 or points[-1].balance is None:
+        return None
+    now, before = points[-1].balance, scored[:-1]
+    mean = sum(before) / len(before)
+    diff = now - mean
+    how = "more balanced than" if diff >= TREND_STEP else "less balanced than" if diff <= -TREND_STEP else "about as balanced as"
+    return (f"Balance {round(100 * now)} this time: {how} the {len(before)} earlier meeting"
+            f"{'s' if len(before) > 1 else ''} of this series (average {round(100 * mean)}).")
