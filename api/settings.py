@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tracker.meeting_view import ViewConfig
+from tracker.storage import default_data_dir
 
 ENV_PREFIX = "TALKTIME_"
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud or copied off a screen
@@ -60,6 +62,20 @@ class Settings(BaseSettings):
         default=ViewConfig.quiet_after_s, ge=0, description="seconds of silence after which a person is flagged quiet"
     )
     max_people: int = Field(default=ViewConfig.max_people, ge=2, description="more people than this shows a warning")
+    data_dir: Path | None = Field(
+        default=None, description="folder of the meeting store (default: the user's data folder, ~/.local/share/talktime)"
+    )
+    save: bool = Field(default=True, description="keep who spoke when, names and phases in the store (never audio or words)")
+    title: str | None = Field(
+        default=None, min_length=1, max_length=120, description="the meeting's title; the same title makes a recurring meeting"
+    )
+    series: str | None = Field(
+        default=None, min_length=1, max_length=120, description="recurring meeting this one belongs to (default: the title)"
+    )
+    room: str | None = Field(default=None, min_length=1, max_length=120, description="the room, for the meeting's record")
+    retention_days: int | None = Field(
+        default=None, ge=1, description="at start, delete stored meetings older than this many days (default: keep)"
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -90,20 +106,28 @@ class Settings(BaseSettings):
             update={"code": self.code or new_viewer_code(), "token": self.token or secrets.token_urlsafe(18)}
         )
 
+    def store_dir(self) -> Path:
+        """The data folder of the meeting store (``data_dir``, else the platform's user data folder)."""
+        return (self.data_dir or default_data_dir()).expanduser()
+
     def view_config(self) -> ViewConfig:
         return ViewConfig(warmup_s=self.warmup_s, quiet_after_s=self.quiet_after_s, max_people=self.max_people)
 
 
-_METAVARS = {"input": "FILE", "device": "D", "host": "H", "port": "P", "allowed_origins": "ORIGINS"}
+_METAVARS = {"input": "FILE", "device": "D", "host": "H", "port": "P", "allowed_origins": "ORIGINS", "data_dir": "DIR",
+             "retention_days": "DAYS"}
 
 
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one flag per ``Settings`` field; unset flags fall back to the environment, then the default."""
+def add_cli_arguments(parser: argparse.ArgumentParser, names: Iterable[str] | None = None) -> None:
+    """Add one flag per ``Settings`` field (or per field in ``names``); unset flags fall back to the
+    environment, then the default."""
     for name, info in Settings.model_fields.items():
+        if names is not None and name not in names:
+            continue
         default = info.get_default(call_default_factory=True)
         shown = "none" if default in (None, []) else default
         help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}; default: {shown}]"
