@@ -3,6 +3,8 @@
     talktime analyze AUDIO [--rttm FILE] [--json FILE] [--mode live|final] [--vad NAME]
     talktime devices
     talktime run [--device D | --input FILE] [--host H] [--port P]
+    talktime analyze AUDIO --save [--title T]; talktime meetings; talktime report [MEETING] [--format F] [-o FILE]
+    talktime history [MEETING]; talktime prune --older-than-days N; talktime forget-person NAME; talktime delete MEETING
 
 Errors are caught once here and printed as ``talktime: TypeName: message`` with a non-zero exit.
 """
@@ -15,8 +17,13 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tracker.audio import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    from tracker.analysis import Analysis
+    from tracker.storage import MeetingStore
 
 EXIT_USAGE = 2
 EXIT_INPUT = 1
@@ -44,6 +51,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from tracker.stages.vad import VadConfig
 
     FileSource(args.audio)  # fail fast on a bad file, before loading models
+    saving = _saving(args) if args.save else None  # and on a store that cannot take the result
     pipeline = build_pipeline(PipelineConfig(vad=VadConfig(model=args.vad)))
     result = analyze(args.audio, pipeline, mode=args.mode)
     for note in result.notices:
@@ -83,7 +91,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             **summary_dict(result.summary),
         }
         write_json(data, Path(args.json))
+    if saving is not None:
+        _save(args, saving, result)
     return 0
+
+
+def _saving(args: argparse.Namespace) -> tuple[MeetingStore, str]:
+    from tracker.cli_store import open_store
+    from tracker.records import iso_now, iso_time
+
+    started_at = iso_time(args.started_at) if args.started_at else iso_now()
+    return open_store(args), started_at
+
+
+def _save(args: argparse.Namespace, saving: tuple[MeetingStore, str], result: Analysis) -> None:
+    from tracker.audio import to_samples
+    from tracker.cli_store import save_analysis
+
+    store, started_at = saving
+    with store:
+        meeting_id = save_analysis(args, store, segments=result.segments, clock_samples=to_samples(result.duration_s),
+                                   started_at=started_at)
+    print(f"saved as meeting {meeting_id} in {store.path} (`talktime report {meeting_id[:8]}`)")
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -122,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--mode", choices=("live", "final"), default="final",
                    help="live: exactly what the live tracker showed; final: after the post-meeting pass (default)")
     a.add_argument("--vad", default="silero", help="voice activity detector: silero (default) or webrtc0..webrtc3")
+    from tracker.cli_store import add_save_arguments, add_store_commands
+
+    add_save_arguments(a)
     a.set_defaults(func=cmd_analyze)
 
     d = sub.add_parser("devices", help="list audio capture devices")
@@ -132,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cli_arguments(r)
     r.set_defaults(func=cmd_run)
+    add_store_commands(sub)
     return p
 
 
