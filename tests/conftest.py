@@ -198,7 +198,11 @@ def pulse_server() -> Iterator[PulseServer]:
     sounddevice in this process and ``talktime`` subprocesses see ALSA's ``pulse`` device.
     """
     runtime = Path(tempfile.mkdtemp(prefix="talktime-pulse-"))  # short: unix socket paths are limited
-    server = _start_pulse(runtime, "talktime_test")
+    try:
+        server = _start_pulse(runtime, "talktime_test")
+    except BaseException:  # pytest.fail raises an OutcomeException, not an Exception
+        shutil.rmtree(runtime, ignore_errors=True)
+        raise
     with pytest.MonkeyPatch.context() as mp:
         for key in ("XDG_RUNTIME_DIR", "PULSE_SERVER", "PULSE_COOKIE"):
             mp.setenv(key, server.env[key])
