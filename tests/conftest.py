@@ -158,7 +158,9 @@ def _start_pulse(runtime: Path, sink: str) -> PulseServer:
     env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), PULSE_SERVER=f"unix:{runtime}/pulse/native",
                PULSE_COOKIE=str(runtime / "cookie"))
     daemon_env = dict(env, HOME=str(runtime))  # its state files go to the temp dir, not ~/.config
-    cmd = [exe, "--daemonize=yes", "--exit-idle-time=-1", "-n", "--use-pid-file=yes",
+    # An idle limit instead of -1: should the test process be killed before teardown, the daemon
+    # still goes away on its own (15 min is far longer than the suite).
+    cmd = [exe, "--daemonize=yes", "--exit-idle-time=900", "-n", "--use-pid-file=yes",
            "--load=module-native-protocol-unix auth-anonymous=1",
            f"--load=module-null-sink sink_name={sink} rate=16000 channels=1",
            f"--log-target=file:{runtime / 'pulse.log'}"]
