@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from tracker.audio import SAMPLE_RATE
+from tracker.audio import SAMPLE_RATE, Samples
 from tracker.runner import Pipeline, Runner
-from tracker.sources import FileSource
+from tracker.sources import FileSource, read_audio
 from tracker.stages.accounting import Accountant, Summary
 from tracker.stages.diarization import SpeakerSegment
 
@@ -17,6 +19,49 @@ MODES = ("live", "final")
 
 class NoSpeechError(Exception):
     """The recording holds no speech the detector could find."""
+
+
+class DiarizationEngine(Protocol):
+    """A whole-recording diarizer for the final pass (e.g. ``models.pyannote.PyannoteEngine``)."""
+
+    name: str
+
+    def warmup(self) -> None: ...
+
+    def diarize(self, samples: Samples) -> list[SpeakerSegment]:
+        """Who spoke when in samples of shape (n,) at SAMPLE_RATE; overlapping speech may overlap."""
+        ...
+
+
+def relabel_by_overlap(segments: list[SpeakerSegment], live: list[SpeakerSegment]) -> list[SpeakerSegment]:
+    """Give ``segments`` the live speaker ids they overlap most (one-to-one, largest overlaps first),
+    so a name given during the meeting stays with its person; other speakers get new ids in order
+    of first appearance."""
+    live = sorted(live, key=lambda s: s.start_sample)
+    starts = [s.start_sample for s in live]
+    reach = [0] * len(live)  # reach[i]: the latest end among live[:i + 1]
+    for i, s in enumerate(live):
+        reach[i] = max(s.end_sample, reach[i - 1] if i else 0)
+    votes: dict[tuple[int, int], int] = {}
+    for seg in segments:
+        i = bisect.bisect_left(starts, seg.end_sample) - 1
+        while i >= 0 and reach[i] > seg.start_sample:
+            n = min(seg.end_sample, live[i].end_sample) - max(seg.start_sample, live[i].start_sample)
+            if n > 0:
+                votes[(seg.speaker, live[i].speaker)] = votes.get((seg.speaker, live[i].speaker), 0) + n
+            i -= 1
+    mapping: dict[int, int] = {}
+    taken: set[int] = set()
+    for (spk, lid), _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):
+        if spk not in mapping and lid not in taken:
+            mapping[spk] = lid
+            taken.add(lid)
+    next_id = max([s.speaker for s in live] + [-1]) + 1
+    for seg in sorted(segments, key=lambda s: s.start_sample):
+        if seg.speaker not in mapping:
+            mapping[seg.speaker] = next_id
+            next_id += 1
+    return [SpeakerSegment(mapping[s.speaker], s.start_sample, s.end_sample) for s in segments]
 
 
 @dataclass(frozen=True)
@@ -37,11 +82,13 @@ class Analysis:
         return self.elapsed_s / self.duration_s if self.duration_s else 0.0
 
 
-def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realtime: bool = False) -> Analysis:
+def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realtime: bool = False,
+            engine: DiarizationEngine | None = None) -> Analysis:
     """Run a file through the same runner the microphone uses.
 
     ``mode="live"`` returns exactly the labels the live pipeline emitted, without hindsight;
-    ``mode="final"`` re-clusters the whole meeting afterwards.
+    ``mode="final"`` re-clusters the whole meeting afterwards, or, given an ``engine``, runs it on
+    the decoded recording and maps its speakers onto the live ids by overlap.
     """
     if mode not in MODES:
         raise ValueError(f"mode expected one of {MODES}, got {mode!r}")
@@ -50,7 +97,10 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
     t0 = time.perf_counter()
     Runner(source, pipeline).run()
     if mode == "final":
-        segments = pipeline.final_segments()
+        if engine is not None:
+            segments = relabel_by_overlap(engine.diarize(read_audio(path)), pipeline.segments)
+        else:
+            segments = pipeline.final_segments()
         acc = Accountant(pipeline.config.accounting)
         acc.begin(0)
         acc.add(sorted(segments, key=lambda s: s.start_sample))
