@@ -1,6 +1,6 @@
 """The ``talktime`` command line.
 
-    talktime analyze AUDIO [--rttm FILE] [--json FILE] [--mode live|final] [--vad NAME]
+    talktime analyze AUDIO [--rttm FILE] [--json FILE] [--mode live|final] [--vad NAME] [--engine pyannote --pipeline DIR]
     talktime devices
     talktime run [--device D | --input FILE] [--host H] [--port P]
     talktime analyze AUDIO --save [--title T]; talktime meetings; talktime report [MEETING] [--format F] [-o FILE]
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from tracker.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
+    from models.pyannote import PyannoteEngine
     from tracker.analysis import Analysis
     from tracker.storage import MeetingStore
 
@@ -52,8 +53,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     FileSource(args.audio)  # fail fast on a bad file, before loading models
     saving = _saving(args) if args.save else None  # and on a store that cannot take the result
+    engine = _engine(args)  # and on missing pyannote weights
     pipeline = build_pipeline(PipelineConfig(vad=VadConfig(model=args.vad)))
-    result = analyze(args.audio, pipeline, mode=args.mode)
+    result = analyze(args.audio, pipeline, mode=args.mode, engine=engine)
     for note in result.notices:
         print(f"notice: {note}", file=sys.stderr)
     people = [s for s in result.summary.speakers if s.present or s.talk_time_s > 0]
@@ -69,7 +71,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         for s in people
     ]
     rows = [r + [""] * (6 - len(r)) for r in rows]
-    print(f"{Path(args.audio).name}: {_fmt_time(result.duration_s)} analysed ({args.mode} mode), "
+    print(f"{Path(args.audio).name}: {_fmt_time(result.duration_s)} analysed ({args.mode} mode"
+          f"{', pyannote engine' if engine else ''}), "
           f"{result.duration_s / max(result.elapsed_s, 1e-9):.0f}x faster than real time")
     print(_table(rows, ["speaker", "talk", "share", "turns", "longest", ""]))
     bal = "n/a" if g.balance is None else f"{g.balance:.2f}"
@@ -82,6 +85,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         data = {
             "file": str(args.audio),
             "mode": args.mode,
+            "engine": args.engine if engine else "talktime",
             "duration_s": result.duration_s,
             "sample_rate": SAMPLE_RATE,
             "segments": [
@@ -94,6 +98,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if saving is not None:
         _save(args, saving, result)
     return 0
+
+
+def _engine(args: argparse.Namespace) -> PyannoteEngine | None:
+    """The pyannote pipeline for the final pass, loaded now so missing weights fail before the analysis."""
+    if args.engine != "pyannote":
+        return None
+    if args.mode != "final":
+        print("notice: --engine pyannote runs the final pass only; --mode live shows the live tracker's labels",
+              file=sys.stderr)
+        return None
+    from models.pyannote import PyannoteEngine
+
+    engine = PyannoteEngine(args.pipeline)
+    engine.warmup()
+    return engine
 
 
 def _saving(args: argparse.Namespace) -> tuple[MeetingStore, str]:
@@ -151,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--mode", choices=("live", "final"), default="final",
                    help="live: exactly what the live tracker showed; final: after the post-meeting pass (default)")
     a.add_argument("--vad", default="silero", help="voice activity detector: silero (default) or webrtc0..webrtc3")
+    a.add_argument("--engine", choices=("talktime", "pyannote"), default="talktime",
+                   help="final pass: talktime's re-clustering (default) or a pyannote.audio pipeline (see --pipeline)")
+    from models.pyannote import DEFAULT_PIPELINE
+
+    a.add_argument("--pipeline", metavar="DIR", default=DEFAULT_PIPELINE,
+                   help="with --engine pyannote: a local pipeline folder (config.yaml, segmentation/, embedding/, "
+                        f"plda/) or a Hugging Face id in the local cache (default {DEFAULT_PIPELINE}); never downloaded")
     from tracker.cli_store import add_save_arguments, add_store_commands
 
     add_save_arguments(a)
