@@ -18,12 +18,15 @@ from fastapi.telemetry import TelemetryConfig
 
 from api.hub import Hub
 from api.pump import SnapshotPump
+from api.reports import router as reports_router
+from api.reports import start_recording, stop_recording
 from api.routes import STATIC_DIR, router
 from api.security import Access, AccessMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.settings import Settings
 from tracker.runner import PipelineConfig
 from tracker.session import ConflictError, MeetingSession, SessionError, UnknownSpeakerError, build_session
 from tracker.stages.vad import VadConfig
+from tracker.storage import MeetingStore
 
 
 # NB: talktime reports to nobody; FastAPI's OpenTelemetry hooks stay off even if the environment asks.
@@ -60,13 +63,17 @@ async def _session_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=_status_of(exc))
 
 
-def create_app(settings: Settings, *, session: MeetingSession | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, session: MeetingSession | None = None, store: MeetingStore | None = None
+) -> FastAPI:
     """The dashboard for one meeting.
 
     Parameters
     ----------
     settings : where to listen, the codes, the input (see ``Settings``); missing codes are generated.
     session : the meeting to serve; by default one is built from ``settings`` when the app starts.
+    store : where the meeting is recorded while it runs (``api.reports.open_store_for_run``); None:
+        not recorded (the report is still served, from the session).
     """
     settings = settings.with_secrets()
     assert settings.code is not None and settings.token is not None
@@ -84,6 +91,7 @@ def create_app(settings: Settings, *, session: MeetingSession | None = None) -> 
         )
         app.state.session, app.state.hub = sess, hub
         pump = SnapshotPump(sess, hub.publish, interval_s=settings.push_interval_s)
+        await start_recording(app, sess, settings, store)
         sess.open()
         pump.start(asyncio.get_running_loop())
         try:
@@ -91,6 +99,7 @@ def create_app(settings: Settings, *, session: MeetingSession | None = None) -> 
         finally:
             pump.stop()
             await anyio.to_thread.run_sync(sess.close)
+            await stop_recording(app)
 
     app = FastAPI(
         title="talktime",
@@ -103,6 +112,7 @@ def create_app(settings: Settings, *, session: MeetingSession | None = None) -> 
     app.state.settings = settings
     app.state.access = Access(settings.code, settings.token)
     app.include_router(router)
+    app.include_router(reports_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for exc_type in (SessionError, ValueError):
         app.add_exception_handler(exc_type, _session_error)

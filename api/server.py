@@ -14,9 +14,11 @@ import sys
 import uvicorn
 
 from api.app import create_app, session_from_settings
+from api.reports import open_store_for_run
 from api.settings import Settings, settings_from_args
 from tracker.session import MeetingSession
 from tracker.sources import FileSource
+from tracker.storage import MeetingStore
 
 WS_PING_INTERVAL_S = 10.0  # seconds between pings; a browser that vanished is noticed within
 WS_PING_TIMEOUT_S = 10.0  # ... interval + timeout seconds
@@ -77,8 +79,17 @@ def serve(args: argparse.Namespace) -> int:
     if settings.input is not None:
         FileSource(settings.input)  # a bad file fails before the models load
     _check_port_free(settings.host, settings.port)
+    store, notes = open_store_for_run(settings) if settings.save else (None, ["meeting record: off (--no-save)"])
+    try:
+        return _serve(settings, store, notes)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _serve(settings: Settings, store: MeetingStore | None, notes: list[str]) -> int:
     session = session_from_settings(settings)
-    app = create_app(settings, session=session)
+    app = create_app(settings, session=session, store=store)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -94,6 +105,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     server = _Server(config)
     print(banner(settings, session), flush=True)
+    print("\n".join(f"  {n}" for n in notes), flush=True)
     server.run()
     if not server.started:
         print("talktime: the dashboard did not start (see the message above)", file=sys.stderr)

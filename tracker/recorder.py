@@ -110,6 +110,42 @@ def default_title(started_at: str) -> str:
     return "Meeting of " + datetime.fromisoformat(started_at).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
+def live_info(
+    session: MeetingSession, *, title: str | None = None, series: str | None = None, room: str | None = None
+) -> MeetingInfo:
+    """How a live meeting is listed. ``series`` (default: the title, if one was given) ties a
+    recurring meeting together for its trend; without a title it is "Meeting of <date>"."""
+    started = iso_now()
+    key = series or title
+    return MeetingInfo(
+        id=session.id,
+        title=clean_title(title) if title else default_title(started),
+        series=series_key(key) if key else None,
+        room=clean_title(room, what="room") if room else None,
+        source=session.input.label or "microphone",
+        started_at=started,
+        sample_rate=SAMPLE_RATE,
+        heartbeat_at=started,
+    )
+
+
+def session_record(session: MeetingSession, info: MeetingInfo, *, ended_at: str | None = None) -> MeetingRecord:
+    """The live meeting as a record (exact segments from its accountant), without any store."""
+    snap = session.snapshot()
+    with session.runner.lock:
+        acc = session.pipeline.accountant
+        segments, names, expected = list(acc.timeline), dict(acc.names), list(acc.expected)
+        clock = acc.clock_samples
+    ended = snap.status == "ended"
+    info = MeetingInfo(**{
+        **info.__dict__, "started_at": snap.started_at or info.started_at, "clock_samples": clock,
+        "ended_at": (ended_at or iso_now()) if ended else None, "end_reason": "ended" if ended else None,
+        "dropped_blocks": snap.input.dropped_blocks,
+    })
+    return MeetingRecord(info, sorted(segments, key=lambda s: (s.start_sample, s.speaker)), names, expected,
+                         _phases(snap))
+
+
 def _phases(snap: MeetingSnapshot) -> list[Phase]:
     # NB: PhaseView times are seconds(sample) of integer samples, so to_samples gives them back exactly.
     return [Phase(p.name, to_samples(p.start_s), None if p.end_s is None else to_samples(p.end_s)) for p in snap.phases]
@@ -122,8 +158,7 @@ class MeetingRecorder:
     ----------
     store : where to keep it.
     session : the live meeting.
-    title, series, room : how the meeting is listed; ``series`` (default: the title, if one was
-        given) ties a recurring meeting together for ``talktime history``.
+    info : how the meeting is listed (default: ``live_info(session)``).
     interval_s : seconds between flushes; a crash loses at most this much.
     """
 
@@ -132,28 +167,17 @@ class MeetingRecorder:
         store: MeetingStore,
         session: MeetingSession,
         *,
-        title: str | None = None,
-        series: str | None = None,
-        room: str | None = None,
+        info: MeetingInfo | None = None,
         interval_s: float = FLUSH_INTERVAL_S,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"MeetingRecorder expected interval_s > 0 seconds, got {interval_s!r}")
+        if info is not None and info.id != session.id:
+            raise ValueError(f"MeetingRecorder expected the session's meeting {session.id}, got info of {info.id}")
         self.store = store
         self.session = session
         self.interval_s = interval_s
-        started = iso_now()
-        key = series or title
-        self.info = MeetingInfo(
-            id=session.id,
-            title=clean_title(title) if title else default_title(started),
-            series=series_key(key) if key else None,
-            room=clean_title(room, what="room") if room else None,
-            source=session.input.label or "microphone",
-            started_at=started,
-            sample_rate=SAMPLE_RATE,
-            heartbeat_at=started,
-        )
+        self.info = info or live_info(session)
         self.error: str | None = None  # the last flush's failure, None once one succeeds
         self._stored: Counter[SpeakerSegment] = Counter()
         self._people: tuple[dict[int, str], list[str]] = ({}, [])
@@ -244,17 +268,4 @@ class MeetingRecorder:
 
     def record(self) -> MeetingRecord:
         """The meeting as it stands, straight from the session (what the next flush will store)."""
-        snap = self.session.snapshot()
-        with self.session.runner.lock:
-            acc = self.session.pipeline.accountant
-            segments, names, expected = list(acc.timeline), dict(acc.names), list(acc.expected)
-            clock = acc.clock_samples
-        ended = snap.status == "ended"
-        info = MeetingInfo(**{
-            **self.info.__dict__, "started_at": snap.started_at or self.info.started_at, "clock_samples": clock,
-            "ended_at": (self._ended_at or iso_now()) if ended else None, "end_reason": "ended" if ended else None,
-            "dropped_blocks": snap.input.dropped_blocks,
-        })
-        return MeetingRecord(info, sorted(segments, key=lambda s: (s.start_sample, s.speaker)), names, expected,
-                             _phases(snap))
-
+        return session_record(self.session, self.info, ended_at=self._ended_at)
