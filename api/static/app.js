@@ -110,6 +110,7 @@ function render(s) {
   assignColors(s);
   renderBalance(s);
   renderBanners(s);
+  renderReportLinks(s);
   renderTabs(s);
   renderBars(s);
   renderFlags(s);
@@ -153,6 +154,16 @@ function renderBanners(s) {
   if (box.dataset.key === key) return;
   box.dataset.key = key;
   box.replaceChildren(...out.map(([kind, text]) => el("div", `banner ${kind}`, text)));
+}
+
+function renderReportLinks(s) {
+  // The post-meeting report (GET /api/meetings/{id}/report), offered once the meeting has ended.
+  const box = $("report-links");
+  box.hidden = s.status !== "ended";
+  if (box.hidden) return;
+  for (const fmt of ["html", "pdf", "csv", "json"]) {
+    $(`report-${fmt}`).href = `/api/meetings/${encodeURIComponent(s.meeting_id)}/report?format=${fmt}`;
+  }
 }
 
 function renderTabs(s) {
