@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Measure talktime's accuracy and speed on a folder of recordings with reference turns.
 
-    python scripts/evaluate.py DIR [--mode live|final] [--vad silero|webrtc0..3]
+    python scripts/evaluate.py DIR [--mode live|final] [--vad silero|webrtc0..3] [--engine pyannote --pipeline DIR]
 
 DIR is laid out like ../shared/eval/dev: ``wav/<uri>.wav``, ``rttm/<uri>.rttm`` and ``all.uem``.
-Each file goes through the live path (FileSource -> Runner -> Pipeline). Printed per file and
+Each file goes through the live path (FileSource -> Runner -> Pipeline); with ``--engine pyannote``
+the final pass is a local pyannote.audio pipeline run on the decoded file. Printed per file and
 pooled over all files (last line):
 
 - DER with no collar and with a 0.25 s collar, overlap scored (pyannote.metrics), and its parts
@@ -122,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=("live", "final"), default="final")
     ap.add_argument("--vad", default=VadConfig().model, help="silero or webrtc0..webrtc3")
     ap.add_argument("--json", type=Path, help="also write the per-file figures here")
+    ap.add_argument("--engine", choices=("talktime", "pyannote"), default="talktime",
+                    help="final pass: talktime's re-clustering or a pyannote.audio pipeline (--pipeline)")
+    ap.add_argument("--pipeline", default="pyannote/speaker-diarization-community-1",
+                    help="with --engine pyannote: a local pipeline folder or a Hugging Face id in the local cache")
+    ap.add_argument("--segmentation-step", type=float, default=None,
+                    help="with --engine pyannote: the segmentation window's step as a fraction of it (pyannote: 0.1)")
     ap.add_argument("--set", action="append", default=[], metavar="STAGE.FIELD=VALUE",
                     help="override a setting, e.g. --set diarization.assign_threshold=0.8 (repeatable)")
     args = ap.parse_args(argv)
@@ -132,11 +139,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     uems = load_uem(args.dir / "all.uem")
     pipeline = build_pipeline(with_overrides(PipelineConfig(vad=VadConfig(model=args.vad)), args.set))
+    engine = None
+    if args.engine == "pyannote" and args.mode == "final":
+        from models.pyannote import PyannoteEngine
+
+        engine = PyannoteEngine(args.pipeline, segmentation_step=args.segmentation_step)
+        try:
+            engine.warmup()
+        except models.ModelLoadError as exc:
+            print(f"evaluate: ModelLoadError: {exc}", file=sys.stderr)
+            return 1
     der0, derc = DiarizationErrorRate(collar=0.0, skip_overlap=False), DiarizationErrorRate(collar=0.5, skip_overlap=False)
     rows: list[Row] = []
     all_errs: list[float] = []
     total_audio = total_wall = 0.0
-    print(f"mode={args.mode} vad={args.vad}  (DER parts in % of reference speech; share error in pp)")
+    print(f"mode={args.mode} vad={args.vad} engine={args.engine if engine else 'talktime'}  (DER parts in % of reference speech; share error in pp)")
     print(f"{'file':32s} {'DER':>6s} {'miss':>6s} {'FA':>6s} {'conf':>6s} {'DERc':>6s} {'ref':>4s} {'hyp':>4s} {'share':>7s} {'RTF':>6s}")
     for wav in wavs:
         uri = wav.stem
@@ -145,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"evaluate: skipping {uri}: no {rttm}", file=sys.stderr)
             continue
         ref = load_rttm(rttm)
-        a = analyze(wav, pipeline, mode=args.mode)
+        a = analyze(wav, pipeline, mode=args.mode, engine=engine)
         hyp = Annotation(uri=uri)
         for k, s in enumerate(a.segments):
             hyp[Segment(s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE), k] = f"spk{s.speaker}"
