@@ -107,10 +107,6 @@ def test_runner_reports_every_segment_and_totals_are_sample_exact(meeting_wav: P
     assert sorted(s.talk_time_s for s in summary.speakers) == pytest.approx([8.5, 12.5], abs=0.6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Runner's docstring says on_segments gets an empty list at the end; it gets the flush's segments instead",
-)
 def test_the_end_of_input_is_signalled_by_an_empty_list(meeting_wav: Path) -> None:
     batches: list[list[SpeakerSegment]] = []
     Runner(FileSource(meeting_wav), fresh_pipeline(), on_segments=batches.append).run()

@@ -142,21 +142,14 @@ def test_large_chunks_let_the_encoder_batch() -> None:
     assert max(enc.batches) > 1
 
 
-PHANTOM_VOICE = pytest.mark.xfail(
-    strict=True,
-    reason="bug: StreamingDiarizer._settle creates a voice from a zero vector for silent windows that time out "
-    "before anyone spoke, so a meeting that opens with ~2 s of silence gets a phantom speaker 0",
-)
 
 
-@PHANTOM_VOICE
 def test_silence_gives_nothing() -> None:
     run = diarize(np.zeros(10 * SAMPLE_RATE, np.float32))
     assert run.segments == []
     assert run.diarizer.clustering.voices == {}
 
 
-@PHANTOM_VOICE
 def test_leading_silence_does_not_create_a_voice() -> None:
     turns = [(v, a + 3.0, b + 3.0) for v, a, b in TWO_PEOPLE]  # the room is quiet for 3 s first
     run = diarize(render(turns, 27.0))

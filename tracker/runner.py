@@ -144,7 +144,9 @@ class Runner:
             self.source.stop()
             with self.lock:
                 segs = self.pipeline.flush()
-            self._emit(segs)
+            if segs:
+                self._emit(segs)
+            self._emit([])
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="talktime-pipeline", daemon=True)

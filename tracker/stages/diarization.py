@@ -252,10 +252,6 @@ class StreamingDiarizer:
 
     # ------------------------------------------------------------------ assignment
 
-    def _label(self, rec: WindowRecord, sid: int) -> None:
-        rec.label = sid
-        self._last_label = sid
-
     def _decide(self, rec: WindowRecord) -> None:
         """Label a window if it can be labelled now; it joins the release queue either way."""
         self._pending.append(rec)
@@ -292,34 +288,39 @@ class StreamingDiarizer:
         done = []
         while self._pending:
             head = self._pending[0]
-            if head.label is None and head.embedding is None and self._last_label is not None:
-                head.label = self._last_label  # too little speech to tell: the voice goes on
-            if head.label is None:
-                timed_out = final or now - head.span_end >= self.timeout
-                if not timed_out:
+            if head.label is None and head.speech:
+                if head.embedding is None and self._last_label is not None:
+                    head.label = self._last_label  # too little speech to tell: the voice goes on
+                elif final or now - head.span_end >= self.timeout:
+                    if not self._settle(head) and not final:
+                        break  # nobody has a voice yet: wait for more speech
+                else:
                     break
-                self._settle(head)
             self._pending.pop(0)
-            self._label(head, head.label)  # type: ignore[arg-type]
-            done.append(head)
+            if head.label is not None:
+                self._last_label = head.label
+            done.append(head)  # a window without speech, or nobody's, is released unlabelled
         return done
 
-    def _settle(self, rec: WindowRecord) -> None:
-        """Give a timed-out window to the closest voice (or start the first one)."""
+    def _settle(self, rec: WindowRecord) -> bool:
+        """Give a timed-out window to the closest voice, or start the first voice of the meeting
+        from the windows waiting with it. False if there is nothing to build a voice from yet."""
+        sid: int | None
         if rec.embedding is not None:
             sid, _ = self.clustering.closest(rec.embedding)
         else:
             sid = self._last_label
         if sid is None:
-            later = next((r.label for r in self._pending if r.label is not None), None)
-            sid = later
+            sid = next((r.label for r in self._pending if r.label is not None), None)
         if sid is None:
-            strong = [r.embedding for r in self._pending if r.embedding is not None]
-            sid = self.clustering.create(strong if strong else [np.zeros(self.encoder.dimension, np.float32)])
-            for r in self._pending:
-                if r.embedding is not None and r.label is None:
-                    r.label = sid
+            waiting = [r for r in self._pending if r.embedding is not None and r.label is None]
+            if not waiting:
+                return False
+            sid = self.clustering.create([r.embedding for r in waiting])  # type: ignore[misc]
+            for r in waiting:
+                r.label = sid
         rec.label = sid
+        return True
 
     # ------------------------------------------------------------------ public
 
