@@ -25,6 +25,8 @@ def meeting(
     names: dict[int, str] | None = None,
     roster: list[str] | None = None,
     phases: bool = True,
+    max_turn_s: float = 25.0,
+    max_gap_s: float = 2.5,
 ) -> MeetingRecord:
     """A seeded meeting: voices 0..people-1 take turns with uneven weights; voice 3 is unnamed."""
     rng = random.Random(seed)
@@ -33,9 +35,9 @@ def meeting(
     segments = []
     while t < end:
         speaker = rng.choices(range(people), weights)[0]
-        d = to_samples(rng.uniform(1.0, 25.0))
+        d = to_samples(rng.uniform(1.0, max_turn_s))
         segments.append(SpeakerSegment(speaker, t, min(t + d, end)))
-        t += d + to_samples(rng.uniform(0.3, 2.5))
+        t += d + to_samples(rng.uniform(0.3, max_gap_s))
     info = MeetingInfo(
         id=str(uuid.UUID(int=random.Random(f"id{seed}{title}").getrandbits(128), version=4)),
         title=title, series=series, room="Room 4", source="microphone", started_at=started_at,
