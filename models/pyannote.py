@@ -118,7 +118,8 @@ def config_path(path_or_id: str | Path, *, cache_dir: str | Path | None = None) 
         cfg_cached = _from_cache(ref, "config.yaml", cache_dir)
         if cfg_cached is None:
             raise ModelLoadError(f"no folder {ref} here, and {ref} is not in the local Hugging Face cache "
-                                 f"({_hf_cache_dir(cache_dir)}; talktime never downloads); {_fix(ref)}")
+                                 f"({_hf_cache_dir(cache_dir)}; talktime never downloads): expected a pipeline "
+                                 f"folder with config.yaml; {_fix(ref)}")
         return cfg_cached
     raise ModelLoadError(f"no pyannote pipeline folder at {p}: expected a folder with config.yaml, "
                          f"segmentation/, embedding/ and plda/; {_fix()}")
@@ -150,7 +151,8 @@ def _locate(ref: object, files: tuple[str, ...], *, base: Path, what: str, cfg: 
         found = [_from_cache(ref, f"{sub}/{f}" if sub else f, cache_dir) for f in files]
         if any(f is None for f in found):
             raise ModelLoadError(f"the {what} of {cfg} is {ref}{'/' + sub if sub else ''}, which is not in the local "
-                                 f"Hugging Face cache ({_hf_cache_dir(cache_dir)}); {_fix(ref)}")
+                                 f"Hugging Face cache ({_hf_cache_dir(cache_dir)}; talktime never downloads): expected "
+                                 f"it there, or a local path in its place in config.yaml; {_fix(ref)}")
         first = found[0]
         assert first is not None
         return first if len(files) == 1 else first.parent
