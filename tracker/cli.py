@@ -73,7 +73,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     rows = [r + [""] * (6 - len(r)) for r in rows]
     print(f"{Path(args.audio).name}: {_fmt_time(result.duration_s)} analysed ({args.mode} mode"
           f"{', pyannote engine' if engine else ''}), "
-          f"{result.duration_s / max(result.elapsed_s, 1e-9):.0f}x faster than real time")
+          + _speed(result.duration_s, result.elapsed_s))
     print(_table(rows, ["speaker", "talk", "share", "turns", "longest", ""]))
     bal = "n/a" if g.balance is None else f"{g.balance:.2f}"
     print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {g.overlap_s:.1f}s; "
@@ -98,6 +98,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if saving is not None:
         _save(args, saving, result)
     return 0
+
+
+def _speed(duration_s: float, elapsed_s: float) -> str:
+    if elapsed_s <= duration_s:
+        return f"{duration_s / max(elapsed_s, 1e-9):.0f}x faster than real time"
+    return f"{elapsed_s / max(duration_s, 1e-9):.1f}x slower than real time"  # e.g. the pyannote engine
 
 
 def _engine(args: argparse.Namespace) -> PyannoteEngine | None:
