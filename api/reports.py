@@ -33,11 +33,13 @@ def open_store_for_run(settings: Settings) -> tuple[MeetingStore, list[str]]:
     """The store ``talktime run`` records into, after recovering interrupted meetings and applying
     the retention setting; also what to tell the user about it."""
     store = MeetingStore.in_folder(settings.store_dir())
-    notes = [f"meeting record: {store.path}"]
+    notes = []
     try:
         for info in recover(store):
             notes.append(f"recovered meeting {info.id[:8]} ({info.title!r}), interrupted at {info.ended_at}: "
                          f"closed at its last save (`talktime report {info.id[:8]}`)")
+        for info in store.unfinished():
+            notes.append(f"meeting {info.id[:8]} is being recorded by another talktime process: left alone")
         if settings.retention_days is not None:
             gone = store.prune(older_than_days=settings.retention_days)
             if gone:
@@ -45,7 +47,7 @@ def open_store_for_run(settings: Settings) -> tuple[MeetingStore, list[str]]:
     except BaseException:
         store.close()
         raise
-    return store, notes
+    return store, [*notes, f"meeting record: {store.path}"]
 
 
 async def start_recording(app: FastAPI, session: MeetingSession, settings: Settings, store: MeetingStore | None) -> None:

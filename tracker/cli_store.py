@@ -93,6 +93,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from tracker.report_render import render, write_atomic
 
     out = None if args.output in (None, "-") else Path(args.output)
+    if out is not None and out.is_dir():
+        from tracker.report_render import ReportError
+
+        raise ReportError(f"cannot write the report to {out}: it is a folder; expected a file name (-o FILE)")
     fmt = args.format or (out.suffix.lstrip(".").lower() if out is not None else "html")
     if fmt not in REPORT_FORMATS:
         raise ValueError(f"report format expected one of {', '.join(REPORT_FORMATS)} (--format, or -o FILE's "

@@ -1,0 +1,243 @@
+"""The store's commands as a user runs them (subprocesses, ``TALKTIME_DATA_DIR`` in a temp folder),
+bad input, and a live meeting killed with ``kill -9`` and recovered by the next ``talktime run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import DATA, REPO
+from store_helpers import meeting, series_of
+from tracker.storage import STORE_FILE, MeetingStore
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+CODE, TOKEN = "crash-code-1", "crash-token-1"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def talktime(data_dir: Path, tmp_path: Path) -> Run:
+    """``talktime(*args)``: the command in a subprocess, with its data folder in ``tmp_path``."""
+    env = {**os.environ, "TALKTIME_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+
+    def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "tracker.cli", *map(str, args)], cwd=tmp_path,
+                              capture_output=True, text=True, env=env, timeout=timeout)
+
+    return run
+
+
+def fails(proc: subprocess.CompletedProcess[str], error_type: str, *phrases: str) -> None:
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith(f"talktime: {error_type}: "), proc.stderr
+    for p in phrases:
+        assert p in proc.stderr, proc.stderr
+
+
+def seed(data_dir: Path) -> list[str]:
+    """Three weekly meetings of one series and one that started 400 days ago; their ids, oldest first."""
+    old = meeting(seed=9, title="Kick-off", series=None,
+                  started_at=(datetime.now(UTC) - timedelta(days=400)).isoformat(timespec="seconds"))
+    with MeetingStore.in_folder(data_dir) as store:
+        for rec in [old, *series_of(3)]:
+            store.save(rec)
+        return [m.id for m in reversed(store.meetings())]
+
+
+def test_list_report_and_history(talktime: Run, data_dir: Path, tmp_path: Path) -> None:
+    old, *weekly = seed(data_dir)
+    listed = talktime("meetings")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()[2:]] == [m[:8] for m in reversed(weekly)] + [old[:8]]
+    assert "Weekly sync" in listed.stdout and "ended" in listed.stdout
+
+    html = talktime("report")  # the latest meeting, as an HTML file here
+    assert html.returncode == 0 and html.stdout.startswith("wrote talktime-"), html.stderr
+    assert (tmp_path / html.stdout.split()[1]).read_text().startswith("<!doctype html>")
+    assert talktime("report", weekly[0][:8], "-o", tmp_path / "w.pdf").returncode == 0
+    assert (tmp_path / "w.pdf").read_bytes().startswith(b"%PDF")
+    assert talktime("report", "-o", tmp_path / "w.csv").returncode == 0  # the format from the suffix
+    assert (tmp_path / "w.csv").read_text().startswith("section,item,person_id,person,metric,value")
+    data = json.loads(talktime("report", "--format", "json").stdout)
+    assert data["meeting"]["id"] == weekly[-1] and len(data["history"]) == 3
+
+    history = talktime("history")
+    assert history.returncode == 0 and history.stdout.startswith("Weekly sync: 3 meetings"), history.stderr
+    assert "Alex" in history.stdout.splitlines()[1] and "earlier meetings of this series" in history.stdout
+    trend = json.loads(talktime("history", "--series", "WEEKLY  sync", "--format", "json").stdout)
+    assert [m["meeting_id"] for m in trend["meetings"]] == weekly
+    assert talktime("history", "--format", "csv").stdout.startswith("meeting_id,started_at,title,")
+
+
+def test_retention_forgetting_and_deleting(talktime: Run, data_dir: Path) -> None:
+    old, *weekly = seed(data_dir)
+    pruned = talktime("prune", "--older-than-days", "365")
+    assert pruned.returncode == 0 and pruned.stdout.startswith("deleted 1 meeting "), pruned.stderr
+    forgot = talktime("forget-person", "blair")
+    assert forgot.returncode == 0 and "from 3 meetings" in forgot.stdout, forgot.stderr
+    data = json.loads(talktime("report", "--format", "json").stdout)
+    assert "Blair" not in {p["name"] for p in data["people"]} and data["meeting"]["removed_people"] == 1
+    fails(talktime("forget-person", "blair"), "LookupError", "nobody named 'blair'")
+    assert talktime("delete", weekly[0][:8]).returncode == 0
+    with MeetingStore.in_folder(data_dir) as store:
+        assert [m.id for m in store.meetings()] == list(reversed(weekly[1:]))
+    fails(talktime("prune"), "ValueError", "expected --older-than-days N")
+
+
+def test_bad_input_gets_one_clear_line_and_damages_nothing(talktime: Run, data_dir: Path, tmp_path: Path) -> None:
+    fails(talktime("report"), "UnknownMeetingError", "no meetings in", "expected one saved by")
+    seed(data_dir)
+    fails(talktime("report", "0000dead"), "UnknownMeetingError", "no meeting '0000dead'", "expected an id")
+    (tmp_path / "a-file").write_text("x")
+    fails(talktime("report", "-o", tmp_path / "a-file" / "r.html"), "ReportError", "does not exist", "expected")
+    fails(talktime("report", "-o", tmp_path), "ReportError", "it is a folder", "expected a file name")
+    assert talktime("report", "--format", "docx").returncode == 2  # argparse names the choices
+
+    store = data_dir / STORE_FILE
+    other = sqlite3.connect(store, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another program is writing
+    try:
+        fails(talktime("prune", "--older-than-days", "1"), "StoreError", "is locked by another program", "expected")
+        assert talktime("meetings").returncode == 0  # reading still works (WAL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with sqlite3.connect(store) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT count(*) FROM meetings").fetchone()[0] == 4
+
+    junk = b"these are someone's notes, not a database\n" * 100
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / STORE_FILE).write_bytes(junk)
+    proc = talktime("meetings", "--data-dir", corrupt)
+    fails(proc, "StoreError", "is not a readable talktime store", "expected an SQLite file", "left untouched")
+    assert (corrupt / STORE_FILE).read_bytes() == junk
+
+
+@pytest.mark.models
+def test_analyze_save_stores_the_recording_as_a_meeting(talktime: Run, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    audio, rate = sf.read(str(DATA / "meeting2.wav"), frames=int(10.2 * 16_000))  # alex, then dana: 10 s is enough
+    clip = tmp_path / "meeting2-start.wav"
+    sf.write(str(clip), audio, rate)
+    proc = talktime("analyze", clip, "--save", "--title", "Design review", "--room", "Room 2",
+                    "--started-at", "2026-03-02T10:00")
+    assert proc.returncode == 0, proc.stderr
+    assert "saved as meeting" in proc.stdout.splitlines()[-1]
+    data = json.loads(talktime("report", "--format", "json").stdout)
+    m = data["meeting"]
+    assert (m["title"], m["series"], m["room"], m["end_reason"]) == ("Design review", "design review", "Room 2", "analysed")
+    assert m["started_at"] == "2026-03-02T10:00:00+00:00" and m["source"] == "file meeting2-start.wav"
+    assert m["duration_s"] == pytest.approx(10.2, abs=0.05) and data["group"]["people"] >= 1
+    assert data["group"]["speech_s"] > 7
+
+
+# ----------------------------------------------------------------------------- kill -9 and recovery
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str, *, method: str = "GET") -> Any:
+    req = urllib.request.Request(url, method=method, headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback only
+        body = r.read()
+    return json.loads(body) if r.headers.get_content_type() == "application/json" else body
+
+
+def start_run(data_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """``talktime run`` replaying meeting3.wav; waits until it answers. Returns it, its URL, its output."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "tracker.cli", "run", "--input", str(DATA / "meeting3.wav"), "--host", "127.0.0.1",
+           "--port", str(port), "--token", TOKEN, "--code", CODE, "--title", "Crash test"]
+    env = {**os.environ, "TALKTIME_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    while not any(line.startswith("  meeting record:") for line in lines):  # printed once the models are loaded
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError("talktime run exited early:\n" + "".join(lines))
+        lines.append(line)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            get(f"{base}/healthz")
+            return proc, base, lines
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise AssertionError("talktime run did not answer /healthz") from None
+            time.sleep(0.1)
+
+
+def stored(data_dir: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(f"file:{data_dir / STORE_FILE}?mode=ro", uri=True) as db:
+        return db.execute(sql, args).fetchall()
+
+
+def test_a_killed_meeting_is_recovered_by_the_next_run(talktime: Run, data_dir: Path) -> None:
+    first, base, _ = start_run(data_dir)
+    try:
+        meeting_id = get(f"{base}/api/state")["meeting_id"]
+        talk = "SELECT coalesce(sum(end_sample - start_sample), 0) FROM segments WHERE meeting_id = ?"
+        deadline = time.monotonic() + 60
+        while stored(data_dir, talk, meeting_id)[0][0] < 3 * 16_000:  # 3 s of speech stored
+            assert time.monotonic() < deadline, "no speech stored within 60 s"
+            time.sleep(0.2)
+        clock_s = get(f"{base}/api/state")["clock_s"]
+        first.send_signal(signal.SIGKILL)  # no chance to save anything more
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    (row,) = stored(data_dir, "SELECT ended_at, clock_samples, heartbeat_at FROM meetings WHERE id = ?", meeting_id)
+    assert row[0] is None and row[1] / 16_000 >= clock_s - 3.5  # at most the last flush interval (2 s) is lost
+    kept = stored(data_dir, talk, meeting_id)[0][0]
+    assert stored(data_dir, "PRAGMA integrity_check") == [("ok",)]
+
+    second, base, lines = start_run(data_dir)
+    try:
+        assert any(f"recovered meeting {meeting_id[:8]}" in line for line in lines), "".join(lines)
+        (row2,) = stored(data_dir, "SELECT ended_at, end_reason, heartbeat_at FROM meetings WHERE id = ?", meeting_id)
+        assert row2 == (row[2], "interrupted", row[2])  # closed at its last save
+        assert stored(data_dir, talk, meeting_id)[0][0] == kept
+        listed = talktime("meetings").stdout
+        assert "interrupted" in listed and "live" in listed  # the new meeting, recorded by the running process
+        report = json.loads(talktime("report", meeting_id[:8], "--format", "json").stdout)
+        assert any("stopped unexpectedly" in n for n in report["notes"]) and report["meeting"]["title"] == "Crash test"
+        assert report["meeting"]["end_reason"] == "interrupted" and report["group"]["speech_s"] > 2.5
+
+        new_id = get(f"{base}/api/state")["meeting_id"]
+        get(f"{base}/api/meetings/{new_id}/end", method="POST")
+        page = get(f"{base}/api/meetings/{new_id}/report?format=html")
+        assert b"Crash test" in page and b"Trend of this recurring meeting" in page  # two meetings of one title
+        second.send_signal(signal.SIGINT)
+        assert second.wait(30) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+    assert stored(data_dir, "SELECT end_reason FROM meetings WHERE id = ?", new_id) == [("ended",)]
