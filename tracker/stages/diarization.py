@@ -283,23 +283,24 @@ class StreamingDiarizer:
             r.label = new
 
     def _resolve(self, now: int, final: bool) -> list[WindowRecord]:
-        """Release pending windows in time order once decided, or when they time out."""
+        """Release every decided window at once; an undecided one waits for a new voice to form
+        until it times out (so only a new person's first words are late)."""
         self._try_new_voice()
-        done = []
-        while self._pending:
-            head = self._pending[0]
-            if head.label is None and head.speech:
-                if head.embedding is None and self._last_label is not None:
-                    head.label = self._last_label  # too little speech to tell: the voice goes on
-                elif final or now - head.span_end >= self.timeout:
-                    if not self._settle(head) and not final:
-                        break  # nobody has a voice yet: wait for more speech
-                else:
-                    break
-            self._pending.pop(0)
-            if head.label is not None:
-                self._last_label = head.label
-            done.append(head)  # a window without speech, or nobody's, is released unlabelled
+        done: list[WindowRecord] = []
+        waiting: list[WindowRecord] = []
+        for rec in self._pending:
+            if rec.label is None and rec.speech:
+                if rec.embedding is None and self._last_label is not None:
+                    rec.label = self._last_label  # too little speech to tell: the voice goes on
+                elif final or now - rec.span_end >= self.timeout:
+                    self._settle(rec)  # False when nobody has a voice yet: it keeps waiting
+            if rec.label is not None or not rec.speech or final:
+                if rec.label is not None:
+                    self._last_label = rec.label
+                done.append(rec)  # a window without speech, or nobody's, is released unlabelled
+            else:
+                waiting.append(rec)
+        self._pending = waiting
         return done
 
     def _settle(self, rec: WindowRecord) -> bool:
