@@ -216,3 +216,36 @@ def test_empty_segments_are_ignored() -> None:
 def test_config_rejects_negative_durations(name: str) -> None:
     with pytest.raises(ValueError, match=f"{name} expected >= 0 seconds"):
         AccountingConfig(**{name: -1.0})
+
+
+def test_segments_a_little_out_of_order_keep_every_sample() -> None:
+    """A new voice's first words are released after later words of known voices: the timeline
+    must still hold exactly the union of each voice's speech, sorted, with no double counting."""
+    import random
+
+    import numpy as np
+
+    from tracker.stages.diarization import SpeakerSegment as Seg
+
+    rng = random.Random(1)
+    for _ in range(200):
+        segs, t = [], 0
+        for _ in range(40):
+            t += rng.randint(0, 3000)
+            segs.append(Seg(rng.randint(0, 2), t, t + rng.randint(100, 8000)))
+        truth: dict[int, np.ndarray] = {}
+        for s in segs:
+            truth.setdefault(s.speaker, np.zeros(t + 9000, bool))[s.start_sample : s.end_sample] = True
+        for i in range(len(segs) - 1):
+            if rng.random() < 0.3:
+                segs[i], segs[i + 1] = segs[i + 1], segs[i]
+        acc = Accountant()
+        acc.add(segs)
+        got: dict[int, np.ndarray] = {}
+        for s in acc.timeline:
+            m = got.setdefault(s.speaker, np.zeros(t + 9000, bool))
+            assert not m[s.start_sample : s.end_sample].any(), "a voice's runs overlap"
+            m[s.start_sample : s.end_sample] = True
+        assert all((truth[k] == got[k]).all() for k in truth)
+        starts = [s.start_sample for s in acc.timeline]
+        assert starts == sorted(starts)

@@ -49,7 +49,7 @@ class Pipeline:
         self.vad = VoiceActivityDetector(config.vad, model=vad_model)
         self.diarizer = StreamingDiarizer(config.diarization, encoder=encoder)
         self.accountant = Accountant(config.accounting)
-        self.segments: list[SpeakerSegment] = []  # exactly what the live pipeline decided, in order
+        self.segments: list[SpeakerSegment] = []  # exactly what the live pipeline decided, as decided
 
     def reset(self) -> None:
         self.vad.reset()

@@ -135,7 +135,7 @@ class _Turn:
 class Accountant:
     """Accumulates segments into talk time, turns and equity.
 
-    ``add`` takes segments in time order (as the diarizer releases them); ``advance`` moves the
+    ``add`` takes segments as the diarizer releases them; ``advance`` moves the
     meeting clock (samples processed). ``rename``, ``merge`` and ``expect`` are the facilitator's
     corrections; every figure is recomputed from the kept timeline, so they are exact.
     """
@@ -165,24 +165,42 @@ class Accountant:
         self.clock_samples = max(self.clock_samples, sample)
 
     def add(self, segments: Iterable[SpeakerSegment]) -> None:
+        """Add segments; they may come a little out of time order (a new voice's first words are
+        decided late). The timeline stays sorted by start, with touching runs of a voice joined."""
         for seg in segments:
             if seg.end_sample <= seg.start_sample:
                 continue
             if self._origin is None:
                 self._origin = seg.start_sample
-            last = self._last_of(seg.speaker)
-            if last is not None and seg.start_sample <= self.timeline[last].end_sample:
-                prev = self.timeline[last]
-                self.timeline[last] = SpeakerSegment(seg.speaker, prev.start_sample, max(prev.end_sample, seg.end_sample))
-            else:
-                self.timeline.append(seg)
+            self._insert(seg)
             self.clock_samples = max(self.clock_samples, seg.end_sample)
 
-    def _last_of(self, speaker: int) -> int | None:
-        for i in range(len(self.timeline) - 1, max(-1, len(self.timeline) - 8), -1):
-            if self.timeline[i].speaker == speaker:
-                return i
-        return None
+    def _insert(self, seg: SpeakerSegment) -> None:
+        tl = self.timeline
+        i = len(tl)
+        while i > 0 and tl[i - 1].start_sample > seg.start_sample:
+            i -= 1  # NB: segments arrive nearly in order, so this walks back a few steps at most
+        start, end = seg.start_sample, seg.end_sample
+        # Join runs of the same voice that touch or overlap this one. A voice's runs are disjoint
+        # and sorted, so looking back stops at its first run that ends before this one starts.
+        lo, hi = i, i
+        j = i - 1
+        while j >= 0:
+            if tl[j].speaker == seg.speaker:
+                if tl[j].end_sample < start:
+                    break
+                start, end = min(start, tl[j].start_sample), max(end, tl[j].end_sample)
+                lo = j
+            j -= 1
+        j = i
+        while j < len(tl) and tl[j].start_sample <= end:
+            if tl[j].speaker == seg.speaker:
+                end = max(end, tl[j].end_sample)
+                hi = j + 1
+            j += 1
+        keep = [t for t in tl[lo:hi] if t.speaker != seg.speaker]
+        merged = sorted([*keep, SpeakerSegment(seg.speaker, start, end)], key=lambda t: t.start_sample)
+        tl[lo:hi] = merged
 
     # -- corrections
 

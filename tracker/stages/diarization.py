@@ -155,7 +155,8 @@ class StreamingDiarizer:
     encoder : a SpeakerEncoder (Resemblyzer by default).
 
     ``__call__(chunk, frames)`` takes the next audio chunk and the VAD frames that became final, and
-    returns the speaker segments decided so far, in time order. ``flush()`` decides the rest at the
+    returns the speaker segments decided so far (a new voice's first words come a little late,
+    after later words of known voices). ``flush()`` decides the rest at the
     end of the stream. ``records`` keeps every window for the post-meeting pass.
     """
 
