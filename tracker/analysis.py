@@ -107,7 +107,7 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
         acc.advance(pipeline.accountant.clock_samples)
         summary = acc.summary()
     else:
-        segments = list(pipeline.segments)
+        segments = sorted(pipeline.segments, key=lambda s: (s.start_sample, s.speaker))
         summary = pipeline.accountant.summary()
     elapsed = time.perf_counter() - t0
     duration = pipeline.accountant.clock_samples / SAMPLE_RATE
