@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tracker.meeting_view import ViewConfig
+from tracker.records import clean_title
 from tracker.storage import default_data_dir
 
 ENV_PREFIX = "TALKTIME_"
@@ -91,6 +92,11 @@ class Settings(BaseSettings):
             if not _ORIGIN.match(origin):
                 raise ValueError(f"expected origins like http://host:port, got {origin!r}")
         return [o.rstrip("/") for o in value]
+
+    @field_validator("title", "series", "room")
+    @classmethod
+    def _check_label(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else clean_title(value, what=str(info.field_name))
 
     @model_validator(mode="after")
     def _check_combination(self) -> Settings:

@@ -141,7 +141,7 @@ def test_analyze_save_stores_the_recording_as_a_meeting(talktime: Run, tmp_path:
     clip = tmp_path / "meeting2-start.wav"
     sf.write(str(clip), audio, rate)
     proc = talktime("analyze", clip, "--save", "--title", "Design review", "--room", "Room 2",
-                    "--started-at", "2026-03-02T10:00")
+                    "--started-at", "2026-03-02T11:00+01:00")
     assert proc.returncode == 0, proc.stderr
     assert "saved as meeting" in proc.stdout.splitlines()[-1]
     data = json.loads(talktime("report", "--format", "json").stdout)

@@ -24,13 +24,13 @@ def iso_now() -> str:
 
 
 def iso_time(value: str) -> str:
-    """An ISO 8601 time in the stored form (UTC, seconds); naive times are taken as UTC."""
+    """An ISO 8601 time in the stored form (UTC, seconds); a time without a zone is this machine's local time."""
     try:
         when = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"expected an ISO 8601 time like 2026-05-01T09:30, got {value!r}") from exc
     if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+        when = when.astimezone()  # NB: a naive datetime's astimezone() takes it as local time
     return when.astimezone(UTC).isoformat(timespec="seconds")
 
 

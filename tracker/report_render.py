@@ -200,7 +200,8 @@ def _page_one(pdf: PdfPages, report: Report) -> None:
 
 def _page_two(pdf: PdfPages, report: Report) -> None:
     fig = Figure(figsize=A4_IN, layout="constrained")
-    parts = _split(fig, [3.2, 2.6 if report.phases else 0.2, 3.4])
+    rows = len(report.people) + len([p for p in report.brief_voices if p.spoke])
+    parts = _split(fig, [min(4.5, 1.0 + 0.32 * rows), 0.8 + 0.4 * len(report.phases) if report.phases else 0.2, 3.4])
     parts[0].suptitle("Who spoke when", x=0.02, ha="left", fontsize=11, weight="bold", color=charts.INK)
     charts.draw_timeline(report, parts[0])
     if report.phases:
