@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -241,3 +242,17 @@ def test_a_killed_meeting_is_recovered_by_the_next_run(talktime: Run, data_dir: 
         if second.poll() is None:
             second.kill()
     assert stored(data_dir, "SELECT end_reason FROM meetings WHERE id = ?", new_id) == [("ended",)]
+
+
+def test_every_flag_of_the_store_commands_is_documented() -> None:
+    from test_report import _readme_section
+    from tracker.cli import build_parser
+
+    doc = _readme_section()
+    sub = next(a for a in build_parser()._actions if a.dest == "command")  # noqa: SLF001
+    for command in ("meetings", "report", "history", "prune", "forget-person", "delete", "analyze"):
+        parser = sub.choices[command]  # type: ignore[index]
+        flags = {o for a in parser._actions for o in a.option_strings if o.startswith("--")}  # noqa: SLF001
+        flags -= {"--help"} | ({"--rttm", "--json", "--mode", "--vad"} if command == "analyze" else set())
+        missing = sorted(f for f in flags if not re.search(rf"(?<![\w-]){f}(?![\w-])", doc))
+        assert not missing, f"README's 'Meeting record and reports' does not document talktime {command} {missing}"
