@@ -245,14 +245,18 @@ def test_a_killed_meeting_is_recovered_by_the_next_run(talktime: Run, data_dir: 
 
 
 def test_every_flag_of_the_store_commands_is_documented() -> None:
+    import argparse
+
     from test_report import _readme_section
     from tracker.cli import build_parser
+    from tracker.cli_store import add_save_arguments
 
     doc = _readme_section()
     sub = next(a for a in build_parser()._actions if a.dest == "command")  # noqa: SLF001
-    for command in ("meetings", "report", "history", "prune", "forget-person", "delete", "analyze"):
-        parser = sub.choices[command]  # type: ignore[index]
-        flags = {o for a in parser._actions for o in a.option_strings if o.startswith("--")}  # noqa: SLF001
-        flags -= {"--help"} | ({"--rttm", "--json", "--mode", "--vad"} if command == "analyze" else set())
+    save = argparse.ArgumentParser(prog="talktime analyze")
+    add_save_arguments(save)  # analyze's own flags are documented in "Using it"
+    parsers = {c: sub.choices[c] for c in ("meetings", "report", "history", "prune", "forget-person", "delete")}  # type: ignore[index]
+    for command, parser in {**parsers, "analyze": save}.items():
+        flags = {o for a in parser._actions for o in a.option_strings if o.startswith("--")} - {"--help"}  # noqa: SLF001
         missing = sorted(f for f in flags if not re.search(rf"(?<![\w-]){f}(?![\w-])", doc))
         assert not missing, f"README's 'Meeting record and reports' does not document talktime {command} {missing}"
