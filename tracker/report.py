@@ -89,14 +89,13 @@ class Report:
 def accountant_for(record: MeetingRecord, config: AccountingConfig | None = None) -> Accountant:
     """An ``Accountant`` holding the stored meeting, as the live one held it at the end."""
     acc = Accountant(config)
+    acc.begin(0)  # a meeting's stream starts at sample 0
     acc.add(sorted(record.segments, key=lambda s: (s.start_sample, s.speaker)))
     acc.advance(record.info.clock_samples)
     for speaker, name in record.names.items():
         acc.rename(speaker, name)
     for name in record.expected:
         acc.expect(name)
-    # NB: the stream starts at sample 0, as in MeetingSession; Accountant has no public setter (yet).
-    acc._origin = 0  # noqa: SLF001
     return acc
 
 
