@@ -265,3 +265,17 @@ def test_the_api_serves_the_report_of_the_meeting(store: MeetingStore) -> None:
         assert client.get(url, params={"format": "docx"}, headers=view).status_code == 422
     stored = store.load(session.id)
     assert stored.info.end_reason == "ended" and stored.info.title == "Stand-up"
+
+
+def test_without_a_store_the_report_comes_from_the_session() -> None:
+    session, source = scripted_session()
+    app = create_app(Settings(code=CODE, token=TOKEN, save=False), session=session)
+    with TestClient(app) as client:
+        source.feed(10.0)
+        wait_for(lambda: session.snapshot().clock_s >= 10.0 - 1e-6, what="the meeting to run")
+        r = client.get(f"/api/meetings/{session.id}/report", params={"format": "json"},
+                       headers={"Authorization": f"Bearer {CODE}"})
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert data["meeting"]["end_reason"] is None and data["meeting"]["title"].startswith("Meeting of ")
+        assert "still going" in " ".join(data["notes"]) and data["group"]["people"] == 2
