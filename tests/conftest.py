@@ -36,6 +36,19 @@ SHARED_EVAL = REPO.parent / "shared" / "eval"
 SETUP_HINT = "run `make test`, or `scripts/bootstrap.sh --dev`, which installs the test tools"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep every meeting the tests store (in-process or in a `talktime run` subprocess) out of
+    the user's own data folder."""
+    old = os.environ.get("TALKTIME_DATA_DIR")
+    os.environ["TALKTIME_DATA_DIR"] = str(tmp_path_factory.mktemp("talktime-data"))
+    yield
+    if old is None:
+        os.environ.pop("TALKTIME_DATA_DIR", None)
+    else:
+        os.environ["TALKTIME_DATA_DIR"] = old
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if SHARED_EVAL.is_dir():
         return

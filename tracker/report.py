@@ -151,7 +151,7 @@ def build_report(
     """The report of ``record``; ``series`` (oldest first) gives the recurring meeting's trend."""
     acc = accountant_for(record, config)
     group, people, brief = _people(acc)
-    turns = sorted(acc._turns(), key=lambda t: t.start - t.end)[:MONOLOGUES]  # noqa: SLF001 - see the report's notes
+    turns = sorted(acc.turns(), key=lambda t: t.start - t.end)[:MONOLOGUES]
     monologues = [Monologue(t.speaker, acc.name_of(t.speaker), seconds(t.start), seconds(t.end), seconds(t.end - t.start))
                   for t in turns]
     present = [p.id for p in people]

@@ -126,7 +126,9 @@ class Summary:
 
 
 @dataclass
-class _Turn:
+class Turn:
+    """``speaker`` held the floor over samples [start, end)."""
+
     speaker: int
     start: int
     end: int
@@ -229,9 +231,10 @@ class Accountant:
 
     # -- output
 
-    def _turns(self) -> list[_Turn]:
+    def turns(self) -> list[Turn]:
+        """Every turn of the meeting so far, in time order (samples)."""
         gap = to_samples(self.config.turn_gap_s)
-        turns: list[_Turn] = []
+        turns: list[Turn] = []
         for seg in sorted(self.timeline, key=lambda s: s.start_sample):
             cur = turns[-1] if turns else None
             if cur is not None and cur.speaker == seg.speaker and seg.start_sample - cur.end <= gap:
@@ -239,7 +242,7 @@ class Accountant:
             elif cur is not None and seg.end_sample <= cur.end and cur.speaker != seg.speaker:
                 continue  # a remark entirely inside another's turn does not take the floor
             else:
-                turns.append(_Turn(seg.speaker, seg.start_sample, seg.end_sample))
+                turns.append(Turn(seg.speaker, seg.start_sample, seg.end_sample))
         return turns
 
     def _union_and_overlap(self) -> tuple[int, int]:
@@ -269,7 +272,7 @@ class Accountant:
             if clipped > 0:
                 recent[s.speaker] = recent.get(s.speaker, 0) + clipped
             last_end[s.speaker] = max(last_end.get(s.speaker, 0), s.end_sample)
-        turns = self._turns()
+        turns = self.turns()
         n_turns: dict[int, int] = {}
         longest: dict[int, int] = {}
         for t in turns:
