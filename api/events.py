@@ -8,11 +8,11 @@ and at least every ``push_interval_s``), ``pong`` and ``error``. Browser to serv
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from tracker.session import MeetingSnapshot
+from tracker.sinks import rounded
 
 Role = Literal["viewer", "facilitator"]
 CLIENT_TYPES = ("ping", "refresh")
@@ -54,22 +54,11 @@ Event = HelloEvent | StateEvent | PongEvent | ErrorEvent
 EVENT_TYPES = (HelloEvent, StateEvent, PongEvent, ErrorEvent)
 
 
-def _rounded(value: Any) -> Any:
-    """Floats to 3 decimals (a millisecond is plenty for people) and NaN/inf to None, recursively."""
-    if isinstance(value, float):
-        return round(value, 3) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_rounded(v) for v in value]
-    return value
-
-
 def snapshot_dict(snapshot: MeetingSnapshot) -> dict[str, Any]:
     """The JSON-ready form of a snapshot (what ``GET /api/state`` returns)."""
     # NB: the timeline is the bulk of a long meeting's state and is already rounded; copying it
-    # through asdict and _rounded would cost more than everything else together.
-    out: dict[str, Any] = _rounded(asdict(replace(snapshot, timeline=[])))
+    # through asdict and rounded would cost more than everything else together.
+    out: dict[str, Any] = rounded(asdict(replace(snapshot, timeline=[])))
     out["timeline"] = snapshot.timeline
     return out
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import os
 import tempfile
 import textwrap
@@ -25,6 +24,7 @@ from matplotlib.figure import Figure, SubFigure
 
 from tracker import report_charts as charts
 from tracker.report import Report
+from tracker.sinks import rounded
 
 SCHEMA = "talktime.report/1"
 FORMATS = ("html", "pdf", "csv", "json")
@@ -34,17 +34,6 @@ A4_IN = (8.27, 11.69)  # inches, portrait
 
 class ReportError(Exception):
     """A report that cannot be made or written; the message says what was expected."""
-
-
-def _rounded(value: Any) -> Any:
-    """Floats to 3 decimals (a millisecond) and NaN/inf to None, recursively."""
-    if isinstance(value, float):
-        return round(value, 3) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_rounded(v) for v in value]
-    return value
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -72,7 +61,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "trend": report.trend,
         "notes": list(report.notes),
     }
-    return dict(_rounded(data))
+    return dict(rounded(data))
 
 
 def _cell(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -35,6 +36,17 @@ def write_rttm(
     for s in merge_segments(segments):
         start, dur = s.start_sample / SAMPLE_RATE, s.duration_samples / SAMPLE_RATE
         out.write(f"SPEAKER {uri} 1 {start:.3f} {dur:.3f} <NA> <NA> {name(s.speaker).replace(' ', '_')} <NA> <NA>\n")
+
+
+def rounded(value: Any) -> Any:
+    """Floats to 3 decimals (a millisecond is plenty for people) and NaN/inf to None, recursively."""
+    if isinstance(value, float):
+        return round(value, 3) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v) for v in value]
+    return value
 
 
 def summary_dict(summary: Summary) -> dict[str, Any]:
