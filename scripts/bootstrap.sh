@@ -41,17 +41,20 @@ if [ -f "$stamp" ] && grep -qx "$want" "$stamp"; then
 fi
 
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-pip=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
-"${pip[@]}" -U pip
-"${pip[@]}" torch==2.13.0
-"${pip[@]}" -r requirements.txt
+pip() {
+  # NB: some machines' pip config names local wheel folders that may not exist; that notice is noise.
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 | sed '/^WARNING: Location .* is ignored/d'
+}
+pip -U pip
+pip torch==2.13.0
+pip -r requirements.txt
 # torchaudio 2.11.0 from PyPI is a CUDA build: its compiled libraries cannot load on a CPU
 # machine, but the pure-Python parts pyannote uses work without them.
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 rm -f "$site"/torchaudio/lib/_torchaudio.abi3.so "$site"/torchaudio/lib/libtorchaudio.abi3.so \
       "$site"/torchaudio/lib/torchaudio_prefixctc.abi3.so
-"${pip[@]}" --no-deps resemblyzer==0.1.4
-"${pip[@]}" --no-deps -e .
-[ $dev = 1 ] && "${pip[@]}" -r requirements-dev.txt
+pip --no-deps resemblyzer==0.1.4
+pip --no-deps -e .
+[ $dev = 1 ] && pip -r requirements-dev.txt
 echo "$want" > "$stamp"
 echo "bootstrap: ready ($VENV)"
