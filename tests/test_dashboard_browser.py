@@ -42,7 +42,7 @@ def recording() -> Path:
     for path in RECORDINGS:
         if path.is_file():
             return path
-    pytest.skip(f"no multi-speaker recording; expected one of {[str(p) for p in RECORDINGS]}")
+    pytest.fail(f"no multi-speaker recording; expected one of {[str(p) for p in RECORDINGS]}")
 
 
 def free_port() -> int:
@@ -61,7 +61,7 @@ def get_json(url: str, token: str) -> Any:
 def server() -> Iterator[str]:
     """``talktime run`` on a free loopback port; yields its base URL."""
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.fail("Debian's chromium is not installed: run `make test` or `scripts/bootstrap.sh --dev`, which install it")
     talktime = shutil.which("talktime", path=str(Path(sys.executable).parent)) or "talktime"
     port = free_port()
     cmd = [talktime, "run", "--input", str(recording()), "--host", "127.0.0.1", "--port", str(port),

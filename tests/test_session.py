@@ -288,7 +288,7 @@ def _pulse_server(runtime: Path) -> subprocess.Popen[bytes]:
 @pytest.mark.filterwarnings("ignore:device .* does not capture")
 def test_a_real_microphone_appears_vanishes_and_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("pulseaudio") is None:
-        pytest.skip("needs PulseAudio (apt-get install pulseaudio libasound2-plugins)")
+        pytest.fail("needs PulseAudio: run `make test` or `scripts/bootstrap.sh --dev`, which install it")
     monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/native")  # ours alone, not the machine's
     live = LiveInput(microphone_opener(None), retry_s=0.3, label="microphone")
     session = MeetingSession(ScriptedPipeline([(0, 0.0, 600.0)]), live)  # type: ignore[arg-type]
