@@ -49,19 +49,32 @@ class ScriptedPipeline:
         self.accountant.reset()
         self.segments = []
 
-    def __call__(self, chunk: AudioChunk) -> list[SpeakerSegment]:
+    def decide(self, chunk: AudioChunk) -> list[SpeakerSegment]:
         out = []
         for seg in self.script:
             start, end = max(seg.start_sample, chunk.start_sample), min(seg.end_sample, chunk.end_sample)
             if end > start:
                 out.append(SpeakerSegment(seg.speaker, start, end))
-        self.segments += out
-        self.accountant.add(out)
-        self.accountant.advance(chunk.end_sample)
         return out
 
-    def flush(self) -> list[SpeakerSegment]:
+    def decide_rest(self) -> list[SpeakerSegment]:
         return []
+
+    def account(
+        self, segs: list[SpeakerSegment], *, start: int | None = None, end: int | None = None
+    ) -> list[SpeakerSegment]:
+        if start is not None:
+            self.accountant.begin(start)
+        self.segments += segs
+        self.accountant.add(segs)
+        self.accountant.advance(self.accountant.clock_samples if end is None else end)
+        return segs
+
+    def __call__(self, chunk: AudioChunk) -> list[SpeakerSegment]:
+        return self.account(self.decide(chunk), start=chunk.start_sample, end=chunk.end_sample)
+
+    def flush(self) -> list[SpeakerSegment]:
+        return self.account(self.decide_rest())
 
     def merge(self, keep: int, gone: int) -> None:
         self.merged.append((keep, gone))

@@ -303,3 +303,52 @@ def test_live_capture_of_a_meeting_played_into_the_room(
     assert 2 <= len(people) <= 3
     assert [p.share for p in people[:2]] == pytest.approx(truth, abs=0.15)
     assert sum(p.share for p in people[2:]) < 0.15
+
+
+class _FailingEncoder(FakeEncoder):
+    """Works for a few batches, then raises: a model that breaks mid-meeting."""
+
+    def __init__(self, good_calls: int) -> None:
+        super().__init__()
+        self.good_calls = good_calls
+
+    def embed(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        if self.good_calls <= 0:
+            raise RuntimeError("the model broke")
+        self.good_calls -= 1
+        return super().embed(waveforms)
+
+
+def test_a_failing_stage_is_recorded_and_the_figures_are_kept(meeting_wav: Path) -> None:
+    pipeline = Pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=_FailingEncoder(good_calls=30))
+    ends: list[list[SpeakerSegment]] = []
+    runner = Runner(FileSource(meeting_wav, block_samples=BLOCK_SAMPLES), pipeline, on_segments=ends.append)
+    runner.run()  # the worker thread's loop, in this thread: it must return, not raise
+    assert isinstance(runner.error, RuntimeError)
+    assert ends and ends[-1] == []  # the end is still signalled
+    assert pipeline.accountant.summary().group.speech_s > 0  # what was decided before the failure stays
+
+
+def test_a_merge_during_the_meeting_holds_for_what_is_decided_later(meeting_wav: Path) -> None:
+    pipeline = fresh_pipeline()
+    src = FileSource(meeting_wav, block_samples=BLOCK_SAMPLES)
+    merged = False
+    after = 0
+    while True:
+        try:
+            chunk = src.read(0)
+        except EndOfStream:
+            break
+        assert chunk is not None
+        pipeline(chunk)
+        voices = {s.speaker for s in pipeline.accountant.timeline}
+        if not merged and len(voices) == 2:
+            keep, gone = sorted(voices)
+            pipeline.merge(keep, gone)
+            merged = True
+            after = len(pipeline.segments)
+    pipeline.flush()
+    assert merged
+    assert gone not in {s.speaker for s in pipeline.accountant.timeline}
+    assert gone not in {s.speaker for s in pipeline.segments[after:]}
+    assert keep in {s.speaker for s in pipeline.segments[after:]}

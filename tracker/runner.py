@@ -42,6 +42,9 @@ class Pipeline:
     config : PipelineConfig
     vad_model : frame VAD model.
     encoder : speaker embedding model.
+
+    The slow part (``decide``: the models) and the quick part (``account``: the figures) are
+    separate so a live runner holds its lock only for the quick part; ``__call__`` does both.
     """
 
     def __init__(self, config: PipelineConfig, *, vad_model: FrameVadModel, encoder: SpeakerEncoder) -> None:
@@ -49,37 +52,65 @@ class Pipeline:
         self.vad = VoiceActivityDetector(config.vad, model=vad_model)
         self.diarizer = StreamingDiarizer(config.diarization, encoder=encoder)
         self.accountant = Accountant(config.accounting)
-        self.segments: list[SpeakerSegment] = []  # exactly what the live pipeline decided, as decided
+        self.reset()
 
     def reset(self) -> None:
         self.vad.reset()
         self.diarizer.reset()
         self.accountant.reset()
-        self.segments = []
+        self.segments: list[SpeakerSegment] = []  # what the live pipeline decided, as decided
+        self._merged: dict[int, int] = {}  # voice merged away -> the voice it now counts as
+        self._merge_requests: list[tuple[int, int]] = []  # for the diarizer, applied in its own thread
 
-    def _take(self, segs: list[SpeakerSegment], position: int) -> list[SpeakerSegment]:
+    def _alias(self, speaker: int) -> int:
+        while speaker in self._merged:
+            speaker = self._merged[speaker]
+        return speaker
+
+    def decide(self, chunk: AudioChunk) -> list[SpeakerSegment]:
+        """The models' part of one chunk: VAD and diarization (touches no figure)."""
+        requests, self._merge_requests = self._merge_requests, []
+        for keep, gone in requests:
+            self.diarizer.merge(keep, gone)
+        return self.diarizer(chunk, self.vad(chunk))
+
+    def decide_rest(self) -> list[SpeakerSegment]:
+        """End of stream: the models decide everything still pending."""
+        return self.diarizer.flush(self.vad.flush())
+
+    def account(self, segs: list[SpeakerSegment], *, start: int | None = None, end: int | None = None) -> list[SpeakerSegment]:
+        """Add decided segments to the figures; ``start``/``end`` are the chunk's samples."""
+        if start is not None:
+            self.accountant.begin(start)
+        segs = [SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in segs] if self._merged else segs
         self.segments += segs
         self.accountant.add(segs)
-        self.accountant.advance(position)
+        self.accountant.advance(self.accountant.clock_samples if end is None else end)
         return segs
 
     def __call__(self, chunk: AudioChunk) -> list[SpeakerSegment]:
         """Process one chunk; return the speaker segments decided because of it."""
-        self.accountant.begin(chunk.start_sample)
-        frames = self.vad(chunk)
-        return self._take(self.diarizer(chunk, frames), chunk.end_sample)
+        return self.account(self.decide(chunk), start=chunk.start_sample, end=chunk.end_sample)
 
     def flush(self) -> list[SpeakerSegment]:
         """End of stream: decide everything still pending."""
-        frames = self.vad.flush()
-        return self._take(self.diarizer.flush(frames), self.accountant.clock_samples)
+        return self.account(self.decide_rest())
 
     def final_segments(self) -> list[SpeakerSegment]:
         """The post-meeting answer: every window re-clustered with hindsight."""
-        return recluster(self.diarizer.records, self.config.reclustering)
+        return [
+            SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample)
+            for s in recluster(self.diarizer.records, self.config.reclustering)
+        ]
 
     def merge(self, keep: int, gone: int) -> None:
-        self.diarizer.merge(keep, gone)
+        """Credit voice ``gone`` to ``keep`` from now on and in the past.
+
+        The figures change at once; the diarizer folds the voices before its next chunk, in its
+        own thread, and anything it decides for ``gone`` meanwhile is counted as ``keep``.
+        """
+        self._merged[gone] = keep
+        self._merge_requests = [*self._merge_requests, (keep, gone)]
         self.accountant.merge(keep, gone)
 
 
@@ -121,7 +152,11 @@ class Runner:
             self.on_segments(segs)
 
     def run(self) -> None:
-        """Process until the source ends or ``stop()`` is called; then flush."""
+        """Process until the source ends or ``stop()`` is called; then flush.
+
+        Any failure ends the run with ``error`` set (and logged) instead of killing the thread
+        silently; what was decided so far is kept and flushed.
+        """
         try:
             self.source.start()
             while not self._stop.is_set():
@@ -132,20 +167,28 @@ class Runner:
                 if chunk is None:
                     continue
                 t0 = time.perf_counter()
+                segs = self.pipeline.decide(chunk)  # NB: the models run outside the lock
                 with self.lock:
-                    segs = self.pipeline(chunk)
+                    segs = self.pipeline.account(segs, start=chunk.start_sample, end=chunk.end_sample)
                 self.processing_s += time.perf_counter() - t0
                 if segs:
                     self._emit(segs)
         except AudioInputError as exc:
             self.error = exc
             log.error("audio input failed: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - the meeting's figures must survive a failing stage
+            self.error = exc
+            log.exception("the pipeline failed")
         finally:
             self.source.stop()
-            with self.lock:
-                segs = self.pipeline.flush()
-            if segs:
-                self._emit(segs)
+            try:
+                segs = self.pipeline.decide_rest()
+                with self.lock:
+                    segs = self.pipeline.account(segs)
+                if segs:
+                    self._emit(segs)
+            except Exception:  # noqa: BLE001
+                log.exception("the pipeline failed while finishing")
             self._emit([])
 
     def start(self) -> None:

@@ -364,7 +364,10 @@ class MicrophoneSource:
     def start(self) -> None:
         sd = _sounddevice()
         index = resolve_device(self.device)
-        info = sd.query_devices(index if index is not None else sd.default.device[0])
+        try:
+            info = sd.query_devices(index if index is not None else sd.default.device[0])
+        except (sd.PortAudioError, ValueError) as exc:
+            raise AudioInputError(f"cannot query input device {self.device!r}: {exc}; expected a connected microphone") from exc
         rate = SAMPLE_RATE
         try:
             sd.check_input_settings(device=index, samplerate=SAMPLE_RATE, channels=1, dtype="float32")
@@ -389,7 +392,7 @@ class MicrophoneSource:
                 finished_callback=self._finished,
             )
             self._stream.start()
-        except sd.PortAudioError as exc:
+        except (sd.PortAudioError, ValueError) as exc:
             raise AudioInputError(f"cannot open input device {info['name']!r}: {exc}") from exc
         self.device_name = str(info["name"])
 
