@@ -325,7 +325,10 @@ class MeetingSession:
             started_at=st.started_at,
             clock_s=clock_s,
             input=InputView(
-                status=self.input.status,
+                # NB: a pipeline that failed stops counting; say so where the microphone's state is shown.
+                status=self.input.status
+                if self.runner.error is None
+                else f"pipeline failed: {type(self.runner.error).__name__}: {self.runner.error}",
                 label=self.input.label,
                 device=self.input.device_name,
                 dropped_blocks=self.input.dropped_blocks,
