@@ -84,6 +84,8 @@ def recluster(records: list[WindowRecord], config: ReclusteringConfig) -> list[S
     embs = {i: records[i].embedding.astype(np.float64) for i in have}  # type: ignore[union-attr]
     per = config.region_windows or max(1, -(-len(have) // config.max_items))
     groups = regions(records, max_gap=to_samples(config.region_gap_s), max_windows=per)
+    if len(groups) > config.max_items:  # many short stretches: group across pauses too (memory grows with the square)
+        groups = regions(records, max_gap=len(records) * max(1, records[-1].span_end), max_windows=per)
     reps: list[tuple[list[int], npt.NDArray[np.float64]]] = []
     for g in groups:
         e = _region_embedding(records, g, embs)
@@ -110,11 +112,17 @@ def recluster(records: list[WindowRecord], config: ReclusteringConfig) -> list[S
             cur = out_label[i]
             if cur is None or sims[best] - sims[cur] > config.switch_margin:
                 out_label[i] = best
-    for i in range(len(records)):  # windows with too little speech take the nearest labelled neighbour
-        if out_label[i] is None:
-            near = min(((abs(j - i), j) for j in range(len(records)) if out_label[j] is not None), default=None)
-            out_label[i] = out_label[near[1]] if near else 0
-    return _segments_with_live_ids(records, out_label)
+    return _segments_with_live_ids(records, _fill_nearest(out_label))
+
+
+def _fill_nearest(labels: list[int | None]) -> list[int | None]:
+    """Windows too short to embed carry on the voice before them (the first ones take the first
+    voice found); one sweep, so a long meeting costs no more than a short one."""
+    first = next((x for x in labels if x is not None), 0)
+    out: list[int | None] = []
+    for x in labels:
+        out.append(x if x is not None else (out[-1] if out else first))
+    return out
 
 
 def _segments_with_live_ids(records: list[WindowRecord], final: list[int | None]) -> list[SpeakerSegment]:
