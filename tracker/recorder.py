@@ -47,8 +47,12 @@ class LiveLock:
     def acquire(self) -> None:
         import fcntl
 
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        f = open(self.path, "wb")  # noqa: SIM115 - held open for the whole meeting
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            f = open(self.path, "wb")  # noqa: SIM115 - held open for the whole meeting
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.path} ({exc.strerror}); expected a writable data folder "
+                             "(set TALKTIME_DATA_DIR)", reason="unwritable") from exc
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
