@@ -72,7 +72,7 @@ def main() -> int:
             names, phased = ["Marco", "Ines", "Tomás", "Ada", "Femi"], False
             while (state := api(base, "GET", "/api/state"))["clock_s"] < args.at:
                 for s in state["speakers"]:  # the facilitator names each voice as it appears
-                    if s["id"] >= 0 and s["present"] and s["name"].startswith("Speaker ") and names:
+                    if s["id"] >= 0 and s["present"] and s["name"].startswith("Guest ") and names:
                         api(base, "PATCH", f"/api/meetings/{mid}/speakers/{s['id']}", {"name": names.pop(0)})
                 if not phased and state["clock_s"] >= args.at / 2:
                     api(base, "POST", f"/api/meetings/{mid}/phases", {"name": "brainstorm"})

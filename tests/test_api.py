@@ -233,7 +233,7 @@ def test_bad_input_gets_a_reason_and_leaves_the_meeting_alone(room: Room) -> Non
     assert r.status_code == 413
     room.feed(1.0)  # the pipeline still runs
     s = room.client.get("/api/state", headers=VIEW).json()
-    assert s["status"] == "running" and speaker(s, 0)["name"] == "Speaker 1" and s["clock_s"] == pytest.approx(21.0)
+    assert s["status"] == "running" and speaker(s, 0)["name"] == "Guest 1" and s["clock_s"] == pytest.approx(21.0)
 
 
 # ----------------------------------------------------------------------------- websocket

@@ -43,7 +43,7 @@ def test_analyze_prints_a_table_and_writes_rttm_and_json(tmp_path: Path) -> None
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("meeting2.wav: 0:30 analysed (live mode)")
     assert lines[1].split() == ["speaker", "talk", "share", "turns", "longest"]
-    rows = [x for x in lines[3:] if x.startswith("Speaker ")]
+    rows = [x for x in lines[3:] if x.startswith("Guest ")]
     assert len(rows) >= 2
     assert "balance" in lines[-1]
 

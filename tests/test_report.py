@@ -105,7 +105,7 @@ def test_the_html_page_shows_the_stored_figures(stored: tuple[MeetingStore, Meet
     talk = stored_talk(store, record.info.id)
     total = sum(talk.values())
     rows = [r for r in page.tables["people"] if r]
-    names = {**record.names, **{i: f"Speaker {i + 1}" for i in talk if i not in record.names}}
+    names = {**record.names, **{i: f"Guest {i + 1}" for i in talk if i not in record.names}}
     shown = {cells[0][1]: (float(cells[1][1] or 0), float(cells[2][1] or 0), int(cells[4][1] or 0)) for cells in rows}
     for voice, seconds in talk.items():
         t, share, turns = shown[names[voice]]

@@ -135,7 +135,7 @@ def test_merge_keeps_the_gone_voice_name(meeting: tuple[MeetingSession, FedSourc
     fed(session, source, 20.0)
     session.rename(2, "Ada")
     session.merge(1, 2)
-    assert {p.id: p.name for p in session.snapshot().speakers} == {0: "Speaker 1", 1: "Ada"}
+    assert {p.id: p.name for p in session.snapshot().speakers} == {0: "Guest 1", 1: "Ada"}
     pipeline = session.pipeline
     assert isinstance(pipeline, ScriptedPipeline) and pipeline.merged == [(1, 2)]
 
@@ -181,8 +181,8 @@ def test_quiet_and_dominant_flags() -> None:
         wait_for(lambda: session.snapshot().clock_s >= 80.0, what="the meeting to be counted")
         session.expect("Dana")
         people = {p.name: p for p in session.snapshot().speakers}
-        assert people["Speaker 1"].dominant and people["Speaker 1"].quiet == "quiet for 0 min"
-        assert people["Speaker 3"].quiet is not None and not people["Speaker 3"].dominant
+        assert people["Guest 1"].dominant and people["Guest 1"].quiet == "quiet for 0 min"
+        assert people["Guest 3"].quiet is not None and not people["Guest 3"].dominant
         assert people["Dana"].quiet == "has not spoken yet"
     finally:
         session.close()

@@ -55,6 +55,6 @@ def test_summary_json_round_trip(tmp_path: Path) -> None:
     assert text.endswith("}\n")
     back = json.loads(text)
     assert back == json.loads(json.dumps(data))
-    assert [s["name"] for s in back["speakers"]] == ["Speaker 1", "Kim", "Dana"]
+    assert [s["name"] for s in back["speakers"]] == ["Guest 1", "Kim", "Dana"]
     assert back["speakers"][2]["last_spoke_s"] is None
     assert set(back["group"]) >= {"gini", "evenness", "effective_speakers", "balance", "reading", "people"}

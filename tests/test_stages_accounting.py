@@ -154,13 +154,13 @@ def test_merge_credits_the_time_to_the_kept_voice() -> None:
     s = by_id(acc.summary())
     assert set(s) == {0, 1}
     assert s[0].talk_time_s == pytest.approx(6.0 + 2.0)  # the overlap of the two halves counts once
-    assert s[0].name == "Speaker 1"
+    assert s[0].name == "Guest 1"
     assert acc.summary().group.people == 2
 
 
 def test_rename_and_default_names() -> None:
     acc = accountant(seg(0, 0.0, 3.0), seg(4, 4.0, 7.0))
-    assert {x.name for x in acc.summary().speakers} == {"Speaker 1", "Speaker 5"}
+    assert {x.name for x in acc.summary().speakers} == {"Guest 1", "Guest 5"}
     acc.rename(4, "Kim")
     assert by_id(acc.summary())[4].name == "Kim"
 

@@ -83,7 +83,7 @@ class Report:
 
     def name_of(self, speaker: int) -> str:
         found = next((p.name for p in self.people + self.brief_voices if p.id == speaker), None)
-        return found or f"Speaker {speaker + 1}"
+        return found or f"Guest {speaker + 1}"
 
 
 def accountant_for(record: MeetingRecord, config: AccountingConfig | None = None) -> Accountant:

@@ -207,7 +207,7 @@ class Accountant:
     # -- corrections
 
     def name_of(self, speaker: int) -> str:
-        return self.names.get(speaker, f"Speaker {speaker + 1}")
+        return self.names.get(speaker, f"Guest {speaker + 1}")
 
     def rename(self, speaker: int, name: str) -> None:
         self.names[speaker] = name
