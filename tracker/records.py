@@ -11,7 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from tracker.meeting_view import Phase
+from tracker.profiles import Profile
 from tracker.stages.diarization import SpeakerSegment
 
 MAX_TITLE_CHARS = 120
@@ -190,6 +193,7 @@ def forget_person(conn: sqlite3.Connection, name: str) -> list[tuple[str, float]
         conn.execute("DELETE FROM people WHERE meeting_id = ? AND speaker = ?", (meeting_id, speaker))
         conn.execute("UPDATE meetings SET removed_people = removed_people + 1 WHERE id = ?", (meeting_id,))
         out.append((meeting_id, talk / rate))
+    conn.execute("DELETE FROM profiles WHERE name = ? COLLATE NOCASE", (" ".join(name.split()),))  # their voice too
     return out
 
 
@@ -261,3 +265,57 @@ def load_record(conn: sqlite3.Connection, meeting_id: str) -> MeetingRecord | No
 def load_series(conn: sqlite3.Connection, series: str) -> list[MeetingRecord]:
     ids = [r[0] for r in conn.execute("SELECT id FROM meetings WHERE series = ? ORDER BY started_at, rowid", (series,))]
     return [rec for i in ids if (rec := load_record(conn, i)) is not None]
+
+
+# ----------------------------------------------------------------------------- voice profiles
+
+_PROFILE_COLUMNS = "id, name, model, embedding, windows, speech_s, consent, created_at, updated_at"
+
+
+def _profile(row: Sequence[object]) -> Profile:
+    pid, name, model, blob, windows, speech_s, consent, created, updated = row
+    assert isinstance(blob, bytes)
+    return Profile(
+        name=str(name), model=str(model), embedding=np.frombuffer(blob, dtype="<f4").copy(), windows=int(str(windows)),
+        speech_s=float(str(speech_s)), consent=bool(consent), id=str(pid), created_at=str(created), updated_at=str(updated),
+    )
+
+
+def list_profiles(conn: sqlite3.Connection, *, model: str | None = None) -> list[Profile]:
+    """Stored profiles by name (all models, or one)."""
+    where, args = ("WHERE model = ?", (model,)) if model is not None else ("", ())
+    rows = conn.execute(f"SELECT {_PROFILE_COLUMNS} FROM profiles {where} ORDER BY name COLLATE NOCASE, model", args)
+    return [_profile(r) for r in rows]
+
+
+def put_profile(conn: sqlite3.Connection, profile: Profile, *, replace: bool = True) -> bool:
+    """Store ``profile``; one per (name, model): an existing one is replaced (or kept, returning False)."""
+    old = conn.execute("SELECT id, created_at FROM profiles WHERE name = ? COLLATE NOCASE AND model = ?",
+                       (profile.name, profile.model)).fetchone()
+    if old is not None and not replace:
+        return False
+    now = iso_now()
+    created = profile.created_at or (str(old[1]) if old is not None else now)
+    if old is not None:
+        conn.execute("DELETE FROM profiles WHERE id = ?", (old[0],))
+    conn.execute(
+        f"INSERT INTO profiles ({_PROFILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (profile.id, profile.name, profile.model, profile.embedding.astype("<f4").tobytes(), profile.windows,
+         float(profile.speech_s), int(profile.consent), created, profile.updated_at or now),
+    )
+    return True
+
+
+def rename_profiles(conn: sqlite3.Connection, old: str, new: str) -> int:
+    """Rename every profile of ``old`` (any case) to ``new``; returns how many."""
+    clash = conn.execute("SELECT count(*) FROM profiles WHERE name = ? COLLATE NOCASE AND name <> ? COLLATE NOCASE "
+                         "AND model IN (SELECT model FROM profiles WHERE name = ? COLLATE NOCASE)", (new, old, old)).fetchone()[0]
+    if clash:
+        raise ValueError(f"{new!r} already has a profile of the same model; expected a free name (delete one first)")
+    return conn.execute("UPDATE profiles SET name = ?, updated_at = ? WHERE name = ? COLLATE NOCASE",
+                        (new, iso_now(), old)).rowcount
+
+
+def delete_profiles(conn: sqlite3.Connection, name: str) -> int:
+    """Delete every profile of ``name`` (any case); returns how many."""
+    return conn.execute("DELETE FROM profiles WHERE name = ? COLLATE NOCASE", (name,)).rowcount

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from models.embedding import ResemblyzerEncoder, SpeakerEncoder
 from models.vad import FrameVadModel, load_vad_model
 from tracker.audio import AudioChunk
+from tracker.profiles import KnownVoices
 from tracker.sources import AudioInputError, EndOfStream, Source
 from tracker.stages.accounting import AccountingConfig, Accountant
 from tracker.stages.diarization import DiarizationConfig, SpeakerSegment, StreamingDiarizer
@@ -52,6 +53,7 @@ class Pipeline:
         self.vad = VoiceActivityDetector(config.vad, model=vad_model)
         self.diarizer = StreamingDiarizer(config.diarization, encoder=encoder)
         self.accountant = Accountant(config.accounting)
+        self.known: KnownVoices | None = None  # enrolled people (tracker.profiles); set with use_profiles
         self.reset()
 
     def reset(self) -> None:
@@ -61,6 +63,13 @@ class Pipeline:
         self.segments: list[SpeakerSegment] = []  # what the live pipeline decided, as decided
         self._merged: dict[int, int] = {}  # voice merged away -> the voice it now counts as
         self._merge_requests: list[tuple[int, int]] = []  # for the diarizer, applied in its own thread
+        if self.known is not None:
+            self.known.seed(self.diarizer, self.accountant)
+
+    def use_profiles(self, known: KnownVoices | None) -> None:
+        """Recognise enrolled people from now on (seeds them at once and after every reset)."""
+        self.known = known
+        self.reset()
 
     def _alias(self, speaker: int) -> int:
         while speaker in self._merged:
@@ -85,6 +94,9 @@ class Pipeline:
         segs = [SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in segs] if self._merged else segs
         self.segments += segs
         self.accountant.add(segs)
+        if self.known is not None and segs:
+            for keep, gone in self.known.update(self.diarizer, self.accountant):
+                self.merge(keep, gone)
         self.accountant.advance(self.accountant.clock_samples if end is None else end)
         return segs
 

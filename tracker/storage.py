@@ -24,13 +24,14 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from tracker import records
+from tracker.profiles import Profile
 from tracker.records import MeetingInfo, MeetingRecord
 
 log = logging.getLogger("talktime")
 
 T = TypeVar("T")
 STORE_FILE = "meetings.sqlite"
-SCHEMA_VERSION = 1  # PRAGMA user_version of the schema below
+SCHEMA_VERSION = 2  # PRAGMA user_version of the schema below (1: meetings only; 2: + voice profiles)
 BUSY_TIMEOUT_S = 5.0  # seconds a write waits for another program's lock before giving up
 Reason = Literal["locked", "corrupt", "full", "unwritable", "version", "other"]
 
@@ -74,6 +75,22 @@ CREATE TABLE phases (
     PRIMARY KEY (meeting_id, position)
 ) STRICT;
 """
+
+SCHEMA_V2 = """
+CREATE TABLE profiles (
+    id TEXT PRIMARY KEY,                -- uuid4
+    name TEXT NOT NULL,
+    model TEXT NOT NULL,                -- embedding model id (tracker.profiles.model_id): name/dimension
+    embedding BLOB NOT NULL,            -- unit vector, little-endian float32 (4 x dimension bytes); never audio
+    windows INTEGER NOT NULL CHECK (windows > 0),  -- 1.6 s windows it is the average of
+    speech_s REAL NOT NULL,             -- seconds of speech they held
+    consent INTEGER NOT NULL,           -- 1: the person agreed to keep it
+    created_at TEXT NOT NULL,           -- ISO 8601 UTC
+    updated_at TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX profiles_by_name ON profiles (name COLLATE NOCASE, model);
+"""
+MIGRATIONS = {1: SCHEMA_V1, 2: SCHEMA_V2}  # schema version -> what takes the previous version to it
 
 
 class StoreError(Exception):
@@ -182,6 +199,7 @@ class MeetingStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")  # NB: in WAL mode, FULL makes each commit survive a power cut
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")  # NB: deleted rows (voice profiles, people) are overwritten
             self._migrate(conn)
         except BaseException as exc:
             conn.close()
@@ -200,11 +218,12 @@ class MeetingStore:
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # another process may have just made it
-                for statement in SCHEMA_V1.split(";\n"):  # NB: executescript would commit first
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have just migrated
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step].split(";\n"):  # NB: executescript would commit first
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -223,13 +242,15 @@ class MeetingStore:
             task = self._queue.get()
             if task is _SHUTDOWN:
                 break
-            fn, future, doing = task
+            fn, future, doing, in_transaction = task
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                if in_transaction:
+                    conn.execute("BEGIN IMMEDIATE")
                 result = fn(conn)
-                conn.execute("COMMIT")
+                if in_transaction:
+                    conn.execute("COMMIT")
             except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
                 if conn.in_transaction:
                     try:
@@ -241,12 +262,14 @@ class MeetingStore:
                 future.set_result(result)
         conn.close()
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T], *, doing: str = "writing") -> Future[T]:
-        """Queue ``fn(conn)`` to run inside one ``BEGIN IMMEDIATE`` transaction of the writer thread."""
+    def submit(self, fn: Callable[[sqlite3.Connection], T], *, doing: str = "writing",
+               transaction: bool = True) -> Future[T]:
+        """Queue ``fn(conn)`` to run inside one ``BEGIN IMMEDIATE`` transaction of the writer thread
+        (``transaction=False``: outside any, e.g. a checkpoint)."""
         if self._closed:
             raise StoreError(f"the store {self.path} is closed; expected an open store")
         future: Future[T] = Future()
-        self._queue.put((fn, future, doing))
+        self._queue.put((fn, future, doing, transaction))
         return future
 
     def write(self, fn: Callable[[sqlite3.Connection], T], *, doing: str = "writing", timeout: float | None = None) -> T:
@@ -329,7 +352,9 @@ class MeetingStore:
 
         Returns (meeting id, seconds of their talk deleted) per meeting they were in.
         """
-        return self.write(lambda c: records.forget_person(c, name), doing=f"deleting {name!r}")
+        found = self.write(lambda c: records.forget_person(c, name), doing=f"deleting {name!r}")
+        self.scrub()
+        return found
 
     def unfinished(self) -> list[MeetingInfo]:
         """Meetings with no end: live now, or interrupted (see ``tracker.recorder.recover``)."""
@@ -338,3 +363,32 @@ class MeetingStore:
     def close_interrupted(self, meeting_id: str) -> MeetingInfo | None:
         """End an interrupted meeting at its last heartbeat (see ``records.close_interrupted``)."""
         return self.write(lambda c: records.close_interrupted(c, meeting_id), doing=f"recovering meeting {meeting_id}")
+
+    # -- voice profiles
+
+    def profiles(self, *, model: str | None = None) -> list[Profile]:
+        """Stored voice profiles by name (of every embedding model, or of ``model``)."""
+        return self.read(lambda c: records.list_profiles(c, model=model), doing="reading voice profiles")
+
+    def save_profile(self, profile: Profile, *, replace: bool = True) -> bool:
+        """Keep ``profile`` (one per name and model; an older one is replaced unless ``replace`` is False)."""
+        if not profile.consent:
+            raise ValueError(f"a voice profile is kept only with the person's consent; expected consent for {profile.name!r}")
+        return self.write(lambda c: records.put_profile(c, profile, replace=replace),
+                          doing=f"saving the voice profile of {profile.name!r}")
+
+    def rename_profile(self, old: str, new: str) -> int:
+        """Rename the profiles of ``old`` (any case); returns how many were renamed."""
+        return self.write(lambda c: records.rename_profiles(c, old, new), doing=f"renaming the profile of {old!r}")
+
+    def delete_profile(self, name: str) -> int:
+        """Delete the profiles of ``name`` (any case) for good: their bytes are overwritten
+        (``secure_delete``) and the write-ahead log is emptied. Returns how many were deleted."""
+        n = self.write(lambda c: records.delete_profiles(c, name), doing=f"deleting the profile of {name!r}")
+        self.scrub()
+        return n
+
+    def scrub(self) -> None:
+        """Copy the write-ahead log into the file and empty it, so deleted rows leave no copy there."""
+        self.submit(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone(),
+                    doing="emptying the write-ahead log", transaction=False).result()

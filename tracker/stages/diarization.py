@@ -134,7 +134,9 @@ class OnlineClustering:
 
     def create(self, embs: list[npt.NDArray[np.float32]]) -> int:
         sid = self.next_id
-        self.next_id += 1
+        while sid in self.voices:  # NB: a seeded voice may hold the id
+            sid += 1
+        self.next_id = sid + 1
         self.voices[sid] = _Voice(total=np.sum(embs, axis=0).astype(np.float64), count=len(embs))
         return sid
 
@@ -356,6 +358,17 @@ class StreamingDiarizer:
         if frames is not None and len(frames.speech):
             self._append(AudioChunk(np.zeros(0, np.float32), self._audio_end), frames)
         return self._run(final=True)
+
+    def seed(self, speaker: int, centroid: npt.NDArray[np.float32], *, windows: int = 1) -> None:
+        """Make ``speaker`` a known voice before it speaks (an enrolled person's profile).
+
+        ``centroid`` has shape (dimension,) and counts as ``windows`` windows, so windows close to it
+        are assigned at once, without the new-voice wait. New voices never take a seeded id.
+        """
+        if speaker < 0 or speaker in self.clustering.voices or windows < 1:
+            raise ValueError(f"seed expected a new speaker id >= 0 and windows >= 1, got {speaker} and {windows}")
+        vec = unit(np.asarray(centroid, dtype=np.float64))
+        self.clustering.voices[speaker] = _Voice(total=vec * windows, count=windows)
 
     def merge(self, keep: int, gone: int) -> None:
         """The facilitator says voices ``gone`` and ``keep`` are one person."""
