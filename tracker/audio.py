@@ -27,15 +27,21 @@ class AudioChunk:
         Index of ``samples[0]`` since the start of the stream.
     sample_rate : int
         Hz; always ``SAMPLE_RATE`` once a source has converted it.
+    reference : np.ndarray or None
+        In a hybrid meeting, the call's audio over the same span (same shape as ``samples``): what
+        the room's loudspeakers played, so the call's echo can be told from room speech.
     """
 
     samples: Samples
     start_sample: int
     sample_rate: int = SAMPLE_RATE
+    reference: Samples | None = None
 
     def __post_init__(self) -> None:
         if self.samples.ndim != 1:
             raise ValueError(f"AudioChunk expected mono samples of shape (n,), got {self.samples.shape}")
+        if self.reference is not None and self.reference.shape != self.samples.shape:
+            raise ValueError(f"AudioChunk expected a reference of shape {self.samples.shape}, got {self.reference.shape}")
         if self.start_sample < 0:
             raise ValueError(f"AudioChunk expected start_sample >= 0, got {self.start_sample}")
 

@@ -1,0 +1,237 @@
+"""Hybrid meetings: the room microphone and the call's audio, each person counted once.
+
+Data flow (one worker thread, as for a plain microphone)::
+
+    room mic ─┐                        ┌─ echo gate ─ VAD ─ diarizer ─┐
+              ├─ PairedSource ─ chunk ─┤                              ├─ one Accountant
+    call out ─┘  (room + reference)    └─ VAD ─ diarizer (remote ids) ┘
+
+``PairedSource`` reads the room source and the call source side by side and hands the runner room
+chunks that carry the call audio of the same span as ``AudioChunk.reference``. ``HybridPipeline``
+is a ``Pipeline`` whose room side first silences the call's echo (``tracker.stages.echo``) and whose
+call side diarizes the remote people separately: their voice ids start at ``REMOTE_SPEAKER_BASE``,
+so one set of figures holds everyone and every voice knows where it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from models.embedding import ResemblyzerEncoder, SpeakerEncoder
+from models.vad import FrameVadModel, load_vad_model
+from tracker.audio import AudioChunk, Samples
+from tracker.runner import Pipeline, PipelineConfig
+from tracker.sources import AudioInputError, EndOfStream, Source, SourceStats
+from tracker.stages.diarization import SpeakerSegment, StreamingDiarizer
+from tracker.stages.echo import EchoConfig, EchoGate
+from tracker.stages.reclustering import recluster
+from tracker.stages.vad import VoiceActivityDetector
+
+log = logging.getLogger("talktime")
+
+REMOTE_SPEAKER_BASE = 100_000  # voice ids of people on the call start here
+
+
+def is_remote(speaker: int) -> bool:
+    """Whether a voice id belongs to someone heard through the call."""
+    return speaker >= REMOTE_SPEAKER_BASE
+
+
+def _remote(segs: list[SpeakerSegment]) -> list[SpeakerSegment]:
+    return [SpeakerSegment(s.speaker + REMOTE_SPEAKER_BASE, s.start_sample, s.end_sample) for s in segs]
+
+
+class HybridPipeline(Pipeline):
+    """A ``Pipeline`` for a room plus a call (see the module docstring); no I/O, no threads.
+
+    Chunks without a ``reference`` are room audio only (the call device is missing): the call side
+    then hears silence, so its clock keeps up. ``room=False`` is a fully remote meeting: the
+    chunk's own samples are the call and everyone is remote.
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        vad_model: FrameVadModel,
+        call_vad_model: FrameVadModel,
+        encoder: SpeakerEncoder,
+        echo: EchoConfig | None = None,
+        room: bool = True,
+    ) -> None:
+        self.room = room
+        self.echo = EchoGate(echo)
+        self.call_vad = VoiceActivityDetector(config.vad, model=call_vad_model)
+        self.call_diarizer = StreamingDiarizer(config.diarization, encoder=encoder)
+        self._call_merges: list[tuple[int, int]] = []
+        super().__init__(config, vad_model=vad_model, encoder=encoder)
+
+    def reset(self) -> None:
+        self.echo.reset()
+        self.call_vad.reset()
+        self.call_diarizer.reset()
+        self._call_merges = []
+        super().reset()
+
+    def _call_side(self, chunk: AudioChunk) -> list[SpeakerSegment]:
+        for keep, gone in self._call_merges:
+            self.call_diarizer.merge(keep - REMOTE_SPEAKER_BASE, gone - REMOTE_SPEAKER_BASE)
+        self._call_merges = []
+        return _remote(self.call_diarizer(chunk, self.call_vad(chunk)))
+
+    def decide(self, chunk: AudioChunk) -> list[SpeakerSegment]:
+        if not self.room:
+            return self._call_side(AudioChunk(chunk.samples, chunk.start_sample))
+        call = chunk.reference if chunk.reference is not None else np.zeros_like(chunk.samples)
+        gated = self.echo(chunk)
+        segs = super().decide(AudioChunk(gated.samples, chunk.start_sample))
+        return segs + self._call_side(AudioChunk(call, chunk.start_sample))
+
+    def decide_rest(self) -> list[SpeakerSegment]:
+        remote = _remote(self.call_diarizer.flush(self.call_vad.flush()))
+        return (super().decide_rest() if self.room else []) + remote
+
+    def final_segments(self) -> list[SpeakerSegment]:
+        room = super().final_segments() if self.room else []
+        remote = _remote(recluster(self.call_diarizer.records, self.config.reclustering))
+        return room + [SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in remote]
+
+    def merge(self, keep: int, gone: int) -> None:
+        """As ``Pipeline.merge``; two remote voices are also folded in the call's diarizer."""
+        if is_remote(keep) and is_remote(gone):
+            self._call_merges = [*self._call_merges, (keep, gone)]
+        super().merge(keep, gone)
+
+
+def build_hybrid_pipeline(
+    config: PipelineConfig | None = None,
+    *,
+    encoder: SpeakerEncoder | None = None,
+    echo: EchoConfig | None = None,
+    room: bool = True,
+) -> HybridPipeline:
+    """Load the default models (offline) and build a hybrid pipeline."""
+    config = config or PipelineConfig()
+    enc = encoder or ResemblyzerEncoder()
+    enc.warmup()
+    return HybridPipeline(
+        config,
+        vad_model=load_vad_model(config.vad.model),
+        call_vad_model=load_vad_model(config.vad.model),
+        encoder=enc,
+        echo=echo,
+        room=room,
+    )
+
+
+class PairedSource:
+    """The room source with the call source alongside: room chunks carrying the call's audio.
+
+    Parameters
+    ----------
+    room : the room microphone (or a recording of it); its chunks set the pace and the clock.
+    call : the call's audio (the monitor of the output the meeting app plays to).
+    wait_s : how long to wait for the call to catch up with a room chunk before going on without it.
+    max_lead_s : call audio ahead of the room beyond this is dropped (two devices' clocks drift).
+
+    The call side is best effort: if it fails or ends, room chunks go on without a reference
+    (``call_status`` says why) and the call is opened again only through a new ``PairedSource``.
+    """
+
+    def __init__(self, room: Source, call: Source, *, wait_s: float = 0.25, max_lead_s: float = 2.0) -> None:
+        self.room = room
+        self.call = call
+        self.wait_s = wait_s
+        self.max_lead = int(max_lead_s * 16_000)
+        self.stats: SourceStats = room.stats
+        self.call_status = "ok"
+        self.call_missing_samples = 0  # room samples that had no call audio beside them
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._buf_start = 0  # room-stream sample of _buf[0]
+        self._call_next: int | None = None  # expected start sample of the next call chunk
+        self._call_offset: int | None = None  # call stream sample - room stream sample
+
+    def start(self) -> None:
+        self.room.start()
+        try:
+            self.call.start()
+        except AudioInputError as exc:
+            self._call_lost(str(exc))
+
+    def stop(self) -> None:
+        self.room.stop()
+        self.call.stop()
+
+    def _call_lost(self, why: str) -> None:
+        if self.call_status == "ok":
+            log.warning("call audio lost: %s; the room goes on without it", why)
+        self.call_status = f"no call audio: {why}"
+
+    def _pull_call(self, until: int, timeout: float) -> None:
+        """Read call chunks until the buffer reaches room sample ``until`` or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while self.call_status == "ok" and self._buf_start + len(self._buf) < until:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                chunk = self.call.read(min(left, 0.05))
+            except EndOfStream:
+                self._call_lost("the call input ended")
+                return
+            except AudioInputError as exc:
+                self._call_lost(str(exc))
+                return
+            if chunk is None:
+                continue
+            if self._call_offset is None:
+                self._call_offset = chunk.start_sample - self._buf_start
+            start = chunk.start_sample - self._call_offset
+            end_now = self._buf_start + len(self._buf)
+            samples = chunk.samples
+            if start > end_now:  # the call device dropped audio: silence takes its place
+                samples = np.concatenate([np.zeros(start - end_now, np.float32), samples])
+            elif start < end_now:
+                samples = samples[end_now - start :]
+            self._buf = np.concatenate([self._buf, samples])
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        chunk = self.room.read(timeout)
+        if chunk is None:
+            return None
+        a, b = chunk.start_sample, chunk.end_sample
+        if self._buf_start + len(self._buf) < a:  # the room skipped ahead (a gap): so does the call buffer
+            self._buf, self._buf_start = np.zeros(0, np.float32), a
+        self._pull_call(b, self.wait_s)
+        ref = self._slice(a, b)
+        if ref is None:
+            return chunk
+        return AudioChunk(chunk.samples, a, chunk.sample_rate, reference=ref)
+
+    def _slice(self, a: int, b: int) -> Samples | None:
+        """The call audio beside room samples [a, b) (silence where it is missing), or None if
+        there is none at all because the call is gone."""
+        have_end = self._buf_start + len(self._buf)
+        lo, hi = max(a, self._buf_start), min(b, have_end)
+        got = max(0, hi - lo)
+        self.call_missing_samples += (b - a) - got
+        if got == 0 and self.call_status != "ok":
+            self._advance(b)
+            return None
+        out = np.zeros(b - a, dtype=np.float32)
+        if got:
+            out[lo - a : hi - a] = self._buf[lo - self._buf_start : hi - self._buf_start]
+        self._advance(b)
+        return out
+
+    def _advance(self, b: int) -> None:
+        """Forget call audio before room sample ``b``."""
+        drop = min(max(0, b - self._buf_start), len(self._buf))
+        self._buf = self._buf[drop:]
+        self._buf_start = max(b, self._buf_start + drop)
+        if len(self._buf) > self.max_lead:  # the call's clock runs ahead of the room's: line them up again
+            self._buf = np.zeros(0, dtype=np.float32)
+            self._call_offset = None
