@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import time
 
+import numpy as np
 import pytest
 
-from tracker.audio import to_samples
+from tracker.audio import SAMPLE_RATE, to_samples
+from tracker.sinks import merge_segments
 from tracker.stages.accounting import (
     AccountingConfig,
     Accountant,
@@ -249,3 +252,107 @@ def test_segments_a_little_out_of_order_keep_every_sample() -> None:
         assert all((truth[k] == got[k]).all() for k in truth)
         starts = [s.start_sample for s in acc.timeline]
         assert starts == sorted(starts)
+
+
+# ----------------------------------------------------------------------------- running totals
+
+
+def _reference(timeline: list[SpeakerSegment], provisional: list[SpeakerSegment], now: int, cfg: AccountingConfig) -> dict[str, object]:
+    """The figures computed from scratch over every segment (what the running totals must equal)."""
+    segs = sorted([*timeline, *provisional], key=lambda s: s.start_sample)
+    gap, recent_from = to_samples(cfg.turn_gap_s), now - to_samples(cfg.recent_s)
+    talk: dict[int, int] = {}
+    recent: dict[int, int] = {}
+    for s in segs:
+        talk[s.speaker] = talk.get(s.speaker, 0) + s.duration_samples
+        recent[s.speaker] = recent.get(s.speaker, 0) + max(0, s.end_sample - max(s.start_sample, recent_from))
+    turns: list[list[int]] = []
+    for s in segs:
+        cur = turns[-1] if turns else None
+        if cur is not None and cur[0] == s.speaker and s.start_sample - cur[2] <= gap:
+            cur[2] = max(cur[2], s.end_sample)
+        elif cur is not None and s.end_sample <= cur[2] and cur[0] != s.speaker:
+            continue
+        else:
+            turns.append([s.speaker, s.start_sample, s.end_sample])
+    n_turns: dict[int, int] = {}
+    longest: dict[int, int] = {}
+    for who, a, b in turns:
+        n_turns[who] = n_turns.get(who, 0) + 1
+        longest[who] = max(longest.get(who, 0), b - a)
+    depth = np.zeros(max([now, *(s.end_sample for s in segs)]) + 1, dtype=np.int32)
+    for s in segs:
+        depth[s.start_sample : s.end_sample] += 1
+    return {"talk": talk, "recent": recent, "turns": n_turns, "longest": longest,
+            "speech": int((depth >= 1).sum()), "overlap": int((depth >= 2).sum())}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_running_totals_equal_a_recount_from_scratch(seed: int) -> None:
+    """A long, randomly interrupted meeting (late segments, merges, provisional speech): every
+    summary along the way equals a recount over all segments; phase talk and the drawn timeline too."""
+    rng = np.random.default_rng(seed)
+    cfg = AccountingConfig(turn_gap_s=1.5, recent_s=60.0, min_presence_s=2.0)
+    rate = SAMPLE_RATE // 8  # samples per 'second' of this fake stream: the recount's sample array stays small
+    acc = Accountant(cfg)
+    acc.advance(0)
+    t = 0
+    for step in range(600):
+        batch = []
+        for _ in range(int(rng.integers(0, 4))):
+            start = max(0, t - int(rng.integers(0, 5 * rate)))  # up to 5 s late
+            batch.append(SpeakerSegment(int(rng.integers(0, 4)), start, start + int(rng.integers(1, 4 * rate))))
+        acc.add(batch)
+        t = max(t, acc.clock_samples) + int(rng.integers(0, 2 * rate))
+        acc.advance(t)
+        acc.set_provisional([SpeakerSegment(int(rng.integers(0, 5)), t, t + int(rng.integers(0, rate)))])
+        if step == 350:
+            acc.merge(0, 3)
+        if step % 7 == 0 or step == 599:
+            now = acc.clock_samples
+            ref = _reference(acc.timeline, acc.provisional, now, cfg)
+            s = by_id(acc.summary())
+            assert {i: round(x.talk_time_s * SAMPLE_RATE) for i, x in s.items() if i >= 0} == ref["talk"]
+            assert {i: round(x.recent_talk_time_s * SAMPLE_RATE) for i, x in s.items()} == {
+                i: ref["recent"].get(i, 0) for i in s}  # type: ignore[attr-defined]
+            assert {i: x.turns for i, x in s.items()} == ref["turns"]
+            assert {i: round(x.longest_turn_s * SAMPLE_RATE) for i, x in s.items()} == ref["longest"]
+            g = acc.summary().group
+            assert (round(g.speech_s * SAMPLE_RATE), round(g.overlap_s * SAMPLE_RATE)) == (ref["speech"], ref["overlap"])
+            a, b = now // 3, 2 * now // 3
+            brute = {}
+            for x in [*acc.timeline, *acc.provisional]:
+                n = min(x.end_sample, b) - max(x.start_sample, a)
+                if n > 0:
+                    brute[x.speaker] = brute.get(x.speaker, 0) + n
+            assert acc.talk_between(a, b) == brute
+            for gap in (0, 3 * rate):
+                assert acc.view_timeline(gap) == merge_segments([*acc.timeline, *acc.provisional], gap_samples=gap)
+    assert acc._settled > 0  # the sweep did settle most of the meeting (the test covers that path)
+
+
+def test_summary_cost_does_not_grow_with_the_meeting() -> None:
+    """The figures of an 8-hour meeting cost about what an hour's do (running totals, not a recount)."""
+    def built(hours: float) -> Accountant:
+        acc = Accountant(CONFIG)
+        acc.advance(0)
+        t = 0.0
+        while t < hours * 3600:
+            acc.add([seg(int(t) % 5, t, t + 1.5)])
+            t += 2.0
+            acc.advance(to_samples(t))
+        return acc
+
+    def cost(acc: Accountant) -> float:
+        acc.summary()
+        acc.view_timeline(to_samples(30.0))
+        t0 = time.perf_counter()
+        for _ in range(20):
+            acc.summary()
+            acc.talk_between(0, acc.clock_samples // 2)
+            acc.view_timeline(to_samples(30.0))
+        return (time.perf_counter() - t0) / 20
+
+    short, long = built(1.0), built(8.0)
+    assert len(long.timeline) >= 7 * len(short.timeline)
+    assert cost(long) < 3 * cost(short) + 0.002

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from tracker.audio import SAMPLE_RATE, seconds, to_samples
 from tracker.sinks import merge_segments
-from tracker.stages.accounting import GroupStats, SpeakerStats, Summary, balance_reading, gini, shares
+from tracker.stages.accounting import Accountant, GroupStats, SpeakerStats, Summary, balance_reading, gini, shares
 from tracker.stages.diarization import SpeakerSegment
 
 PHASE_PRESETS = ("identify problems", "brainstorm", "assign actions")
@@ -128,7 +128,9 @@ def people_view(summary: Summary, *, clock_s: float, config: ViewConfig) -> list
     return out
 
 
-def _clipped_talk(timeline: Sequence[SpeakerSegment], start: int, end: int) -> dict[int, int]:
+def _clipped_talk(timeline: Sequence[SpeakerSegment] | Accountant, start: int, end: int) -> dict[int, int]:
+    if isinstance(timeline, Accountant):
+        return timeline.talk_between(start, end)  # O(speakers), provisional speech included
     talk: dict[int, int] = {}
     for seg in timeline:
         n = min(seg.end_sample, end) - max(seg.start_sample, start)
@@ -138,9 +140,13 @@ def _clipped_talk(timeline: Sequence[SpeakerSegment], start: int, end: int) -> d
 
 
 def phase_views(
-    timeline: Sequence[SpeakerSegment], phases: Sequence[Phase], *, people: Sequence[int], clock_samples: int
+    timeline: Sequence[SpeakerSegment] | Accountant, phases: Sequence[Phase], *, people: Sequence[int], clock_samples: int
 ) -> list[PhaseView]:
-    """Per-phase talk time and balance of ``people`` (ids present in the meeting)."""
+    """Per-phase talk time and balance of ``people`` (ids present in the meeting).
+
+    ``timeline`` is the meeting's segments, or a live ``Accountant``, whose running totals answer
+    in O(speakers) per phase, however long the meeting.
+    """
     out = []
     for ph in phases:
         end = clock_samples if ph.end_sample is None else ph.end_sample
@@ -162,16 +168,28 @@ def phase_views(
     return out
 
 
+def timeline_gap(gap_s: float, clock_samples: int, blocks: int) -> int:
+    """Samples below which one voice's runs are drawn as one: ``gap_s``, or a ``blocks``-th of the
+    meeting rounded up to a power of two (so it changes a few times per meeting, not per chunk)."""
+    coarse = clock_samples // blocks
+    return max(to_samples(gap_s), 1 << max(0, coarse - 1).bit_length() if coarse > 0 else 0)
+
+
 def timeline_view(
-    timeline: Sequence[SpeakerSegment], *, gap_s: float, clock_samples: int = 0, blocks: int = 800
+    timeline: Sequence[SpeakerSegment] | Accountant, *, gap_s: float, clock_samples: int = 0, blocks: int = 800
 ) -> list[tuple[int, float, float]]:
     """Who spoke when as (speaker, start_s, end_s), 0.1 s precision.
 
-    One speaker's runs closer than ``gap_s``, or than a ``blocks``-th of the meeting, are joined: a
-    long meeting's timeline stays about as large as the screen can show (and as each push carries).
+    One speaker's runs closer than ``gap_s``, or than about a ``blocks``-th of the meeting
+    (``timeline_gap``), are joined: a long meeting's timeline stays about as large as the screen
+    can show (and as each push carries). Given a live ``Accountant``, its settled runs are joined
+    once and kept, and provisional speech is drawn too.
     """
-    gap = max(to_samples(gap_s), clock_samples // blocks)
-    merged = merge_segments(timeline, gap_samples=gap)
+    gap = timeline_gap(gap_s, clock_samples, blocks)
+    if isinstance(timeline, Accountant):
+        merged = timeline.view_timeline(gap)
+    else:
+        merged = merge_segments(timeline, gap_samples=gap)
     return [(s.speaker, round(s.start_sample / SAMPLE_RATE, 1), round(s.end_sample / SAMPLE_RATE, 1)) for s in merged]
 
 

@@ -7,6 +7,7 @@ silent expected attendees included, and leave out phantom voices (under ``min_pr
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -134,12 +135,103 @@ class Turn:
     end: int
 
 
+SETTLE_S = 30.0  # seconds behind the clock after which a segment is settled: the diarizer releases a
+# new voice's first words a few seconds late at most, so nothing is inserted before a settled segment
+
+
+@dataclass
+class _Sweep:
+    """Turns, speech and overlap of segments fed in timeline order (by start): O(1) per segment.
+
+    Every earlier segment starts at or before the one fed, so from its start on the time covered
+    once is [start, e1) and twice [start, e2), with e1 >= e2 the two latest ends so far.
+    """
+
+    gap: int  # samples; a pause shorter than this keeps a turn going
+    cur: Turn | None = None
+    n_turns: dict[int, int] = field(default_factory=dict)
+    longest: dict[int, int] = field(default_factory=dict)  # samples, over closed turns
+    union: int = 0
+    overlap: int = 0
+    e1: int = 0
+    e2: int = 0
+    closed: list[Turn] | None = None  # every closed turn, when asked for (the report's monologues)
+
+    def feed(self, seg: SpeakerSegment) -> None:
+        s, e, who = seg.start_sample, seg.end_sample, seg.speaker
+        cur = self.cur
+        if cur is not None and cur.speaker == who and s - cur.end <= self.gap:
+            cur.end = max(cur.end, e)
+        elif cur is not None and e <= cur.end and cur.speaker != who:
+            pass  # a remark entirely inside another's turn does not take the floor
+        else:
+            if cur is not None:
+                self._close(cur)
+            self.cur = Turn(who, s, e)
+            self.n_turns[who] = self.n_turns.get(who, 0) + 1
+        self.union += max(0, e - max(s, self.e1))
+        self.overlap += max(0, min(e, self.e1) - max(s, self.e2))
+        if e > self.e1:
+            self.e1, self.e2 = e, self.e1
+        elif e > self.e2:
+            self.e2 = e
+
+    def _close(self, t: Turn) -> None:
+        self.longest[t.speaker] = max(self.longest.get(t.speaker, 0), t.end - t.start)
+        if self.closed is not None:
+            self.closed.append(t)
+
+    def copy(self) -> _Sweep:
+        cur = None if self.cur is None else Turn(self.cur.speaker, self.cur.start, self.cur.end)
+        return _Sweep(self.gap, cur, dict(self.n_turns), dict(self.longest), self.union, self.overlap, self.e1, self.e2)
+
+    def longest_of(self, speaker: int) -> int:
+        open_turn = self.cur.end - self.cur.start if self.cur is not None and self.cur.speaker == speaker else 0
+        return max(self.longest.get(speaker, 0), open_turn)
+
+
+@dataclass
+class _Runs:
+    """One voice's disjoint runs in time order, with running totals (samples)."""
+
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    cum: list[int] = field(default_factory=list)  # cum[i]: talk over runs 0..i
+
+    def put(self, start: int, end: int) -> None:
+        """Replace the runs that touch [start, end) (they were joined into it) by it."""
+        i = bisect.bisect_left(self.ends, start)
+        j = i
+        while j < len(self.starts) and self.starts[j] <= end:
+            j += 1
+        self.starts[i:j], self.ends[i:j], self.cum[i:j] = [start], [end], [0]
+        for k in range(i, len(self.starts)):
+            self.cum[k] = (self.cum[k - 1] if k else 0) + self.ends[k] - self.starts[k]
+
+    @property
+    def total(self) -> int:
+        return self.cum[-1] if self.cum else 0
+
+    def before(self, t: int) -> int:
+        """Talk before sample ``t``."""
+        n = bisect.bisect_left(self.starts, t)
+        if n == 0:
+            return 0
+        return self.cum[n - 1] - max(0, self.ends[n - 1] - t)
+
+
 class Accountant:
     """Accumulates segments into talk time, turns and equity.
 
     ``add`` takes segments as the diarizer releases them; ``advance`` moves the
     meeting clock (samples processed). ``rename``, ``merge`` and ``expect`` are the facilitator's
-    corrections; every figure is recomputed from the kept timeline, so they are exact.
+    corrections; figures are exact after each of them.
+
+    ``summary()`` costs O(speakers) plus the last ``SETTLE_S`` seconds of segments, whatever the
+    meeting's length: per-voice running totals answer talk time, recent talk and phase talk by
+    bisection, and turns, speech and overlap are swept once over settled segments.
+    ``provisional`` holds speech not yet attributed for good (see ``set_provisional``): it is in
+    the figures the room sees, never in ``timeline``, which is what is stored.
     """
 
     def __init__(self, config: AccountingConfig | None = None) -> None:
@@ -151,7 +243,20 @@ class Accountant:
         self.names: dict[int, str] = {}
         self.expected: list[str] = []  # roster names not (yet) tied to a voice
         self.clock_samples = 0
+        self.provisional: list[SpeakerSegment] = []
         self._origin: int | None = None
+        self._reindex()
+
+    def _reindex(self) -> None:
+        """Forget every running total (they are rebuilt from ``timeline`` on demand)."""
+        self._runs: dict[int, _Runs] = {}
+        for s in self.timeline:
+            self._runs.setdefault(s.speaker, _Runs()).put(s.start_sample, s.end_sample)
+        self._settled = 0  # timeline[:_settled] is in _sweep and _view
+        self._sweep = _Sweep(to_samples(self.config.turn_gap_s))
+        self._view: list[SpeakerSegment] = []  # timeline[:_settled] with runs closer than _view_gap joined
+        self._view_last: dict[int, int] = {}
+        self._view_gap = -1
 
     # -- input
 
@@ -176,6 +281,11 @@ class Accountant:
                 self._origin = seg.start_sample
             self._insert(seg)
             self.clock_samples = max(self.clock_samples, seg.end_sample)
+
+    def set_provisional(self, segments: Iterable[SpeakerSegment]) -> None:
+        """Speech heard but not yet attributed for good, credited to its likeliest voice until the
+        next call; it never overlaps ``timeline`` and never goes into it."""
+        self.provisional = [s for s in segments if s.end_sample > s.start_sample]
 
     def _insert(self, seg: SpeakerSegment) -> None:
         tl = self.timeline
@@ -203,6 +313,19 @@ class Accountant:
         keep = [t for t in tl[lo:hi] if t.speaker != seg.speaker]
         merged = sorted([*keep, SpeakerSegment(seg.speaker, start, end)], key=lambda t: t.start_sample)
         tl[lo:hi] = merged
+        self._runs.setdefault(seg.speaker, _Runs()).put(start, end)
+        if lo < self._settled:  # older than SETTLE_S: the sweeps start over (rare)
+            self._settled, self._sweep = 0, _Sweep(self._sweep.gap)
+            self._view_gap = -1
+
+    def _settle(self) -> None:
+        limit = self.clock_samples - to_samples(SETTLE_S)
+        tl = self.timeline
+        while self._settled < len(tl) and tl[self._settled].end_sample < limit:
+            self._sweep.feed(tl[self._settled])
+            if self._view_gap >= 0:
+                _join(self._view, self._view_last, tl[self._settled], self._view_gap)
+            self._settled += 1
 
     # -- corrections
 
@@ -221,7 +344,10 @@ class Accountant:
             key=lambda s: (s.start_sample, s.speaker),
         )
         self.timeline = []
+        self._reindex()
         self.add(segs)
+        self.provisional = [SpeakerSegment(keep if s.speaker == gone else s.speaker, s.start_sample, s.end_sample)
+                            for s in self.provisional]
         self.names.pop(gone, None)
 
     def expect(self, name: str) -> None:
@@ -233,53 +359,59 @@ class Accountant:
 
     def turns(self) -> list[Turn]:
         """Every turn of the meeting so far, in time order (samples)."""
-        gap = to_samples(self.config.turn_gap_s)
-        turns: list[Turn] = []
-        for seg in sorted(self.timeline, key=lambda s: s.start_sample):
-            cur = turns[-1] if turns else None
-            if cur is not None and cur.speaker == seg.speaker and seg.start_sample - cur.end <= gap:
-                cur.end = max(cur.end, seg.end_sample)
-            elif cur is not None and seg.end_sample <= cur.end and cur.speaker != seg.speaker:
-                continue  # a remark entirely inside another's turn does not take the floor
-            else:
-                turns.append(Turn(seg.speaker, seg.start_sample, seg.end_sample))
-        return turns
+        sweep = _Sweep(to_samples(self.config.turn_gap_s), closed=[])
+        for seg in self.timeline:
+            sweep.feed(seg)
+        assert sweep.closed is not None
+        return sweep.closed + ([] if sweep.cur is None else [sweep.cur])
 
-    def _union_and_overlap(self) -> tuple[int, int]:
-        events = sorted([(s.start_sample, 1) for s in self.timeline] + [(s.end_sample, -1) for s in self.timeline])
-        union = overlap = 0
-        depth, prev = 0, 0
-        for t, d in events:
-            if depth >= 1:
-                union += t - prev
-            if depth >= 2:
-                overlap += t - prev
-            depth += d
-            prev = t
-        return union, overlap
+    def _recent(self) -> list[SpeakerSegment]:
+        """Segments not yet settled and provisional speech, by start."""
+        tail = self.timeline[self._settled :]
+        if self.provisional:
+            tail = sorted([*tail, *self.provisional], key=lambda s: s.start_sample)
+        return tail
+
+    def talk_between(self, start: int, end: int) -> dict[int, int]:
+        """Talk of each voice inside samples [start, end), provisional speech included."""
+        talk = {i: r.before(end) - r.before(start) for i, r in self._runs.items()}
+        for s in self.provisional:
+            n = min(s.end_sample, end) - max(s.start_sample, start)
+            if n > 0:
+                talk[s.speaker] = talk.get(s.speaker, 0) + n
+        return {i: n for i, n in talk.items() if n > 0}
+
+    def view_timeline(self, gap: int) -> list[SpeakerSegment]:
+        """The timeline with provisional speech, one voice's runs closer than ``gap`` samples
+        joined, by (start, speaker). Settled runs are joined once and kept while ``gap`` stays."""
+        self._settle()
+        if gap != self._view_gap:
+            self._view, self._view_last, self._view_gap = [], {}, gap
+            for s in self.timeline[: self._settled]:
+                _join(self._view, self._view_last, s, gap)
+        out, last = list(self._view), dict(self._view_last)
+        for s in self._recent():
+            _join(out, last, s, gap)
+        return sorted(out, key=lambda s: (s.start_sample, s.speaker))
 
     def summary(self) -> Summary:
-        """All figures as of ``clock_samples``."""
+        """All figures as of ``clock_samples``, provisional speech included."""
+        self._settle()
         cfg = self.config
         now = self.clock_samples
         recent_from = now - to_samples(cfg.recent_s)
-        talk: dict[int, int] = {}
-        recent: dict[int, int] = {}
-        last_end: dict[int, int] = {}
-        for s in self.timeline:
+        talk = {i: r.total for i, r in self._runs.items() if r.total > 0}
+        recent = {i: r.total - r.before(recent_from) for i, r in self._runs.items()}
+        last_end = {i: r.ends[-1] for i, r in self._runs.items() if r.ends}
+        for s in self.provisional:
             talk[s.speaker] = talk.get(s.speaker, 0) + s.duration_samples
-            clipped = s.end_sample - max(s.start_sample, recent_from)
-            if clipped > 0:
-                recent[s.speaker] = recent.get(s.speaker, 0) + clipped
+            recent[s.speaker] = recent.get(s.speaker, 0) + max(0, s.end_sample - max(s.start_sample, recent_from))
             last_end[s.speaker] = max(last_end.get(s.speaker, 0), s.end_sample)
-        turns = self.turns()
-        n_turns: dict[int, int] = {}
-        longest: dict[int, int] = {}
-        for t in turns:
-            n_turns[t.speaker] = n_turns.get(t.speaker, 0) + 1
-            longest[t.speaker] = max(longest.get(t.speaker, 0), t.end - t.start)
+        sweep = self._sweep.copy()
+        for s in self._recent():
+            sweep.feed(s)
         min_presence = to_samples(cfg.min_presence_s)
-        ids = sorted(talk, key=lambda i: -talk[i])
+        ids = sorted(talk, key=lambda i: (-talk[i], i))
         present = {i for i in ids if talk[i] >= min_presence or i in self.names}
         total = sum(talk[i] for i in present) or 1
         recent_total = sum(recent.get(i, 0) for i in present) or 1
@@ -289,8 +421,8 @@ class Accountant:
                 name=self.name_of(i),
                 talk_time_s=seconds(talk[i]),
                 share=talk[i] / total if i in present else 0.0,
-                turns=n_turns.get(i, 0),
-                longest_turn_s=seconds(longest.get(i, 0)),
+                turns=sweep.n_turns.get(i, 0),
+                longest_turn_s=seconds(sweep.longest_of(i)),
                 last_spoke_s=seconds(last_end[i] - (self._origin or 0)),
                 since_last_spoke_s=seconds(max(0, now - last_end[i])),
                 recent_talk_time_s=seconds(recent.get(i, 0)),
@@ -304,10 +436,9 @@ class Accountant:
             speakers.append(
                 SpeakerStats(-1 - k, name, 0.0, 0.0, 0, 0.0, None, None, 0.0, 0.0, present=True, expected=True)
             )
-        return Summary(speakers, self._group(speakers, turns_by=n_turns))
+        return Summary(speakers, self._group(speakers, turns_by=sweep.n_turns, union=sweep.union, overlap=sweep.overlap))
 
-    def _group(self, speakers: list[SpeakerStats], *, turns_by: dict[int, int]) -> GroupStats:
-        union, overlap = self._union_and_overlap()
+    def _group(self, speakers: list[SpeakerStats], *, turns_by: dict[int, int], union: int, overlap: int) -> GroupStats:
         duration = max(0, self.clock_samples - (self._origin or 0))
         times = [s.talk_time_s for s in speakers if s.present]
         g = gini(times)
@@ -335,3 +466,12 @@ class Accountant:
             turn_cv=cv,
         )
 
+
+def _join(out: list[SpeakerSegment], last: dict[int, int], seg: SpeakerSegment, gap: int) -> None:
+    """Append ``seg`` to ``out``, or extend its voice's last run there when they are ``gap`` apart at most."""
+    i = last.get(seg.speaker)
+    if i is not None and seg.start_sample - out[i].end_sample <= gap:
+        out[i] = SpeakerSegment(seg.speaker, out[i].start_sample, max(out[i].end_sample, seg.end_sample))
+    else:
+        last[seg.speaker] = len(out)
+        out.append(seg)
