@@ -19,12 +19,14 @@ import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api.events import CLIENT_TYPES, ErrorEvent, Event, PongEvent, encode
+from api.limits import TokenBucket
 
 log = logging.getLogger("talktime.api")
 
 CLOSE_TOO_BIG = 1009  # RFC 6455: message too big to process
 CLOSE_TRY_LATER = 1013  # RFC 6455: try again later (too many viewers)
 CLOSE_SLOW = 1008  # policy violation: did not keep up for send_timeout_s
+CLOSE_FLOOD = 1008  # policy violation: sent more messages than messages_per_s allows
 
 
 class Outbox:
@@ -70,11 +72,15 @@ class Hub:
     max_viewers : connections at once; later ones are closed with 1013.
     max_message_bytes : largest message a browser may send; larger ones close with 1009.
     send_timeout_s : seconds one send may take before the viewer is dropped as too slow.
+    messages_per_s, message_burst : messages a browser may send per second on average, and at once;
+        a flood closes its connection with 1008.
     """
 
     def __init__(
-        self, *, outbox_size: int = 4, max_viewers: int = 200, max_message_bytes: int = 16_384, send_timeout_s: float = 10.0
+        self, *, outbox_size: int = 4, max_viewers: int = 200, max_message_bytes: int = 16_384, send_timeout_s: float = 10.0,
+        messages_per_s: float = 5.0, message_burst: int = 20,
     ) -> None:
+        self.messages_per_s, self.message_burst = messages_per_s, message_burst
         self.outbox_size = outbox_size
         self.max_viewers = max_viewers
         self.max_message_bytes = max_message_bytes
@@ -135,12 +141,17 @@ class Hub:
 
     async def _receive(self, conn: Connection) -> None:
         ws = conn.websocket
+        bucket = TokenBucket(self.messages_per_s, self.message_burst)
         while True:
             try:
                 message = await ws.receive()
             except (RuntimeError, OSError):
                 return
             if message["type"] == "websocket.disconnect":
+                return
+            if not bucket.take():
+                reason = f"too many messages; expected at most {self.messages_per_s:g} per second"
+                await self._close(conn, CLOSE_FLOOD, reason)
                 return
             text = message.get("text")
             data = message.get("bytes")
