@@ -17,6 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
 
 from api.hub import Hub
+from api.limits import HeadLimitMiddleware, Limiter, RequestRateMiddleware
+from api.openapi import ERROR_RESPONSES
 from api.pump import SnapshotPump
 from api.reports import router as reports_router
 from api.reports import start_recording, stop_recording
@@ -88,6 +90,8 @@ def create_app(
             max_viewers=settings.max_viewers,
             max_message_bytes=settings.max_message_bytes,
             send_timeout_s=settings.send_timeout_s,
+            messages_per_s=settings.ws_messages_per_s,
+            message_burst=settings.ws_message_burst,
         )
         app.state.session, app.state.hub = sess, hub
         pump = SnapshotPump(sess, hub.publish, interval_s=settings.push_interval_s)
@@ -111,13 +115,19 @@ def create_app(
     )
     app.state.settings = settings
     app.state.access = Access(settings.code, settings.token)
-    app.include_router(router)
-    app.include_router(reports_router)
+    app.state.limiter = limiter = Limiter(settings.limits())
+    app.include_router(router, responses=ERROR_RESPONSES)
+    app.include_router(reports_router, responses=ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for exc_type in (SessionError, ValueError):
         app.add_exception_handler(exc_type, _session_error)
-    # NB: the last added middleware runs first: check the code before reading any body.
+    # NB: the last added middleware runs first: count the request, then check the code, before
+    # reading any body.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_message_bytes)
-    app.add_middleware(AccessMiddleware, access=app.state.access, allowed_origins=settings.allowed_origins)
+    app.add_middleware(
+        AccessMiddleware, access=app.state.access, allowed_origins=settings.allowed_origins, limiter=limiter
+    )
+    app.add_middleware(RequestRateMiddleware, limiter=limiter)
+    app.add_middleware(HeadLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from html import escape
+from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -17,6 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.events import HelloEvent, Role, snapshot_dict
 from api.hub import Hub
+from api.limits import Limiter, client_key
+from api.openapi import (
+    LOGIN_FORM, LOGIN_RESPONSES, LOGOUT_RESPONSES, PAGE_RESPONSES, STATE_CREATED, STATE_RESPONSES,
+)
 from api.security import COOKIE, Access, role_of_scope
 from tracker.session import MAX_NAME_CHARS, MeetingSession
 
@@ -86,30 +91,48 @@ def healthz() -> dict[str, str]:
 
 
 def _enter(request: Request, secret: str) -> Response:
+    """Log in with ``secret``: set the cookie and go to the page, or show the form with the reason."""
     access: Access = request.app.state.access
+    limiter: Limiter = request.app.state.limiter
+    key = client_key(request.scope)
+    if secret and (wait := limiter.locked_out(key)):
+        error = f"Too many wrong codes from this device. Try again in {wait} s."
+        return _login_page(request, error=error, status_code=429, headers={"Retry-After": str(wait)})
     if access.role_of(secret) is None:
+        if secret:
+            limiter.failed(key)
         return _login_page(request, error="That code is not right. Check the room screen and try again.")
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, secret, max_age=COOKIE_MAX_AGE_S, httponly=True, samesite="lax", path="/")
+    response.set_cookie(
+        COOKIE, secret, max_age=COOKIE_MAX_AGE_S, path="/", httponly=True, samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
-def _login_page(request: Request, *, error: str = "") -> HTMLResponse:
+def _login_page(
+    request: Request, *, error: str = "", status_code: int = 401, headers: dict[str, str] | None = None
+) -> HTMLResponse:
     html = (STATIC_DIR / "login.html").read_text()
-    return HTMLResponse(html.replace("{{error}}", error), status_code=401)
+    return HTMLResponse(html.replace("{{error}}", escape(error)), status_code=status_code, headers=headers)
 
 
-@router.get("/", response_model=None)
+@router.get("/", response_model=None, responses=PAGE_RESPONSES)
 def page(request: Request, code: str | None = None) -> Response:
-    """The dashboard, or the login page without a valid code; ``?code=`` logs in and redirects."""
+    """The dashboard, or the login page without a valid code.
+
+    ``?code=`` (links printed by earlier versions) is moved into the URL's fragment, which the
+    browser keeps and never sends: the login page's script logs in from there and clears it.
+    """
     if code is not None:
-        return _enter(request, code.strip())
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+        return RedirectResponse(f"/#code={quote(code.strip(), safe='')}", status_code=303, headers=headers)
     if role_of_scope(request.scope) is None:
         return _login_page(request)
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/login", response_model=None)
+@router.post("/login", response_model=None, responses=LOGIN_RESPONSES, openapi_extra=LOGIN_FORM)
 async def login(request: Request) -> Response:
     """The login form (``code=...``, form-encoded)."""
     body = (await request.body()).decode(errors="replace")
@@ -117,7 +140,7 @@ async def login(request: Request) -> Response:
     return _enter(request, codes[0].strip() if codes else "")
 
 
-@router.post("/logout")
+@router.post("/logout", responses=LOGOUT_RESPONSES)
 def logout() -> Response:
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, path="/")
@@ -127,7 +150,7 @@ def logout() -> Response:
 # ----------------------------------------------------------------------------- reading
 
 
-@router.get("/api/state")
+@router.get("/api/state", responses=STATE_RESPONSES)
 def state(request: Request, role: Annotated[Role, Depends(viewer)]) -> dict[str, Any]:
     """The current meeting (see ``MeetingSnapshot``)."""
     return _state(_session(request))
@@ -140,11 +163,11 @@ def access_info(request: Request, role: Annotated[Role, Depends(viewer)]) -> dic
     if role == "facilitator":
         code = request.app.state.access.code
         out["code"] = code
-        out["join_url"] = f"{request.base_url}?code={code}"
+        out["join_url"] = f"{request.base_url}#code={code}"  # NB: a fragment never reaches a server or its logs
     return out
 
 
-@router.get("/api/meetings/{meeting_id}")
+@router.get("/api/meetings/{meeting_id}", responses=STATE_RESPONSES)
 def meeting_state(session: Meeting, role: Annotated[Role, Depends(viewer)]) -> dict[str, Any]:
     return _state(session)
 
@@ -152,57 +175,57 @@ def meeting_state(session: Meeting, role: Annotated[Role, Depends(viewer)]) -> d
 # ----------------------------------------------------------------------------- control
 
 
-@router.post("/api/meetings/{meeting_id}/start", dependencies=[Control])
+@router.post("/api/meetings/{meeting_id}/start", dependencies=[Control], responses=STATE_RESPONSES)
 def start(session: Meeting) -> dict[str, Any]:
     session.start()
     return _state(session)
 
 
-@router.post("/api/meetings/{meeting_id}/pause", dependencies=[Control])
+@router.post("/api/meetings/{meeting_id}/pause", dependencies=[Control], responses=STATE_RESPONSES)
 def pause(session: Meeting) -> dict[str, Any]:
     session.pause()
     return _state(session)
 
 
-@router.post("/api/meetings/{meeting_id}/end", dependencies=[Control])
+@router.post("/api/meetings/{meeting_id}/end", dependencies=[Control], responses=STATE_RESPONSES)
 def end(session: Meeting) -> dict[str, Any]:
     session.end()
     return _state(session)
 
 
-@router.patch("/api/meetings/{meeting_id}/speakers/{speaker_id}", dependencies=[Control])
+@router.patch("/api/meetings/{meeting_id}/speakers/{speaker_id}", dependencies=[Control], responses=STATE_RESPONSES)
 def rename(session: Meeting, speaker_id: int, body: NameBody) -> dict[str, Any]:
     """Name a voice, or correct an expected attendee's name (negative ids)."""
     session.rename(speaker_id, body.name)
     return _state(session)
 
 
-@router.post("/api/meetings/{meeting_id}/merge", dependencies=[Control])
+@router.post("/api/meetings/{meeting_id}/merge", dependencies=[Control], responses=STATE_RESPONSES)
 def merge(session: Meeting, body: MergeBody) -> dict[str, Any]:
     session.merge(body.keep, body.gone)
     return _state(session)
 
 
-@router.post("/api/meetings/{meeting_id}/attendees", dependencies=[Control], status_code=201)
+@router.post("/api/meetings/{meeting_id}/attendees", dependencies=[Control], status_code=201, responses=STATE_CREATED)
 def add_attendee(session: Meeting, body: NameBody) -> dict[str, Any]:
     session.expect(body.name)
     return _state(session)
 
 
-@router.delete("/api/meetings/{meeting_id}/attendees/{attendee_id}", dependencies=[Control])
+@router.delete("/api/meetings/{meeting_id}/attendees/{attendee_id}", dependencies=[Control], responses=STATE_RESPONSES)
 def remove_attendee(session: Meeting, attendee_id: int) -> dict[str, Any]:
     session.remove_attendee(attendee_id)
     return _state(session)
 
 
-@router.post("/api/meetings/{meeting_id}/phases", dependencies=[Control], status_code=201)
+@router.post("/api/meetings/{meeting_id}/phases", dependencies=[Control], status_code=201, responses=STATE_CREATED)
 def mark_phase(session: Meeting, body: NameBody) -> dict[str, Any]:
     """Start an agenda phase now (the current one ends)."""
     session.mark_phase(body.name)
     return _state(session)
 
 
-@router.post("/api/meetings/{meeting_id}/phases/end", dependencies=[Control])
+@router.post("/api/meetings/{meeting_id}/phases/end", dependencies=[Control], responses=STATE_RESPONSES)
 def end_phase(session: Meeting) -> dict[str, Any]:
     session.end_phase()
     return _state(session)

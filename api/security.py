@@ -1,10 +1,12 @@
 """Who may see and steer the meeting: codes, cookies, origins and request size.
 
 Viewing needs the meeting's code, control needs the facilitator's token. Browsers present either
-once (``/?code=...`` or the login form) and then carry an HttpOnly, SameSite=Strict cookie; API
-clients send ``Authorization: Bearer <code or token>``. Every request that carries an ``Origin``
-header (browsers always do on websockets and POSTs) must come from the page's own origin or one
-of ``allowed_origins``. Only the health check and the login page answer without a code.
+once (the link's ``#code=...`` fragment, which never reaches the server, or the login form) and
+then carry an HttpOnly, SameSite=Strict cookie (Secure over https); API clients send
+``Authorization: Bearer <code or token>``. Every request that carries an ``Origin`` header
+(browsers always do on websockets and POSTs) must come from the page's own origin or one of
+``allowed_origins``. Only ``PUBLIC_PATHS`` answer without a code. A wrong secret counts against
+the client's address (``api.limits``); a wrong cookie is deleted so a browser fails only once.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.events import Role
+from api.limits import Limiter, client_key, too_many
 
 COOKIE = "talktime_access"
 ROLE_KEY = "talktime.role"  # where the middleware leaves the caller's role in the ASGI scope
-PUBLIC_PATHS = frozenset({"/healthz", "/login", "/"})  # "/" answers with the login page without a code
+# Answered without a code: liveness, and the login page, its form and its script (none shows the meeting).
+PUBLIC_PATHS = frozenset({"/healthz", "/login", "/", "/static/login.js"})
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,11 @@ def presented_secret(headers: dict[str, str]) -> str | None:
     return _cookie(headers.get("cookie", ""), COOKIE)
 
 
+def cookie_flags(*, secure: bool) -> str:
+    """The attributes of the access cookie (``Secure`` only when the page is served over https)."""
+    return "Path=/; HttpOnly; SameSite=Strict" + ("; Secure" if secure else "")
+
+
 def origin_allowed(scope: Scope, headers: dict[str, str], allowed: Iterable[str]) -> bool:
     """True without an Origin header (not a browser), for the page's own origin, or a listed one."""
     origin = headers.get("origin")
@@ -85,12 +94,19 @@ async def _json_response(send: Send, status: int, detail: str, extra: list[tuple
 
 
 class AccessMiddleware:
-    """Checks the origin and the code of every request and websocket, and records the role."""
+    """Checks the origin and the code of every request and websocket, and records the role.
 
-    def __init__(self, app: ASGIApp, *, access: Access, allowed_origins: Iterable[str] = ()) -> None:
+    With a ``limiter``, a wrong code or token counts against the client's address, and an address
+    with too many recent failures gets 429 for anything that presents a secret.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, access: Access, allowed_origins: Iterable[str] = (), limiter: Limiter | None = None
+    ) -> None:
         self.app = app
         self.access = access
         self.allowed_origins = tuple(allowed_origins)
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -105,8 +121,19 @@ class AccessMiddleware:
             detail = f"origin {headers['origin']!r} is not allowed; expected this page's own origin or an allowed one"
             await _json_response(send, 403, detail)
             return
-        role = self.access.role_of(presented_secret(headers))
+        secret = presented_secret(headers)
+        key = client_key(scope)
+        if secret and self.limiter is not None and (wait := self.limiter.locked_out(key)):
+            detail = f"too many wrong codes from this address; try again in {wait} s"
+            await too_many(send, detail, wait, websocket=websocket)
+            return
+        role = self.access.role_of(secret)
         scope[ROLE_KEY] = role
+        if secret and role is None:
+            if self.limiter is not None:
+                self.limiter.failed(key)
+            if not headers.get("authorization"):
+                send = _forgetting_cookie(send, secure=scope.get("scheme") in ("https", "wss"))
         if role is None and (websocket or scope["path"] not in PUBLIC_PATHS):
             if websocket:
                 await send({"type": "websocket.close", "code": 1008, "reason": "meeting code required"})
@@ -115,6 +142,21 @@ class AccessMiddleware:
             await _json_response(send, 401, detail, [(b"www-authenticate", b"Bearer")])
             return
         await self.app(scope, receive, send)
+
+
+def _forgetting_cookie(send: Send, *, secure: bool) -> Send:
+    """``send`` that also tells the browser to drop its access cookie (it holds a wrong or old code)."""
+    expire = f"{COOKIE}=\"\"; Max-Age=0; {cookie_flags(secure=secure)}".encode("latin-1")
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            sets_own = any(k.lower() == b"set-cookie" and v.startswith(COOKIE.encode() + b"=") for k, v in headers)
+            if not sets_own:  # NB: a login that sets a new cookie must not be undone by this
+                message = {**message, "headers": [*headers, (b"set-cookie", expire)]}
+        await send(message)
+
+    return wrapped
 
 
 class BodyLimitMiddleware:
@@ -189,7 +231,9 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}  # NB: a route may set a stricter one
+                message = {**message, "headers": headers + [h for h in SECURITY_HEADERS if h[0] not in present]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -12,8 +12,10 @@ import socket
 import sys
 
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app, session_from_settings
+from api.limits import MAX_HEAD_BYTES
 from api.reports import open_store_for_run
 from api.settings import Settings, settings_from_args
 from tracker.session import MeetingSession
@@ -23,6 +25,7 @@ from tracker.storage import MeetingStore
 WS_PING_INTERVAL_S = 10.0  # seconds between pings; a browser that vanished is noticed within
 WS_PING_TIMEOUT_S = 10.0  # ... interval + timeout seconds
 GRACEFUL_SHUTDOWN_S = 3  # seconds uvicorn waits for open connections when stopping
+SPARE_CONNECTIONS = 50  # connections beyond max_viewers for page loads and controls (uvicorn answers 503 beyond)
 
 
 class _Server(uvicorn.Server):
@@ -63,14 +66,34 @@ def banner(settings: Settings, session: MeetingSession) -> str:
     hosts = lan_addresses() if settings.host in ("0.0.0.0", "::") else [settings.host]
     lines = [
         f"talktime: meeting {session.id} ({session.input.label})",
-        f"  facilitator (this machine): http://{local}:{port}/?code={settings.token}",
+        f"  facilitator (this machine): http://{local}:{port}/#code={settings.token}",
     ]
-    lines += [f"  viewers on the room's network: http://{h}:{port}/?code={settings.code}" for h in hosts]
+    # NB: the code rides in the fragment, which browsers never send: it stays out of every log.
+    lines += [f"  viewers on the room's network: http://{h}:{port}/#code={settings.code}" for h in hosts]
     lines += [
         f"  meeting code: {settings.code}    facilitator token: {settings.token}",
         "  Ctrl-C ends the meeting.",
     ]
     return "\n".join(lines)
+
+
+def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """How uvicorn serves the dashboard: quiet, with the limits of ``settings`` on sizes and connections."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,  # NB: URLs may carry the meeting code
+        lifespan="on",
+        ws_max_size=settings.max_message_bytes,
+        ws_per_message_deflate=False,  # compressing every state for every viewer costs more than it saves
+        ws_ping_interval=WS_PING_INTERVAL_S,
+        ws_ping_timeout=WS_PING_TIMEOUT_S,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        limit_concurrency=settings.max_viewers + SPARE_CONNECTIONS,
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -90,19 +113,7 @@ def serve(args: argparse.Namespace) -> int:
 def _serve(settings: Settings, store: MeetingStore | None, notes: list[str]) -> int:
     session = session_from_settings(settings)
     app = create_app(settings, session=session, store=store)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,  # NB: URLs may carry the meeting code
-        lifespan="on",
-        ws_max_size=settings.max_message_bytes,
-        ws_per_message_deflate=False,  # compressing every state for every viewer costs more than it saves
-        ws_ping_interval=WS_PING_INTERVAL_S,
-        ws_ping_timeout=WS_PING_TIMEOUT_S,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-    )
+    config = uvicorn_config(app, settings)
     server = _Server(config)
     print(banner(settings, session), flush=True)
     print("\n".join(f"  {n}" for n in notes), flush=True)

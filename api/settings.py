@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.limits import Limits
 from tracker.meeting_view import ViewConfig
 from tracker.records import clean_title
 from tracker.storage import default_data_dir
@@ -58,6 +59,20 @@ class Settings(BaseSettings):
     max_viewers: int = Field(default=200, ge=1, description="websocket viewers at once; more are turned away")
     max_message_bytes: int = Field(default=16_384, ge=256, description="largest request body or websocket message accepted")
     send_timeout_s: float = Field(default=10.0, gt=0, description="seconds a viewer may take to accept one message")
+    requests_per_s: float = Field(
+        default=10.0, gt=0, description="requests per second one client address may make, on average (more: 429)"
+    )
+    request_burst: int = Field(default=100, ge=10, description="requests one client address may make at once before the rate applies")
+    auth_failures: int = Field(
+        default=10, ge=1, description="wrong codes one client address may try at once; then it must wait (429)"
+    )
+    auth_failure_window_s: float = Field(
+        default=60.0, gt=0, description="seconds in which all auth_failures are forgiven again, one at a time"
+    )
+    ws_messages_per_s: float = Field(
+        default=5.0, gt=0, description="websocket messages per second a viewer may send, on average (more: closed, 1008)"
+    )
+    ws_message_burst: int = Field(default=20, ge=1, description="websocket messages a viewer may send at once")
     warmup_s: float = Field(default=ViewConfig.warmup_s, ge=0, description="seconds before anyone is flagged quiet or dominant")
     quiet_after_s: float = Field(
         default=ViewConfig.quiet_after_s, ge=0, description="seconds of silence after which a person is flagged quiet"
@@ -115,6 +130,10 @@ class Settings(BaseSettings):
     def store_dir(self) -> Path:
         """The data folder of the meeting store (``data_dir``, else the platform's user data folder)."""
         return (self.data_dir or default_data_dir()).expanduser()
+
+    def limits(self) -> Limits:
+        """The per-address request and failed-authentication limits."""
+        return Limits(self.requests_per_s, self.request_burst, self.auth_failures, self.auth_failure_window_s)
 
     def view_config(self) -> ViewConfig:
         return ViewConfig(warmup_s=self.warmup_s, quiet_after_s=self.quiet_after_s, max_people=self.max_people)

@@ -94,15 +94,15 @@ def test_viewers_watch_and_the_facilitator_controls(room: Room) -> None:
     assert r.status_code == 403 and "facilitator" in r.json()["detail"]
     assert c.get("/api/access", headers=VIEW).json() == {"role": "viewer", "meeting_id": room.mid}
     access = c.get("/api/access", headers=CONTROL).json()
-    assert access["role"] == "facilitator" and access["code"] == CODE and access["join_url"].endswith(f"?code={CODE}")
+    assert access["role"] == "facilitator" and access["code"] == CODE and access["join_url"].endswith(f"/#code={CODE}")
     assert room.control("POST", "pause").json()["status"] == "paused"
 
 
 def test_login_sets_a_cookie_for_the_page_and_websocket(room: Room) -> None:
     c = room.client
-    r = c.get(f"/?code={CODE}", follow_redirects=False)
+    r = c.post("/login", data={"code": CODE}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
-    assert "httponly" in r.headers["set-cookie"].lower() and "samesite=lax" in r.headers["set-cookie"].lower()
+    assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
     page = c.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

@@ -458,7 +458,7 @@ function renderJoin() {
   const a = ui.access;
   if (!a || !a.code) return;
   const p = $("join");
-  p.replaceChildren("Viewers open ", el("code", "", a.join_url.replace(/\?code=.*/, "")), " and enter the code ",
+  p.replaceChildren("Viewers open ", el("code", "", a.join_url.replace(/[?#]code=.*/, "")), " and enter the code ",
     el("code", "", a.code));
 }
 
