@@ -10,7 +10,7 @@ from typing import Protocol
 
 from tracker.audio import SAMPLE_RATE, Samples
 from tracker.runner import Pipeline, Runner
-from tracker.sources import FileSource, read_audio
+from tracker.sources import FileSource, Source, read_audio
 from tracker.stages.accounting import Accountant, Summary
 from tracker.stages.diarization import SpeakerSegment
 
@@ -83,16 +83,24 @@ class Analysis:
 
 
 def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realtime: bool = False,
-            engine: DiarizationEngine | None = None) -> Analysis:
+            engine: DiarizationEngine | None = None, call: str | Path | None = None) -> Analysis:
     """Run a file through the same runner the microphone uses.
 
     ``mode="live"`` returns exactly the labels the live pipeline emitted, without hindsight;
     ``mode="final"`` re-clusters the whole meeting afterwards, or, given an ``engine``, runs it on
     the decoded recording and maps its speakers onto the live ids by overlap.
+
+    ``call`` is a recording of the call's audio beside the room's (a hybrid meeting): the room
+    file and it are read side by side (``tracker.hybrid.PairedSource``); ``pipeline`` must then be
+    a ``tracker.hybrid.HybridPipeline``.
     """
     if mode not in MODES:
         raise ValueError(f"mode expected one of {MODES}, got {mode!r}")
-    source = FileSource(path, realtime=realtime)
+    source: Source = FileSource(path, realtime=realtime)
+    if call is not None:
+        from tracker.hybrid import PairedSource
+
+        source = PairedSource(source, FileSource(call, realtime=realtime))
     pipeline.reset()
     t0 = time.perf_counter()
     Runner(source, pipeline).run()

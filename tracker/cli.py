@@ -46,16 +46,26 @@ def _fmt_time(s: float) -> str:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from tracker.analysis import NoSpeechError, analyze
-    from tracker.runner import PipelineConfig, build_pipeline
+    from tracker.runner import Pipeline, PipelineConfig, build_pipeline
     from tracker.sinks import summary_dict, write_json, write_rttm
     from tracker.sources import FileSource
     from tracker.stages.vad import VadConfig
 
     FileSource(args.audio)  # fail fast on a bad file, before loading models
+    if args.call is not None:
+        FileSource(args.call)
+        if args.engine != "talktime":
+            raise ValueError("--call works with the talktime engine only; expected no --engine pyannote with it")
     saving = _saving(args) if args.save else None  # and on a store that cannot take the result
     engine = _engine(args)  # and on missing pyannote weights
-    pipeline = build_pipeline(PipelineConfig(vad=VadConfig(model=args.vad)))
-    result = analyze(args.audio, pipeline, mode=args.mode, engine=engine)
+    config = PipelineConfig(vad=VadConfig(model=args.vad))
+    if args.call is not None:
+        from tracker.hybrid import build_hybrid_pipeline
+
+        pipeline: Pipeline = build_hybrid_pipeline(config)
+    else:
+        pipeline = build_pipeline(config)
+    result = analyze(args.audio, pipeline, mode=args.mode, engine=engine, call=args.call)
     for note in result.notices:
         print(f"notice: {note}", file=sys.stderr)
     people = [s for s in result.summary.speakers if s.present or s.talk_time_s > 0]
@@ -71,10 +81,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         for s in people
     ]
     rows = [r + [""] * (6 - len(r)) for r in rows]
+    header = ["speaker", "talk", "share", "turns", "longest", ""]
+    if args.call is not None:
+        from tracker.stages.accounting import is_remote
+
+        rows = [[r[0], "remote" if is_remote(s.id) else "in the room", *r[1:]] for r, s in zip(rows, people, strict=True)]
+        header = [header[0], "where", *header[1:]]
     print(f"{Path(args.audio).name}: {_fmt_time(result.duration_s)} analysed ({args.mode} mode"
           f"{', pyannote engine' if engine else ''}), "
           + _speed(result.duration_s, result.elapsed_s))
-    print(_table(rows, ["speaker", "talk", "share", "turns", "longest", ""]))
+    print(_table(rows, header))
+    if args.call is not None:
+        remote = sum(s.share for s in result.summary.speakers if s.present and is_remote(s.id))
+        print(f"in the room {100 * (1 - remote):.0f}% of the talk, remote {100 * remote:.0f}%")
     bal = "n/a" if g.balance is None else f"{g.balance:.2f}"
     print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {g.overlap_s:.1f}s; "
           f"{g.people} people; balance {bal}: {g.reading}")
@@ -171,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("analyze", help="analyse a recording and print each person's talk time")
     a.add_argument("audio", help="audio file (WAV, FLAC, OGG; MP3/M4A with ffmpeg)")
+    a.add_argument("--call", metavar="FILE",
+                   help="a hybrid meeting: the call's audio recorded beside the room's AUDIO (each remote person counted "
+                        "once, the call's echo in the room ignored)")
     a.add_argument("--rttm", metavar="FILE", help="write who-spoke-when as RTTM (uri = the file's stem)")
     a.add_argument("--json", metavar="FILE", help="write segments and figures as JSON")
     a.add_argument("--mode", choices=("live", "final"), default="final",

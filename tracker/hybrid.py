@@ -25,20 +25,13 @@ from models.vad import FrameVadModel, load_vad_model
 from tracker.audio import AudioChunk, Samples
 from tracker.runner import Pipeline, PipelineConfig
 from tracker.sources import AudioInputError, EndOfStream, Source, SourceStats
+from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
 from tracker.stages.diarization import SpeakerSegment, StreamingDiarizer
 from tracker.stages.echo import EchoConfig, EchoGate
 from tracker.stages.reclustering import recluster
 from tracker.stages.vad import VoiceActivityDetector
 
 log = logging.getLogger("talktime")
-
-REMOTE_SPEAKER_BASE = 100_000  # voice ids of people on the call start here
-
-
-def is_remote(speaker: int) -> bool:
-    """Whether a voice id belongs to someone heard through the call."""
-    return speaker >= REMOTE_SPEAKER_BASE
-
 
 def _remote(segs: list[SpeakerSegment]) -> list[SpeakerSegment]:
     return [SpeakerSegment(s.speaker + REMOTE_SPEAKER_BASE, s.start_sample, s.end_sample) for s in segs]

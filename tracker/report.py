@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from tracker.audio import seconds
 from tracker.meeting_view import PhaseView, phase_views
 from tracker.records import MeetingInfo, MeetingRecord
-from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats
+from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name
 
 MONOLOGUES = 5  # longest turns listed
 QUIET_SHARE = 0.5  # below this fraction of an equal share, a person is named as quiet
@@ -83,7 +83,7 @@ class Report:
 
     def name_of(self, speaker: int) -> str:
         found = next((p.name for p in self.people + self.brief_voices if p.id == speaker), None)
-        return found or f"Guest {speaker + 1}"
+        return found or default_name(speaker)
 
 
 def accountant_for(record: MeetingRecord, config: AccountingConfig | None = None) -> Accountant:

@@ -80,6 +80,19 @@ def balance_reading(balance: float | None) -> str:
 # ----------------------------------------------------------------------------- results
 
 
+REMOTE_SPEAKER_BASE = 100_000  # voice ids from here on are people heard through the call (hybrid meetings)
+
+
+def is_remote(speaker: int) -> bool:
+    """Whether a voice id belongs to someone heard through the call, not in the room."""
+    return speaker >= REMOTE_SPEAKER_BASE
+
+
+def default_name(speaker: int) -> str:
+    """What a voice nobody has named is called: "Guest N" in the room, "Remote N" on the call."""
+    return f"Remote {speaker - REMOTE_SPEAKER_BASE + 1}" if is_remote(speaker) else f"Guest {speaker + 1}"
+
+
 @dataclass(frozen=True)
 class SpeakerStats:
     """One person's figures. Times in seconds; ``share`` of all talk time, in [0, 1]."""
@@ -330,7 +343,7 @@ class Accountant:
     # -- corrections
 
     def name_of(self, speaker: int) -> str:
-        return self.names.get(speaker, f"Guest {speaker + 1}")
+        return self.names.get(speaker, default_name(speaker))
 
     def rename(self, speaker: int, name: str) -> None:
         self.names[speaker] = name

@@ -1,0 +1,255 @@
+"""Hybrid meetings: the call's echo in the room is not a room speaker, remote people count once.
+
+The first tests use pure-tone fake voices (exact, fast); the last ones real espeak-ng speech made by
+scripts/make_hybrid.py (two people in the room, two on the call, the call played into the room at
+-3 dB with 150 ms delay and reverberation) through the same runner the microphone feeds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, chunks, render, rttm_mask, write_wav
+from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
+from tracker.hybrid import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote
+from tracker.runner import Runner
+from tracker.sources import AudioInputError, EndOfStream, FileSource, SourceStats
+from tracker.stages.echo import EchoConfig, EchoGate
+
+ROOT = Path(__file__).resolve().parents[1]
+ECHO_DELAY_S = 0.15
+ECHO_GAIN = 0.5  # -6 dB
+
+
+def delayed(x: Samples, seconds: float, gain: float) -> Samples:
+    d = to_samples(seconds)
+    return (np.concatenate([np.zeros(d, np.float32), x])[: len(x)] * gain).astype(np.float32)
+
+
+def hybrid_fixture() -> tuple[Samples, Samples]:
+    """Room: voice 1 talks; call: voices 0 and 2 take turns, heard in the room -6 dB, 150 ms late."""
+    call = render([(0, 0.5, 3.5), (2, 8.0, 11.0), (0, 14.0, 16.0)], 20.0)
+    room_talk = render([(1, 4.0, 7.5), (1, 11.5, 13.5), (1, 17.0, 19.5)], 20.0)
+    return (room_talk + delayed(call, ECHO_DELAY_S, ECHO_GAIN)).astype(np.float32), call
+
+
+def gate_all(gate: EchoGate, room: Samples, call: Samples, size: int = 1600) -> Samples:
+    return np.concatenate([gate(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample])).samples
+                           for c in chunks(room, size)])
+
+
+def test_gate_learns_the_delay_and_silences_only_the_echo() -> None:
+    room, call = hybrid_fixture()
+    gate = EchoGate()
+    out = gate_all(gate, room, call)
+    assert gate.stats.delay_s == pytest.approx(ECHO_DELAY_S, abs=0.021)
+    assert gate.stats.gain_db == pytest.approx(20 * np.log10(ECHO_GAIN), abs=1.5)
+    t = np.arange(len(room)) / SAMPLE_RATE
+    echo_only = (t > 1.5) & (t < 3.5) | (t > 8.5) & (t < 11.0) | (t > 14.5) & (t < 16.0)  # after the delay is learned
+    room_talk = (t > 4.1) & (t < 7.4) | (t > 11.6) & (t < 13.4) | (t > 17.1) & (t < 19.4)
+    assert np.mean(out[echo_only] == 0) > 0.95
+    assert np.mean(out[room_talk] == 0) < 0.02
+    assert np.array_equal(out[room_talk], room[room_talk])  # what passes is untouched
+
+
+def test_talk_over_the_call_louder_than_the_echo_passes() -> None:
+    call = render([(0, 0.5, 10.0)], 10.0)
+    room_talk = render([(1, 6.0, 8.0)], 10.0, amplitude=0.6)  # someone in the room talks over the call, 12 dB above its echo
+    room = (room_talk + delayed(call, ECHO_DELAY_S, ECHO_GAIN)).astype(np.float32)
+    out = gate_all(EchoGate(), room, call)
+    t = np.arange(len(room)) / SAMPLE_RATE
+    assert np.mean(out[(t > 6.1) & (t < 7.9)] == 0) < 0.05
+    assert np.mean(out[(t > 2.0) & (t < 5.5)] == 0) > 0.95
+
+
+def test_gate_without_reference_or_call_silence_changes_nothing() -> None:
+    room = render([(1, 0.5, 3.0)], 4.0)
+    gate = EchoGate()
+    chunk = AudioChunk(room, 0)
+    assert gate(chunk) is chunk
+    out = gate_all(gate, room, np.zeros_like(room))
+    assert np.array_equal(out, room)
+    assert gate.stats.echo_frames == 0
+
+
+def test_echo_config_says_what_it_expected() -> None:
+    with pytest.raises(ValueError, match="expected frame_s > 0"):
+        EchoConfig(frame_s=0)
+
+
+def fake_hybrid(fake_encoder: FakeEncoder, *, room: bool = True) -> HybridPipeline:
+    return HybridPipeline(FAKE_CONFIG, vad_model=EnergyVad(), call_vad_model=EnergyVad(), encoder=fake_encoder, room=room)
+
+
+def test_remote_voices_count_once_and_room_voices_stay_in_the_room(fake_encoder: FakeEncoder) -> None:
+    room, call = hybrid_fixture()
+    pipe = fake_hybrid(fake_encoder)
+    for c in chunks(room, 1600):
+        pipe(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
+    pipe.flush()
+    talk = {s.id: s.talk_time_s for s in pipe.accountant.summary().speakers if s.present}
+    room_ids = [k for k in talk if not is_remote(k)]
+    remote_ids = [k for k in talk if is_remote(k)]
+    assert len(room_ids) == 1 and len(remote_ids) == 2, talk
+    assert talk[room_ids[0]] == pytest.approx(3.5 + 2.0 + 2.5, abs=1.0)
+    assert sorted(talk[k] for k in remote_ids) == pytest.approx([3.0, 5.0], abs=1.0)
+    final = {s.speaker for s in pipe.final_segments()}
+    assert len([k for k in final if is_remote(k)]) == 2 and len([k for k in final if not is_remote(k)]) == 1
+
+
+def test_without_the_gate_the_echo_would_be_a_room_speaker(fake_encoder: FakeEncoder) -> None:
+    """The control of the test above: the same audio, the room side alone, counts the call again."""
+    room, call = hybrid_fixture()
+    pipe = fake_hybrid(fake_encoder)
+    for c in chunks(room, 1600):
+        pipe(c)  # no reference: nothing to tell the echo by
+    pipe.flush()
+    room_ids = [s.id for s in pipe.accountant.summary().speakers if s.present and not is_remote(s.id)]
+    assert len(room_ids) >= 2
+
+
+def test_a_fully_remote_meeting_counts_everyone_as_remote(fake_encoder: FakeEncoder) -> None:
+    _, call = hybrid_fixture()
+    pipe = fake_hybrid(fake_encoder, room=False)
+    for c in chunks(call, 1600):
+        pipe(c)
+    pipe.flush()
+    ids = [s.id for s in pipe.accountant.summary().speakers if s.present]
+    assert len(ids) == 2 and all(k >= REMOTE_SPEAKER_BASE for k in ids)
+
+
+def test_merging_two_remote_voices_reaches_the_call_diarizer(fake_encoder: FakeEncoder) -> None:
+    room, call = hybrid_fixture()
+    pipe = fake_hybrid(fake_encoder)
+    cs = chunks(room, 1600)
+    half = len(cs) * 3 // 4
+    for c in cs[:half]:
+        pipe(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
+    remote = sorted(s.id for s in pipe.accountant.summary().speakers if s.present and is_remote(s.id))
+    assert len(remote) == 2
+    pipe.merge(remote[0], remote[1])
+    for c in cs[half:]:
+        pipe(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
+    pipe.flush()
+    assert remote[1] not in pipe.call_diarizer.clustering.voices or remote[1] - REMOTE_SPEAKER_BASE not in pipe.call_diarizer.clustering.voices
+    left = [s.id for s in pipe.accountant.summary().speakers if s.present and is_remote(s.id)]
+    assert left == [remote[0]]
+
+
+class ListSource:
+    """A source over prepared chunks; ``fail_after`` chunks, it raises AudioInputError."""
+
+    def __init__(self, items: list[AudioChunk], *, fail_after: int | None = None) -> None:
+        self.items = list(items)
+        self.stats = SourceStats()
+        self.fail_after = fail_after
+        self.n = 0
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        if self.fail_after is not None and self.n >= self.fail_after:
+            raise AudioInputError("device unplugged")
+        if not self.items:
+            raise EndOfStream
+        self.n += 1
+        return self.items.pop(0)
+
+
+def test_paired_source_lines_up_streams_of_different_block_sizes_and_offsets() -> None:
+    room = np.arange(16000, dtype=np.float32)
+    call = -np.arange(16000, dtype=np.float32)
+    src = PairedSource(ListSource(chunks(room, 1000)), ListSource(chunks(call, 640, start=5000)))  # the call's clock started elsewhere
+    src.start()
+    got = []
+    while True:
+        try:
+            c = src.read(0.1)
+        except EndOfStream:
+            break
+        assert c is not None and c.reference is not None
+        got.append((c.samples, c.reference))
+    assert np.array_equal(np.concatenate([r for _, r in got])[:15360], -np.concatenate([s for s, _ in got])[:15360])
+    assert src.call_status == "ok"
+
+
+def test_paired_source_goes_on_without_the_call_when_it_fails() -> None:
+    room = np.ones(16000, dtype=np.float32)
+    src = PairedSource(ListSource(chunks(room, 1600)), ListSource(chunks(room, 1600), fail_after=3), wait_s=0.01)
+    src.start()
+    out = [src.read(0.1) for _ in range(10)]
+    assert all(c is not None for c in out)
+    assert [c.reference is not None for c in out if c is not None] == [True] * 3 + [False] * 7
+    assert src.call_status == "no call audio: device unplugged"
+
+
+# --------------------------------------------------------------------------- real speech
+
+
+@pytest.fixture(scope="module")
+def hybrid_meeting(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("hybrid")
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_hybrid.py"), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def reference_talk(rttm: Path) -> dict[str, float]:
+    talk: dict[str, float] = {}
+    for line in rttm.read_text().splitlines():
+        f = line.split()
+        talk[f[7]] = talk.get(f[7], 0.0) + float(f[4])
+    return talk
+
+
+@pytest.mark.audio
+def test_real_speech_each_person_once_with_their_side(hybrid_meeting: Path) -> None:
+    pipe = build_hybrid_pipeline()
+    Runner(PairedSource(FileSource(hybrid_meeting / "room.wav"), FileSource(hybrid_meeting / "call.wav")), pipe).run()
+    found = {s.id: s.talk_time_s for s in pipe.accountant.summary().speakers if s.present}
+    ref = reference_talk(hybrid_meeting / "hybrid.rttm")
+    room_found = sorted(v for k, v in found.items() if not is_remote(k))
+    remote_found = sorted(v for k, v in found.items() if is_remote(k))
+    room_ref = sorted(v for k, v in ref.items() if k.startswith("room:"))
+    remote_ref = sorted(v for k, v in ref.items() if k.startswith("call:"))
+    assert len(room_found) == 2 and len(remote_found) == 2, found
+    assert room_found == pytest.approx(room_ref, abs=2.5)
+    assert remote_found == pytest.approx(remote_ref, abs=2.5)
+    # The echo gate silenced most of the call in the room channel, and little of the room's own talk.
+    assert pipe.echo.stats.delay_s == pytest.approx(0.15, abs=0.03)
+    gated = pipe.echo.stats.echo_frames / pipe.echo.stats.frames
+    n = int(pipe.accountant.clock_samples)
+    call_share = float(np.mean(rttm_mask(hybrid_meeting / "call.rttm", n) & ~rttm_mask(hybrid_meeting / "room.rttm", n)))
+    assert gated == pytest.approx(call_share, abs=0.1)
+
+
+@pytest.mark.audio
+def test_cli_analyze_with_call_audio(hybrid_meeting: Path, tmp_path: Path) -> None:
+    out = tmp_path / "h.rttm"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tracker.cli", "analyze", str(hybrid_meeting / "room.wav"), "--call", str(hybrid_meeting / "call.wav"),
+         "--rttm", str(out), "--mode", "live"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("Guest ", "Remote "))]
+    assert sum(r.startswith("Remote ") for r in rows) == 2 and sum(r.startswith("Guest ") for r in rows) == 2, proc.stdout
+    assert "in the room" in proc.stdout and "remote" in proc.stdout
+    assert len(out.read_text().splitlines()) > 5
+
+
+def test_cli_call_file_missing_is_a_clear_error(tmp_path: Path) -> None:
+    room = write_wav(tmp_path / "room.wav", render([(0, 0.5, 2.0)], 3.0))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tracker.cli", "analyze", str(room), "--call", str(tmp_path / "nope.wav")],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "nope.wav" in proc.stderr and "expected" in proc.stderr
