@@ -6,6 +6,7 @@ microphone source records its monitor while the full pipeline runs (about 30 s).
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from pathlib import Path
@@ -352,3 +353,37 @@ def test_a_merge_during_the_meeting_holds_for_what_is_decided_later(meeting_wav:
     assert gone not in {s.speaker for s in pipeline.accountant.timeline}
     assert gone not in {s.speaker for s in pipeline.segments[after:]}
     assert keep in {s.speaker for s in pipeline.segments[after:]}
+
+
+def test_after_a_dropped_block_every_sample_keeps_its_exact_time() -> None:
+    """The pipeline fell behind and the callback dropped blocks: the blocks read afterwards are
+    stamped where they were captured, never early, and the clock still counts the dropped time."""
+    audio = np.arange(40 * BLOCK_SAMPLES, dtype=np.float32) / (40 * BLOCK_SAMPLES)  # a sample's value tells its time
+    mic = MicrophoneSource(max_queue_blocks=4)
+    mic._resample = _Resampler(SAMPLE_RATE)
+    mic._stream = object()
+    chunks = []
+
+    class ReaderRunsMidDrop(queue.Queue):  # type: ignore[type-arg]
+        """The reading thread takes the next block while the callback is dropping the oldest one."""
+
+        def get_nowait(self) -> object:
+            item = super().get_nowait()
+            chunk = mic.read(0)
+            assert chunk is not None
+            chunks.append(chunk)
+            return item
+
+    mic._queue = ReaderRunsMidDrop(maxsize=4)
+    for i in range(40):
+        mic._callback(audio[i * BLOCK_SAMPLES : (i + 1) * BLOCK_SAMPLES, None], BLOCK_SAMPLES, None, None)
+        if i % 3 == 0:  # the reader keeps up with one block in three
+            chunk = mic.read(0)
+            assert chunk is not None
+            chunks.append(chunk)
+    while (chunk := mic.read(0)) is not None:
+        chunks.append(chunk)
+    assert mic.stats.dropped_blocks > 0
+    for c in chunks:
+        assert np.array_equal(c.samples, audio[c.start_sample : c.end_sample])
+    assert chunks[-1].end_sample == len(audio)

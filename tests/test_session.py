@@ -232,7 +232,7 @@ def test_missing_microphone_is_retried_until_it_appears() -> None:
     session = MeetingSession(ScriptedPipeline([(0, 0.0, 1.0)]), live)  # type: ignore[arg-type]
     session.open()
     try:
-        assert session.snapshot().input.status == "no microphone: no audio input device found"
+        wait_for(lambda: session.snapshot().input.status == "no microphone: no audio input device found", what="no mic")
         wait_for(lambda: session.snapshot().input.status == "ok", what="the microphone to be picked up")
         fed(session, source, 1.0)
         assert attempts["n"] == 3 and session.snapshot().speakers[0].talk_time_s == pytest.approx(1.0)

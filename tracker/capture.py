@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tracker.audio import AudioChunk
-from tracker.sources import AudioInputError, EndOfStream, FileSource, MicrophoneSource, Source, SourceStats
+from tracker.audio import AudioChunk, seconds
+from tracker.onset import SpeechOnset
+from tracker.sources import AudioInputError, DcBlocker, EndOfStream, FileSource, MicrophoneSource, Source, SourceStats
 
 log = logging.getLogger("talktime")
 
@@ -25,6 +26,7 @@ STATUS_STARTING = "starting"
 STATUS_OK = "ok"
 STATUS_ENDED = "end of input"
 NO_MICROPHONE = "no microphone"
+COUNTER_LOG_S = 60.0  # seconds; new dropped, overflowed or damaged blocks are logged at most this often
 
 
 def microphone_opener(device: str | int | None = None) -> Opener:
@@ -71,6 +73,14 @@ class LiveInput:
     ``status`` is ``"ok"``, ``"starting"``, ``"no microphone: <reason>"`` or ``"end of input"``.
     ``delivered_samples`` is the length of the meeting's stream; ``paused_samples`` the audio
     read and dropped while not counting.
+
+    Every chunk has its DC offset removed (``DcBlocker``) before the pipeline sees it. Damaged
+    audio is counted, over every device opened, and never ends the input: ``nonfinite_blocks``
+    (NaN or infinite samples, replaced by silence), ``clipped_blocks`` (at full scale; kept),
+    ``offset_blocks`` (a large DC offset; removed), plus ``overflows`` and ``dropped_blocks``.
+
+    While ``onset`` is set (a room waiting for talk) and not counting, audio goes to it; when it
+    finds talk, counting starts at the talk's onset and ``on_onset(buffered_samples)`` is called.
     """
 
     def __init__(self, open_source: Opener, *, retry_s: float = 2.0, retry: bool = True, label: str = "") -> None:
@@ -94,6 +104,17 @@ class LiveInput:
         self._inner_end: int | None = None  # end sample of the inner source's last chunk
         self._next_try = 0.0  # time.monotonic() of the next attempt to open
         self._stop = threading.Event()
+        self._dc = DcBlocker()
+        self._lost_damage = SourceStats()
+        self._was_lost = False
+        self._logged = (0, 0, 0, 0, 0)  # counters as of the last log line
+        self._next_log = 0.0  # time.monotonic() before which counters are not logged again
+        self.onset: SpeechOnset | None = None
+        self.on_onset: Callable[[int], None] | None = None  # called (in the reading thread) when talk starts
+
+    def renewed(self) -> LiveInput:
+        """A new input on the same device (or recording) with the same settings, not started."""
+        return LiveInput(self._open, retry_s=self.retry_s, retry=self.retry, label=self.label)
 
     @property
     def status(self) -> str:
@@ -134,7 +155,11 @@ class LiveInput:
                 raise EndOfStream from exc
             self._lost(str(exc))
             return None
-        return None if chunk is None else self._restamp(chunk)
+        if chunk is None:
+            return None
+        chunk = AudioChunk(self._dc(chunk.samples), chunk.start_sample, chunk.sample_rate, chunk.reference)
+        self._log_counters()
+        return self._restamp(chunk)
 
     # -- internals
 
@@ -144,10 +169,28 @@ class LiveInput:
         self._inner_end = chunk.end_sample
         if not self.counting:
             self.paused_samples += gap + len(chunk.samples)
-            return None
+            return self._watch(chunk)
         start = self.delivered_samples + gap  # a gap is audio the device dropped: it took time
         self.delivered_samples = start + len(chunk.samples)
-        return AudioChunk(chunk.samples, start, chunk.sample_rate)
+        return AudioChunk(chunk.samples, start, chunk.sample_rate, chunk.reference)
+
+    def _watch(self, chunk: AudioChunk) -> AudioChunk | None:
+        """Waiting audio goes to ``onset``; from the talk it finds, the meeting's stream begins."""
+        onset = self.onset
+        if onset is None:
+            return None
+        talk = onset(chunk)
+        if talk is None:
+            return None
+        self.onset = None
+        self.counting = True
+        n = len(talk.samples)
+        self.paused_samples = max(0, self.paused_samples - n)
+        out = AudioChunk(talk.samples, self.delivered_samples, talk.sample_rate)
+        self.delivered_samples += n
+        if self.on_onset is not None:
+            self.on_onset(n)
+        return out
 
     def _wait_and_open(self, timeout: float) -> Source | None:
         delay = self._next_try - time.monotonic()
@@ -167,17 +210,26 @@ class LiveInput:
                 self.status = f"input failed: {exc}"
                 self._stop.set()  # the next read ends the stream
                 return None
-            self.status = f"{NO_MICROPHONE}: {exc}"
+            status, before = f"{NO_MICROPHONE}: {exc}", self.status
+            self.status = status
+            if status != before and not self._was_lost:
+                log.warning("no audio input: %s; retrying every %g s", exc, self.retry_s)
             self._next_try = time.monotonic() + self.retry_s
             return None
         self._inner, self._inner_end = src, None
+        self._dc.reset()
         self.stats.notices.extend(src.stats.notices)
         self.device_name = getattr(src, "device_name", None)
+        what = "returned" if self._was_lost else "found" if self.status.startswith(NO_MICROPHONE) else "opened"
+        log.log(logging.WARNING if what == "returned" else logging.INFO, "audio input %s: %s (%s)", what,
+                self.label or "input", self.device_name or "default device")
+        self._was_lost = False
         self.status = STATUS_OK
         return src
 
     def _lost(self, reason: str) -> None:
-        log.warning("audio input lost: %s; retrying every %.0f s", reason, self.retry_s)
+        log.warning("audio input lost: %s; retrying every %g s", reason, self.retry_s)
+        self._was_lost = True
         self._close_inner()
         self.status = f"{NO_MICROPHONE}: {reason}"
         self._next_try = time.monotonic() + self.retry_s
@@ -188,6 +240,27 @@ class LiveInput:
             inner.stop()
             self._lost_overflows += inner.stats.overflows
             self._lost_dropped += inner.stats.dropped_blocks
+            self._lost_damage.nonfinite_blocks += inner.stats.nonfinite_blocks
+            self._lost_damage.clipped_blocks += inner.stats.clipped_blocks
+
+    def _counters(self) -> tuple[int, int, int, int, int]:
+        return (self.dropped_blocks, self.overflows, self.nonfinite_blocks, self.clipped_blocks, self.offset_blocks)
+
+    def _log_counters(self) -> None:
+        """One warning when blocks were dropped or damaged since the last (at most every COUNTER_LOG_S)."""
+        now = time.monotonic()
+        if now < self._next_log:
+            return
+        counters = self._counters()
+        new = [b - a for a, b in zip(self._logged, counters, strict=True)]
+        if not any(new):
+            return
+        self._logged, self._next_log = counters, now + COUNTER_LOG_S
+        names = ("dropped (the pipeline fell behind)", "device overflows", "with NaN/inf samples (silenced)",
+                 "clipped", "with a DC offset (removed)")
+        what = ", ".join(f"{n} {name}" for n, name in zip(new, names, strict=True) if n)
+        log.warning("audio blocks since the last report: %s; %.0f s of audio so far", what,
+                    seconds(self.delivered_samples + self.paused_samples))
 
     @property
     def overflows(self) -> int:
@@ -198,3 +271,20 @@ class LiveInput:
     def dropped_blocks(self) -> int:
         """Blocks dropped because the pipeline fell behind, over every device opened."""
         return self._lost_dropped + (self._inner.stats.dropped_blocks if self._inner else 0)
+
+    @property
+    def nonfinite_blocks(self) -> int:
+        """Blocks with NaN or infinite samples (replaced by silence), over every device opened."""
+        inner = self._inner
+        return self._lost_damage.nonfinite_blocks + (inner.stats.nonfinite_blocks if inner else 0)
+
+    @property
+    def clipped_blocks(self) -> int:
+        """Blocks at full scale (clipped; still counted as audio), over every device opened."""
+        inner = self._inner
+        return self._lost_damage.clipped_blocks + (inner.stats.clipped_blocks if inner else 0)
+
+    @property
+    def offset_blocks(self) -> int:
+        """Blocks with a large DC offset (removed before the speech detector)."""
+        return self._dc.offset_blocks

@@ -24,6 +24,8 @@ from tracker.stages.vad import VadConfig, VoiceActivityDetector
 
 log = logging.getLogger("talktime")
 
+DRAIN_WAIT_S = 0.02  # seconds; while draining, a read that waits longer than this is new audio, not queued
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -46,6 +48,14 @@ class Pipeline:
 
     The slow part (``decide``: the models) and the quick part (``account``: the figures) are
     separate so a live runner holds its lock only for the quick part; ``__call__`` does both.
+
+    Speech not yet attributed for good is credited to its likeliest voice as provisional speech
+    (``Accountant.provisional``): the room sees talk a fraction of a second after it is said, and
+    the diarizer's decision, about a second later, replaces it. Decided figures never include it.
+
+    ``keep_history`` (default True) keeps what ``analyze`` needs afterwards: ``segments`` as
+    decided and the diarizer's window records for the post-meeting pass. A live meeting turns it
+    off: its report is built from the stored segments, and 8 hours of windows would be ~125 MB.
     """
 
     def __init__(self, config: PipelineConfig, *, vad_model: FrameVadModel, encoder: SpeakerEncoder) -> None:
@@ -54,7 +64,17 @@ class Pipeline:
         self.diarizer = StreamingDiarizer(config.diarization, encoder=encoder)
         self.accountant = Accountant(config.accounting)
         self.known: KnownVoices | None = None  # enrolled people (tracker.profiles); set with use_profiles
+        self.keep_history = True
         self.reset()
+
+    @property
+    def keep_history(self) -> bool:
+        return self._keep_history
+
+    @keep_history.setter
+    def keep_history(self, keep: bool) -> None:
+        self._keep_history = keep
+        self.diarizer.keep_records = keep
 
     def reset(self) -> None:
         self.vad.reset()
@@ -63,6 +83,7 @@ class Pipeline:
         self.segments: list[SpeakerSegment] = []  # what the live pipeline decided, as decided
         self._merged: dict[int, int] = {}  # voice merged away -> the voice it now counts as
         self._merge_requests: list[tuple[int, int]] = []  # for the diarizer, applied in its own thread
+        self._undecided: list[SpeakerSegment] = []  # provisional speech found by the last ``decide``
         if self.known is not None:
             self.known.seed(self.diarizer, self.accountant)
 
@@ -81,10 +102,13 @@ class Pipeline:
         requests, self._merge_requests = self._merge_requests, []
         for keep, gone in requests:
             self.diarizer.merge(keep, gone)
-        return self.diarizer(chunk, self.vad(chunk))
+        segs = self.diarizer(chunk, self.vad(chunk))
+        self._undecided = self.diarizer.undecided(self.vad.tentative())
+        return segs
 
     def decide_rest(self) -> list[SpeakerSegment]:
         """End of stream: the models decide everything still pending."""
+        self._undecided = []
         return self.diarizer.flush(self.vad.flush())
 
     def account(self, segs: list[SpeakerSegment], *, start: int | None = None, end: int | None = None) -> list[SpeakerSegment]:
@@ -92,8 +116,12 @@ class Pipeline:
         if start is not None:
             self.accountant.begin(start)
         segs = [SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in segs] if self._merged else segs
-        self.segments += segs
+        if self._keep_history:
+            self.segments += segs
         self.accountant.add(segs)
+        self.accountant.set_provisional(
+            SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in self._undecided
+        )
         if self.known is not None and segs:
             for keep, gone in self.known.update(self.diarizer, self.accountant):
                 self.merge(keep, gone)
@@ -157,6 +185,7 @@ class Runner:
         self.processing_s = 0.0  # CPU-bound wall time spent inside the pipeline
         self.error: Exception | None = None
         self._stop = threading.Event()
+        self._drain = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _emit(self, segs: list[SpeakerSegment]) -> None:
@@ -172,10 +201,14 @@ class Runner:
         try:
             self.source.start()
             while not self._stop.is_set():
+                draining = self._drain.is_set()
+                t_read = time.monotonic()
                 try:
-                    chunk = self.source.read(self.read_timeout_s)
+                    chunk = self.source.read(0.0 if draining else self.read_timeout_s)
                 except EndOfStream:
                     break
+                if draining and (chunk is None or time.monotonic() - t_read > DRAIN_WAIT_S):
+                    break  # the queue is empty: this chunk (if any) was captured after the end
                 if chunk is None:
                     continue
                 t0 = time.perf_counter()
@@ -207,7 +240,13 @@ class Runner:
         self._thread = threading.Thread(target=self.run, name="talktime-pipeline", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, drain: bool = False) -> None:
+        """Stop reading and flush. ``drain``: first process the audio already captured and queued
+        (a microphone's queue holds up to 5 s when the pipeline lags), then stop at the first read
+        that would wait for new audio; at most ``timeout`` seconds are spent on it."""
+        if drain and self._thread is not None and self._thread.is_alive():
+            self._drain.set()
+            self._thread.join(timeout)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)

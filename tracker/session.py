@@ -129,6 +129,7 @@ class MeetingSession:
         self.view = view or ViewConfig()
         self.autostart = autostart
         self.runner = Runner(live_input, pipeline, on_segments=self._on_segments)
+        pipeline.keep_history = False  # the report comes from the stored segments (see Pipeline)
         live_input.on_status = self._changed
         # NB: lock order is runner.lock (the pipeline) before _lock (status, phases, listeners).
         self._lock = threading.Lock()
@@ -207,8 +208,8 @@ class MeetingSession:
         """Stop capture for good, decide what is pending and keep the final figures."""
         if self.status == "ended":
             return
+        self.runner.stop(drain=True)  # what the microphone already queued is part of the meeting
         self.input.counting = False
-        self.runner.stop()
         with self.runner.lock, self._lock:
             clock = self.pipeline.accountant.clock_samples
             self._state.phases = [p if p.end_sample is not None else replace(p, end_sample=clock) for p in self._state.phases]

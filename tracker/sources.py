@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile as sf
 import soxr
+from scipy.signal import lfilter
 
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples
 
@@ -43,6 +44,8 @@ class SourceStats:
 
     overflows: int = 0  # times the device said it had to drop input (status.input_overflow)
     dropped_blocks: int = 0  # blocks we dropped because the pipeline fell behind
+    nonfinite_blocks: int = 0  # blocks with NaN or infinite samples (replaced by silence)
+    clipped_blocks: int = 0  # blocks at full scale (clipped by the device or beyond [-1, 1]); kept, clipped
     notices: list[str] = field(default_factory=list)  # conversions applied, e.g. resampling
 
 
@@ -75,11 +78,60 @@ class _Resampler:
         return np.asarray(self._stream.resample_chunk(mono, last=last), dtype=np.float32)
 
 
-def _sanitize(samples: Samples) -> Samples:
-    """Replace NaN/inf (a broken driver or file) by silence and clip to [-1, 1]."""
+FULL_SCALE = 0.999  # |sample| at or above this is full scale (int16 devices peak at 32767/32768 = 0.99997)
+CLIPPED_SAMPLES = 3  # a block with this many full-scale samples is clipped (one touching peak is not)
+
+
+def _sanitize(samples: np.ndarray, stats: SourceStats | None = None) -> np.ndarray:
+    """Replace NaN/inf (a broken driver or file) by silence and clip to [-1, 1], counting both in ``stats``.
+
+    Works on blocks of any shape (samples,) or (samples, channels), before resampling: one NaN
+    fed to the resampler would spread through its filter state into every later block.
+    """
     if not np.isfinite(samples).all():
         samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(samples, -1.0, 1.0, out=samples)
+        if stats is not None:
+            stats.nonfinite_blocks += 1
+    if stats is not None and np.count_nonzero(np.abs(samples) >= FULL_SCALE) >= CLIPPED_SAMPLES:
+        stats.clipped_blocks += 1
+    clipped: np.ndarray = np.clip(samples, -1.0, 1.0)
+    return clipped
+
+
+class DcBlocker:
+    """Removes a constant offset (a faulty device's DC) with a one-pole high-pass, block by block.
+
+    y[n] = x[n] - x[n-1] + r * y[n-1]; with r = ``DC_POLE`` the cut-off is about 13 Hz at 16 kHz
+    (far below speech) and an offset decays with a time constant of 1 / (1 - r) = 200 samples
+    (12.5 ms). ``offset_blocks`` counts blocks whose mean was above ``OFFSET_LEVEL``. No I/O.
+    """
+
+    DC_POLE = 0.995
+    OFFSET_LEVEL = 0.05  # |mean| of a 0.1 s block above this (-26 dBFS) is an offset, not speech
+
+    def __init__(self) -> None:
+        self.offset_blocks = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the filter's state (a new device starts its own stream)."""
+        self._zi = np.zeros(1, dtype=np.float64)
+        self._last = 0.0
+        self._primed = False
+
+    def __call__(self, samples: Samples) -> Samples:
+        if len(samples) == 0:
+            return samples
+        x = samples.astype(np.float64)
+        if abs(float(x.mean())) > self.OFFSET_LEVEL:
+            self.offset_blocks += 1
+        if not self._primed:
+            # Start as if the signal had always been at its first value: no step at the start.
+            self._last, self._primed = float(x[0]), True
+        prev = np.concatenate(([self._last], x[:-1]))
+        y, self._zi = lfilter([1.0], [1.0, -self.DC_POLE], x - prev, zi=self._zi)
+        self._last = float(x[-1])
+        return np.asarray(y, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- files
@@ -203,7 +255,7 @@ class FileSource:
     def _fill(self) -> None:
         while len(self._pending) < self.block_samples and not self._exhausted:
             try:
-                raw = next(self._blocks)
+                raw = _sanitize(next(self._blocks), self.stats)
                 out = self._resample(raw)
             except StopIteration:
                 self._exhausted = True
@@ -217,7 +269,7 @@ class FileSource:
         if len(self._pending) == 0:
             raise EndOfStream
         samples, self._pending = self._pending[: self.block_samples], self._pending[self.block_samples :]
-        chunk = AudioChunk(_sanitize(samples.copy()), self._position)
+        chunk = AudioChunk(np.clip(samples, -1.0, 1.0), self._position)
         self._position += len(samples)
         if self.realtime:
             if self._t0 is None:
@@ -309,8 +361,9 @@ def resolve_device(device: str | int | None) -> int | None:
 class MicrophoneSource:
     """Live capture through sounddevice.
 
-    The PortAudio callback only copies each block into a bounded queue; when the queue is full the
-    oldest block is dropped and counted, and the stream clock still advances by its length so the
+    The PortAudio callback only copies each block, stamped with its position in the device's
+    stream, into a bounded queue; when the queue is full the oldest block is dropped and counted.
+    The reader places every block by its stamp, so audio after a drop keeps its exact time and the
     meeting clock stays true to the wall clock.
 
     Parameters
@@ -326,11 +379,11 @@ class MicrophoneSource:
         self.device = device
         self.block_samples = block_samples
         self.stats = SourceStats()
-        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=max_queue_blocks)
+        self._queue: queue.Queue[tuple[int, np.ndarray]] = queue.Queue(maxsize=max_queue_blocks)
         self._stream: Any = None
         self._position = 0
-        self._dropped_samples = 0  # NB: written by the callback thread only
-        self._counted_dropped = 0
+        self._captured = 0  # device samples the callback has seen; NB: written by the callback thread only
+        self._next_device = 0  # device sample the reader expects next
         self._lock = threading.Lock()
         self._resample: _Resampler | None = None
         self.rate = SAMPLE_RATE
@@ -340,20 +393,19 @@ class MicrophoneSource:
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status and status.input_overflow:
             self.stats.overflows += 1
-        block = indata.copy()
+        item = (self._captured, indata.copy())
+        self._captured += len(indata)
         try:
-            self._queue.put_nowait(block)
+            self._queue.put_nowait(item)
         except queue.Full:
             try:
-                old = self._queue.get_nowait()
-                self._dropped_samples += len(old)
+                self._queue.get_nowait()
                 self.stats.dropped_blocks += 1
             except queue.Empty:
                 pass
             try:
-                self._queue.put_nowait(block)
+                self._queue.put_nowait(item)
             except queue.Full:
-                self._dropped_samples += len(block)
                 self.stats.dropped_blocks += 1
 
     def _finished(self) -> None:
@@ -410,18 +462,19 @@ class MicrophoneSource:
         if self._stream is None:
             raise EndOfStream
         try:
-            block = self._queue.get(timeout=timeout)
+            start, block = self._queue.get(timeout=timeout)
         except queue.Empty:
             if self.device_error:
                 raise AudioInputError(self.device_error) from None
             return None
         assert self._resample is not None
-        dropped = self._dropped_samples
-        if dropped != self._counted_dropped:
-            # Keep the clock honest: skipped audio still took wall time.
-            self._position += int((dropped - self._counted_dropped) * SAMPLE_RATE / self.rate)
-            self._counted_dropped = dropped
-        samples = _sanitize(self._resample(block))
+        if start != self._next_device:
+            # Dropped blocks still took wall time: skip exactly their length (converted without drift).
+            self._position += start * SAMPLE_RATE // self.rate - self._next_device * SAMPLE_RATE // self.rate
+        self._next_device = start + len(block)
+        # NB: sanitized before resampling (a NaN would poison the resampler's state), clipped after
+        # (resampling may overshoot full scale a little).
+        samples = np.clip(self._resample(_sanitize(block, self.stats)), -1.0, 1.0)
         chunk = AudioChunk(samples, self._position)
         self._position += len(samples)
         return chunk

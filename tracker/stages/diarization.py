@@ -170,11 +170,12 @@ class StreamingDiarizer:
         self.lead = (self.window - self.step) // 2  # samples from window start to its span start
         self.min_speech = to_samples(config.min_speech_s)
         self.timeout = to_samples(config.pending_timeout_s)
+        self.keep_records = True  # False in a live meeting: nothing reads them, and they grow ~15 MB an hour
         self.reset()
 
     def reset(self) -> None:
         self.clustering = OnlineClustering(self.config)
-        self.records: list[WindowRecord] = []
+        self.records: list[WindowRecord] = []  # every window, while ``keep_records`` (the post-meeting pass)
         self._audio = np.zeros(0, dtype=np.float32)
         self._mask = np.zeros(0, dtype=bool)
         self._buf_start = 0  # absolute sample of _audio[0] and _mask[0]
@@ -336,7 +337,8 @@ class StreamingDiarizer:
         self._embed(cut)
         released: list[WindowRecord] = []
         for rec, _ in cut:
-            self.records.append(rec)
+            if self.keep_records:
+                self.records.append(rec)
             self._decide(rec)
             now = rec.span_end
             released += self._resolve(now, final=False)
@@ -369,6 +371,27 @@ class StreamingDiarizer:
             raise ValueError(f"seed expected a new speaker id >= 0 and windows >= 1, got {speaker} and {windows}")
         vec = unit(np.asarray(centroid, dtype=np.float64))
         self.clustering.voices[speaker] = _Voice(total=vec * windows, count=windows)
+
+    def undecided(self, tentative: SpeechFrames | None = None) -> list[SpeakerSegment]:
+        """Speech heard but not yet released, each piece credited to its likeliest voice: windows
+        waiting because they match no voice go to the voice that would be created for them (the id
+        it would get); speech past the last window, and ``tentative`` VAD frames past the final
+        ones, go to the voice speaking before it. Nothing here changes the diarizer's state."""
+        new_id = self.clustering.next_id
+        while new_id in self.clustering.voices:
+            new_id += 1
+        out: list[SpeakerSegment] = []
+        for r in self._pending:
+            who = new_id if r.embedding is not None or self._last_label is None else self._last_label
+            out += [SpeakerSegment(who, s, e) for s, e in r.speech]
+        who = new_id if self._pending or self._last_label is None else self._last_label
+        lo = self._span_end - self._buf_start
+        out += [SpeakerSegment(who, s, e) for s, e in speech_intervals(self._mask[max(0, lo) :], max(self._span_end, self._buf_start))]
+        if tentative is not None and len(tentative.speech):
+            mask = speech_mask_samples(tentative).astype(bool)
+            skip = max(0, self._mask_end - tentative.start_sample)
+            out += [SpeakerSegment(who, s, e) for s, e in speech_intervals(mask[skip:], tentative.start_sample + skip)]
+        return out
 
     def merge(self, keep: int, gone: int) -> None:
         """The facilitator says voices ``gone`` and ``keep`` are one person."""

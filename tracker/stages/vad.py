@@ -136,6 +136,12 @@ class VoiceActivityDetector:
         upto = max(self._emitted, total - self.delay_frames)
         return self._emit(upto)
 
+    def tentative(self) -> SpeechFrames:
+        """The raw decisions of the frames classified but not yet final (the last ``delay_frames``
+        at most): what is being said right now, before smoothing can bridge or drop it."""
+        first = self._emitted - self._raw_first
+        return SpeechFrames(self._origin + self._emitted * self.frame_samples, self.frame_samples, self._raw[first:].copy())
+
     def flush(self) -> SpeechFrames:
         """End of stream: finalize every remaining whole frame."""
         return self._emit(self._raw_first + len(self._raw))
