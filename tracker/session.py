@@ -7,22 +7,26 @@ not block) whenever something changed; they then read ``snapshot()``.
 
 Status: ``ready`` (capturing, not counting) -> ``running`` <-> ``paused`` -> ``ended``. While not
 running, audio is read and dropped, so it never counts; ending stops capture for good and keeps
-the final figures.
+the final figures. A meeting that watches for talk (``onset``) starts by itself, at the talk's
+onset. ``successor()`` makes the room's next meeting on the same input and models.
+
+Status changes are logged (meeting id and reason, never names or words).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from tracker.audio import seconds
+from tracker.audio import SAMPLE_RATE, seconds
 from tracker.capture import LiveInput, file_opener, microphone_opener
 from tracker.meeting_view import (
     Phase,
@@ -34,12 +38,16 @@ from tracker.meeting_view import (
     phase_views,
     timeline_view,
 )
+from tracker.onset import SpeechOnset
 from tracker.runner import Pipeline, PipelineConfig, Runner, build_pipeline
 from tracker.sources import FileSource
+from tracker.stages.vad import VoiceActivityDetector
 from tracker.stages.accounting import GroupStats
 from tracker.stages.diarization import SpeakerSegment
 
 Status = Literal["ready", "running", "paused", "ended"]
+EndReason = Literal["ended", "silence"]  # the facilitator (or shutdown) ended it; nobody spoke for too long
+log = logging.getLogger("talktime")
 MAX_NAME_CHARS = 60
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -65,6 +73,9 @@ class InputView:
     device: str | None
     dropped_blocks: int
     overflows: int
+    nonfinite_blocks: int  # blocks with NaN/inf samples from the device (replaced by silence)
+    clipped_blocks: int  # blocks at full scale (clipped; still counted)
+    offset_blocks: int  # blocks with a large DC offset (removed)
     paused_s: float  # audio read and dropped while not counting
     audio_s: float  # audio counted so far
     busy_s: float  # wall time the pipeline spent on it
@@ -78,6 +89,9 @@ class MeetingSnapshot:
     meeting_id: str
     status: Status
     started_at: str | None  # ISO 8601 UTC time the meeting first ran
+    end_reason: EndReason | None  # once ended: "ended" (facilitator or shutdown) or "silence"
+    waiting_for_speech: bool  # ready, and the meeting starts when someone speaks
+    previous_meeting_id: str | None  # the room's meeting before this one (its report stays available)
     clock_s: float  # counted meeting time (pauses excluded)
     input: InputView
     speakers: list[PersonView]
@@ -95,6 +109,7 @@ class MeetingSnapshot:
 class _State:
     status: Status = "ready"
     started_at: str | None = None
+    end_reason: EndReason | None = None
     phases: list[Phase] = field(default_factory=list)
     version: int = 0
     changed_at: float = 0.0
@@ -118,23 +133,36 @@ class MeetingSession:
     live_input : where audio comes from.
     view : when people are flagged quiet or dominant.
     autostart : count from the first chunk (True) or wait in ``ready`` for ``start()``.
+    onset : watch the waiting room's audio and start at the first talk (``autostart`` is then ignored).
+    previous_id : the meeting this one follows in the same room.
     """
 
     def __init__(
-        self, pipeline: Pipeline, live_input: LiveInput, *, view: ViewConfig | None = None, autostart: bool = True
+        self,
+        pipeline: Pipeline,
+        live_input: LiveInput,
+        *,
+        view: ViewConfig | None = None,
+        autostart: bool = True,
+        onset: SpeechOnset | None = None,
+        previous_id: str | None = None,
     ) -> None:
         self.id = str(uuid.uuid4())
         self.pipeline = pipeline
         self.input = live_input
         self.view = view or ViewConfig()
-        self.autostart = autostart
+        self.autostart = autostart and onset is None
+        self.onset = onset
+        self.previous_id = previous_id
         self.runner = Runner(live_input, pipeline, on_segments=self._on_segments)
         pipeline.keep_history = False  # the report comes from the stored segments (see Pipeline)
         live_input.on_status = self._changed
+        live_input.on_onset = self._on_onset
         # NB: lock order is runner.lock (the pipeline) before _lock (status, phases, listeners).
         self._lock = threading.Lock()
         self._state = _State()
         self._opened = False
+        self._final: MeetingSnapshot | None = None  # once a successor has the pipeline: the last figures
 
     # -- lifecycle
 
@@ -144,14 +172,36 @@ class MeetingSession:
             raise ConflictError("the meeting's capture is already open")
         self._opened = True
         self.input.counting = self.autostart
+        self.input.onset = self.onset
         if self.autostart:
-            self._set_status("running")
+            self._set_status("running", reason="autostart")
+        elif self.onset is not None:
+            log.info("meeting %s ready: it starts when someone speaks", self.id)
         self.runner.start()
 
     def close(self) -> None:
         """End the meeting if it is still going (server shutdown)."""
         if self.status != "ended":
-            self.end()
+            self.end(why="shutdown")
+
+    def successor(self, *, already_quiet: bool = False) -> MeetingSession:
+        """The room's next meeting: same input, models and settings; a new id and empty figures.
+
+        This meeting must have ended. Its pipeline is reset and handed over, so its own figures
+        must have been kept (see ``tracker.room``) before this is called. ``already_quiet``: the
+        room has been quiet long enough for talk to start the next meeting at once.
+        """
+        if self.status != "ended":
+            raise ConflictError(f"meeting {self.id} is still {self.status}; expected it to have ended")
+        self.runner.stop()
+        self._final = self.snapshot()  # NB: the pipeline is about to be reset for the next meeting
+        self.pipeline.reset()
+        onset = None
+        if self.onset is not None:
+            onset = SpeechOnset(self.onset.vad, quiet_s=self.onset.quiet_samples / SAMPLE_RATE,
+                                already_quiet=already_quiet)
+        return MeetingSession(self.pipeline, self.input.renewed(), view=self.view, autostart=self.autostart,
+                              onset=onset, previous_id=self.id)
 
     @property
     def status(self) -> Status:
@@ -181,18 +231,28 @@ class MeetingSession:
         # Runs in the pipeline thread; an empty list means the input ended.
         self._changed()
 
-    def _set_status(self, status: Status) -> None:
+    def _set_status(self, status: Status, *, reason: str, earlier_s: float = 0.0) -> None:
         with self._lock:
-            self._state.status = status
+            before, self._state.status = self._state.status, status
             if status == "running" and self._state.started_at is None:
-                self._state.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+                began = datetime.now(UTC) - timedelta(seconds=earlier_s)
+                self._state.started_at = began.isoformat(timespec="seconds")
+        if before != status:
+            what = {"running": "started" if before == "ready" else "resumed"}.get(status, status)
+            log.info("meeting %s %s (%s)", self.id, what, reason)
+
+    def _on_onset(self, buffered_samples: int) -> None:
+        # Runs in the pipeline thread, from the input, when talk starts in a waiting room.
+        self._set_status("running", reason="speech", earlier_s=buffered_samples / SAMPLE_RATE)
+        self._changed()
 
     # -- controls: the meeting
 
     def start(self) -> None:
         """Count from now on (from ``ready`` or ``paused``)."""
         self._require_not_ended("start")
-        self._set_status("running")
+        self.input.onset = None
+        self._set_status("running", reason="facilitator")
         self.input.counting = True
         self._changed()
 
@@ -201,24 +261,47 @@ class MeetingSession:
         self._require_not_ended("pause")
         if self.status == "running":
             self.input.counting = False
-            self._set_status("paused")
+            self._set_status("paused", reason="facilitator")
         self._changed()
 
-    def end(self) -> None:
-        """Stop capture for good, decide what is pending and keep the final figures."""
+    def end(self, reason: EndReason = "ended", *, why: str = "facilitator") -> None:
+        """Stop capture for good, decide what is pending and keep the final figures.
+
+        ``reason`` is stored with the meeting; ``why`` only goes to the log. A meeting ended for
+        ``"silence"`` stops its clock at the end of its last speech: the silence that ended it
+        is not part of it.
+        """
         if self.status == "ended":
             return
+        self.input.onset = None
         self.runner.stop(drain=True)  # what the microphone already queued is part of the meeting
         self.input.counting = False
         with self.runner.lock, self._lock:
-            clock = self.pipeline.accountant.clock_samples
-            self._state.phases = [p if p.end_sample is not None else replace(p, end_sample=clock) for p in self._state.phases]
-            self._state.status = "ended"
+            acc = self.pipeline.accountant
+            if reason == "silence":
+                acc.clock_samples = min(acc.clock_samples, self._last_talk_sample())
+            clock = acc.clock_samples
+            self._state.phases = [p if p.end_sample is not None else replace(p, end_sample=max(clock, p.start_sample))
+                                  for p in self._state.phases]
+            self._state.status, self._state.end_reason = "ended", reason
+        log.info("meeting %s ended (%s) after %.0f s counted", self.id, why if reason == "ended" else reason,
+                 seconds(clock))
         self._changed()
+
+    def _last_talk_sample(self) -> int:
+        """End of the last speech counted, else where the meeting's stream began; hold ``runner.lock``."""
+        acc = self.pipeline.accountant
+        origin: int | None = getattr(acc, "_origin", None)
+        return max((s.end_sample for s in acc.timeline), default=origin or 0)
+
+    def silence_s(self) -> float:
+        """Seconds of the meeting's clock since the last speech was counted (or since it began)."""
+        with self.runner.lock:
+            return seconds(max(0, self.pipeline.accountant.clock_samples - self._last_talk_sample()))
 
     def _require_not_ended(self, what: str) -> None:
         if self.status == "ended":
-            raise ConflictError(f"cannot {what}: the meeting has ended (start a new `talktime run`)")
+            raise ConflictError(f"cannot {what}: the meeting has ended (start a new meeting)")
 
     # -- controls: people
 
@@ -309,6 +392,12 @@ class MeetingSession:
     # -- output
 
     def snapshot(self) -> MeetingSnapshot:
+        """The current figures (the last ones once the next meeting has taken the pipeline)."""
+        if self._final is not None:
+            return self._final
+        return self._snapshot()
+
+    def _snapshot(self) -> MeetingSnapshot:
         """The current figures; safe from any thread. It costs O(speakers), however long the
         meeting (the accountant keeps running totals), so it is computed under the pipeline's lock."""
         with self.runner.lock:
@@ -329,6 +418,9 @@ class MeetingSession:
             meeting_id=self.id,
             status=st.status,
             started_at=st.started_at,
+            end_reason=st.end_reason,
+            waiting_for_speech=st.status == "ready" and self.input.onset is not None,
+            previous_meeting_id=self.previous_id,
             clock_s=clock_s,
             input=InputView(
                 # NB: a pipeline that failed stops counting; say so where the microphone's state is shown.
@@ -339,6 +431,9 @@ class MeetingSession:
                 device=self.input.device_name,
                 dropped_blocks=self.input.dropped_blocks,
                 overflows=self.input.overflows,
+                nonfinite_blocks=self.input.nonfinite_blocks,
+                clipped_blocks=self.input.clipped_blocks,
+                offset_blocks=self.input.offset_blocks,
                 paused_s=seconds(self.input.paused_samples),
                 audio_s=audio_s,
                 busy_s=self.runner.processing_s,
@@ -364,11 +459,13 @@ def build_session(
     view: ViewConfig | None = None,
     retry_s: float = 2.0,
     autostart: bool = True,
+    start_on_speech_after_s: float | None = None,
 ) -> MeetingSession:
     """A meeting on the default (or named) microphone, or on a recording replayed in real time.
 
     A bad recording fails here, before the models load; a missing microphone does not: the
-    session keeps trying to open it every ``retry_s`` seconds.
+    session keeps trying to open it every ``retry_s`` seconds. ``start_on_speech_after_s``: the
+    meeting waits and starts when talk follows that many seconds of quiet (see ``SpeechOnset``).
     """
     if input_path is not None and device is not None:
         raise ValueError(f"expected a device or an input file, not both; got {device!r} and {str(input_path)!r}")
@@ -377,4 +474,12 @@ def build_session(
         live = LiveInput(file_opener(input_path), retry=False, retry_s=retry_s, label=f"file {Path(input_path).name}")
     else:
         live = LiveInput(microphone_opener(device), retry_s=retry_s, label="microphone")
-    return MeetingSession(build_pipeline(config), live, view=view, autostart=autostart)
+    config = config or PipelineConfig()
+    onset = None
+    if start_on_speech_after_s is not None:
+        from models.vad import load_vad_model
+
+        # NB: a detector of its own: the pipeline's keeps the meeting's state.
+        vad = VoiceActivityDetector(config.vad, model=load_vad_model(config.vad.model))
+        onset = SpeechOnset(vad, quiet_s=start_on_speech_after_s, already_quiet=True)
+    return MeetingSession(build_pipeline(config), live, view=view, autostart=autostart, onset=onset)
