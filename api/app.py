@@ -21,10 +21,10 @@ from api.limits import HeadLimitMiddleware, Limiter, RequestRateMiddleware
 from api.openapi import ERROR_RESPONSES
 from api.pump import SnapshotPump
 from api.reports import router as reports_router
-from api.reports import start_recording, stop_recording
 from api.routes import STATIC_DIR, router
 from api.security import Access, AccessMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.settings import Settings
+from tracker.room import Room
 from tracker.runner import PipelineConfig
 from tracker.session import ConflictError, MeetingSession, SessionError, UnknownSpeakerError, build_session
 from tracker.stages.vad import VadConfig
@@ -50,7 +50,15 @@ def session_from_settings(settings: Settings) -> MeetingSession:
         view=settings.view_config(),
         retry_s=settings.retry_s,
         autostart=settings.autostart,
+        start_on_speech_after_s=settings.quiet_before_start_s if settings.start_on_speech else None,
     )
+
+
+def room_from_settings(settings: Settings, session: MeetingSession, store: MeetingStore | None) -> Room:
+    """The room that holds ``session`` and the meetings after it, recorded in ``store``."""
+    minutes = settings.auto_end_after
+    return Room(session, store=store, title=settings.title, series=settings.series, room=settings.room,
+                auto_end_after_s=60 * minutes if minutes else None)
 
 
 def _status_of(exc: Exception) -> int:
@@ -66,25 +74,31 @@ async def _session_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings, *, session: MeetingSession | None = None, store: MeetingStore | None = None
+    settings: Settings,
+    *,
+    session: MeetingSession | None = None,
+    store: MeetingStore | None = None,
+    room: Room | None = None,
 ) -> FastAPI:
-    """The dashboard for one meeting.
+    """The dashboard of a room: its current meeting, and the ones after it.
 
     Parameters
     ----------
     settings : where to listen, the codes, the input (see ``Settings``); missing codes are generated.
-    session : the meeting to serve; by default one is built from ``settings`` when the app starts.
-    store : where the meeting is recorded while it runs (``api.reports.open_store_for_run``); None:
-        not recorded (the report is still served, from the session).
+    session : the first meeting to serve; by default one is built from ``settings`` when the app starts.
+    store : where meetings are recorded while they run (``api.reports.open_store_for_run``); None:
+        not recorded (reports are still served, from memory).
+    room : the room, when the caller built (and maybe opened) it; ``session`` and ``store`` are then unused.
     """
     settings = settings.with_secrets()
     assert settings.code is not None and settings.token is not None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        sess: MeetingSession = (
-            session if session is not None else await anyio.to_thread.run_sync(session_from_settings, settings)
-        )
+        rm = room
+        if rm is None:
+            sess = session if session is not None else await anyio.to_thread.run_sync(session_from_settings, settings)
+            rm = room_from_settings(settings, sess, store)
         hub = Hub(
             outbox_size=settings.outbox_size,
             max_viewers=settings.max_viewers,
@@ -93,17 +107,15 @@ def create_app(
             messages_per_s=settings.ws_messages_per_s,
             message_burst=settings.ws_message_burst,
         )
-        app.state.session, app.state.hub = sess, hub
-        pump = SnapshotPump(sess, hub.publish, interval_s=settings.push_interval_s)
-        await start_recording(app, sess, settings, store)
-        sess.open()
+        app.state.room, app.state.hub, app.state.store = rm, hub, rm.store
+        pump = SnapshotPump(rm, hub.publish, interval_s=settings.push_interval_s)
+        await anyio.to_thread.run_sync(rm.open)  # NB: idempotent; `talktime run` opens it before serving
         pump.start(asyncio.get_running_loop())
         try:
             yield
         finally:
             pump.stop()
-            await anyio.to_thread.run_sync(sess.close)
-            await stop_recording(app)
+            await anyio.to_thread.run_sync(rm.close)
 
     app = FastAPI(
         title="talktime",

@@ -23,6 +23,7 @@ from api.openapi import (
     LOGIN_FORM, LOGIN_RESPONSES, LOGOUT_RESPONSES, PAGE_RESPONSES, STATE_CREATED, STATE_RESPONSES,
 )
 from api.security import COOKIE, Access, role_of_scope
+from tracker.room import Room
 from tracker.session import MAX_NAME_CHARS, MeetingSession
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -49,8 +50,8 @@ class MergeBody(BaseModel):
 
 
 def _session(request: Request) -> MeetingSession:
-    session: MeetingSession = request.app.state.session
-    return session
+    room: Room = request.app.state.room  # NB: the room's current meeting; it changes with "new meeting"
+    return room.current
 
 
 def viewer(request: Request) -> Role:
@@ -193,6 +194,14 @@ def end(session: Meeting) -> dict[str, Any]:
     return _state(session)
 
 
+@router.post("/api/meetings", dependencies=[Control], status_code=201, responses=STATE_CREATED)
+def new_meeting(request: Request) -> dict[str, Any]:
+    """The room's next meeting: the current one ends (and is kept) if it has not, a new one opens
+    on the same microphone and settings; viewers follow it without reloading."""
+    room: Room = request.app.state.room
+    return _state(room.new_meeting())
+
+
 @router.patch("/api/meetings/{meeting_id}/speakers/{speaker_id}", dependencies=[Control], responses=STATE_RESPONSES)
 def rename(session: Meeting, speaker_id: int, body: NameBody) -> dict[str, Any]:
     """Name a voice, or correct an expected attendee's name (negative ids)."""
@@ -239,7 +248,7 @@ async def websocket(ws: WebSocket) -> None:
     """Live state: ``hello``, then ``state`` on every change and at least twice a second."""
     role = role_of_scope(ws.scope)
     assert role is not None  # the middleware closed the handshake otherwise
-    session: MeetingSession = ws.app.state.session
+    session: MeetingSession = ws.app.state.room.current
     hub: Hub = ws.app.state.hub
     await ws.accept()
     await hub.serve(ws, role=role, hello=HelloEvent(session.id, role))

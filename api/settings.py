@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,6 +50,21 @@ class Settings(BaseSettings):
         default_factory=list, description="other browser origins allowed besides the page's own (comma-separated)"
     )
     autostart: bool = Field(default=True, description="count from the start; off: wait for Start on the page")
+    start_on_speech: bool = Field(
+        default=False, description="meetings wait and start when someone speaks after a quiet period (instead of autostart)"
+    )
+    quiet_before_start_s: float = Field(
+        default=60.0, ge=0, json_schema_extra={"metavar": "SECONDS"},
+        description="with --start-on-speech: seconds without talk before talk starts the next meeting",
+    )
+    auto_end_after: float = Field(
+        default=20.0, ge=0, json_schema_extra={"metavar": "MINUTES"},
+        description="minutes without speech after which a running meeting ends by itself (0: never)",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", json_schema_extra={"metavar": "LEVEL"},
+        description="what `talktime run` logs to standard error: debug, info, warning or error",
+    )
     vad: str = Field(default="silero", description="voice activity detector: silero or webrtc0..webrtc3")
     retry_s: float = Field(default=2.0, gt=0, description="seconds between attempts to open a missing microphone")
     push_interval_s: float = Field(
@@ -160,7 +175,8 @@ def add_cli_arguments(parser: argparse.ArgumentParser, names: Iterable[str] | No
         if info.annotation is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["metavar"] = _METAVARS.get(name, name.upper())
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            kwargs["metavar"] = _METAVARS.get(name) or str(extra.get("metavar") or name.upper())
         parser.add_argument(flag(name), **kwargs)
 
 

@@ -53,13 +53,14 @@ TURNS: list[tuple[str, str, float]] = [  # speaker, words, seconds of overlap wi
 ]
 
 
-def render(seed: int, tmp: Path) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str, int, int]]]:
-    """Room and call tracks (dry) and the reference (side, speaker, start, end) in samples."""
+def render(seed: int, tmp: Path, turns: int | None = None) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str, int, int]]]:
+    """Room and call tracks (dry) and the reference (side, speaker, start, end) in samples (the
+    first ``turns`` turns only, if given)."""
     rng = np.random.default_rng(seed)
     voices = {**ROOM, **CALL}
     placed: list[tuple[str, int, np.ndarray]] = []
     prev_end = int(LEAD_S * SAMPLE_RATE)
-    for k, (speaker, words, overlap) in enumerate(TURNS):
+    for k, (speaker, words, overlap) in enumerate(TURNS[:turns]):
         audio = speak(voices[speaker], words, tmp)
         if k == 0:
             start = prev_end
@@ -93,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--delay-ms", type=float, default=150.0, help="call-to-microphone delay (ms)")
     ap.add_argument("--reverb", type=float, default=40.0, help="sox reverberance of the room (percent)")
     ap.add_argument("--noise-snr", type=float, default=25.0, help="room noise below the speech level (dB)")
+    ap.add_argument("--turns", type=int, help=f"only the first N of the {len(TURNS)} turns (a shorter meeting)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        room, call, ref = render(args.seed, tmp)
+        room, call, ref = render(args.seed, tmp, args.turns)
         delay = int(round(args.delay_ms / 1000 * SAMPLE_RATE))
         echo = np.concatenate([np.zeros(delay), call])[: len(call)]
         echo = add_reverb(echo, args.reverb, tmp)

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, chunks, render, rttm_mask, write_wav
+from conftest import PulseServer
+from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, chunks, render, rttm_mask, write_wav
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
-from tracker.hybrid import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote
+from tracker.capture import LiveInput, microphone_opener
+from tracker.hybrid import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote, paired_opener
+from tracker.pulse import PulseSource, list_pulse_sources
 from tracker.runner import Runner
 from tracker.sources import AudioInputError, EndOfStream, FileSource, SourceStats
 from tracker.stages.echo import EchoConfig, EchoGate
@@ -253,3 +258,73 @@ def test_cli_call_file_missing_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "nope.wav" in proc.stderr and "expected" in proc.stderr
+
+
+# --------------------------------------------------------------------------- two real devices
+
+
+@pytest.fixture
+def call_sink(pulse_server: PulseServer) -> Iterator[str]:
+    """A second null sink on the test PulseAudio: the output the meeting app plays the call to."""
+    proc = subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=talktime_call", "rate=16000", "channels=1"],
+                          env=pulse_server.env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    try:
+        yield "talktime_call"
+    finally:
+        subprocess.run(["pactl", "unload-module", proc.stdout.strip()], env=pulse_server.env, capture_output=True)
+
+
+@pytest.mark.audio
+@pytest.mark.models
+def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServer, call_sink: str, tmp_path: Path) -> None:
+    """Two PulseAudio null sinks: the room's (its monitor is the default microphone) and the call's;
+    the room recording already holds the call's echo (-3 dB, 150 ms, reverberant). Captured in real
+    time through the microphone path (sounddevice) and the call path (parec), each person is found
+    once, on their side."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_hybrid.py"), "--out", str(tmp_path), "--turns", "8"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert any(s["name"] == f"{call_sink}.monitor" for s in list_pulse_sources())
+    pipe = build_hybrid_pipeline()
+    live = LiveInput(paired_opener(microphone_opener("pulse"), lambda: PulseSource(f"{call_sink}.monitor")), label="microphone + call")
+    runner = Runner(live, pipe, read_timeout_s=0.2)
+    runner.start()
+    deadline = time.monotonic() + 10
+    while live.status != "ok" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.status == "ok", live.status
+    room = pulse_server.play(tmp_path / "room.wav")
+    call = subprocess.Popen(["paplay", "-d", call_sink, str(tmp_path / "call.wav")], env=pulse_server.env)
+    assert room.wait(timeout=90) == 0 and call.wait(timeout=90) == 0
+    time.sleep(1.5)
+    runner.stop()
+    assert runner.error is None
+    found = {s.id: s.talk_time_s for s in pipe.accountant.summary().speakers if s.present}
+    ref = reference_talk(tmp_path / "hybrid.rttm")
+    room_found = sorted(v for k, v in found.items() if not is_remote(k))
+    remote_found = sorted(v for k, v in found.items() if is_remote(k))
+    assert len(room_found) == 2 and len(remote_found) == 2, found  # no call voice twice
+    assert room_found == pytest.approx(sorted(v for k, v in ref.items() if k.startswith("room:")), abs=3.0)
+    assert remote_found == pytest.approx(sorted(v for k, v in ref.items() if k.startswith("call:")), abs=3.0)
+    assert pipe.echo.stats.delay_s is not None and 0.0 <= pipe.echo.stats.delay_s <= 0.6
+
+
+@pytest.mark.audio
+def test_a_missing_call_device_is_reported_and_the_room_goes_on(pulse_server: PulseServer, tmp_path: Path) -> None:
+    room = write_wav(tmp_path / "room.wav", render([(0, 0.5, 8.0)], 10.0))
+    src = PairedSource(FileSource(room), LiveInput(lambda: PulseSource("no_such_sink.monitor"), retry_s=0.5, label="call"))
+    src.start()
+    t0 = time.monotonic()
+    got = []
+    while True:
+        try:
+            c = src.read(0.2)
+        except EndOfStream:
+            break
+        if c is not None:
+            got.append(c)
+    src.stop()
+    assert sum(len(c.samples) for c in got) == 10 * SAMPLE_RATE
+    assert time.monotonic() - t0 < 6.0  # the room did not wait for a call that is not there
+    assert "no_such_sink.monitor" in src.call_state and src.call_state.startswith("no call audio")

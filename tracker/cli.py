@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("devices", help="list audio capture devices")
     d.set_defaults(func=cmd_devices)
+    from tracker.service import add_service_command
+
+    add_service_command(sub)
 
     r = sub.add_parser("run", help="capture live and serve the dashboard")
     from api.settings import add_cli_arguments  # one flag per dashboard setting, defaults in one place

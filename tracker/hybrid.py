@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -131,7 +132,8 @@ class PairedSource:
     max_lead_s : call audio ahead of the room beyond this is dropped (two devices' clocks drift).
 
     The call side is best effort: if it fails or ends, room chunks go on without a reference
-    (``call_status`` says why) and the call is opened again only through a new ``PairedSource``.
+    (``call_status`` says why). Give a ``LiveInput`` as ``call`` to have a missing call device
+    retried; while it delivers nothing the room does not wait for it.
     """
 
     def __init__(self, room: Source, call: Source, *, wait_s: float = 0.25, max_lead_s: float = 2.0) -> None:
@@ -144,8 +146,8 @@ class PairedSource:
         self.call_missing_samples = 0  # room samples that had no call audio beside them
         self._buf = np.zeros(0, dtype=np.float32)
         self._buf_start = 0  # room-stream sample of _buf[0]
-        self._call_next: int | None = None  # expected start sample of the next call chunk
         self._call_offset: int | None = None  # call stream sample - room stream sample
+        self._stalled = 0  # room chunks in a row the call did not catch up with
 
     def start(self) -> None:
         self.room.start()
@@ -163,15 +165,22 @@ class PairedSource:
             log.warning("call audio lost: %s; the room goes on without it", why)
         self.call_status = f"no call audio: {why}"
 
+    @property
+    def call_state(self) -> str:
+        """"ok", or why there is no call audio (the call input's own status when it has one)."""
+        inner = getattr(self.call, "status", "ok")
+        return self.call_status if self.call_status != "ok" else ("ok" if inner == "ok" else f"no call audio: {inner}")
+
     def _pull_call(self, until: int, timeout: float) -> None:
-        """Read call chunks until the buffer reaches room sample ``until`` or ``timeout`` passes."""
+        """Read call chunks until the buffer reaches room sample ``until`` or ``timeout`` passes
+        (no waiting while the call input reports no device, or has delivered nothing for a while)."""
+        if self._stalled >= 20 or getattr(self.call, "status", "ok") not in ("ok", "starting"):
+            timeout = 0.0
         deadline = time.monotonic() + timeout
         while self.call_status == "ok" and self._buf_start + len(self._buf) < until:
             left = deadline - time.monotonic()
-            if left <= 0:
-                return
             try:
-                chunk = self.call.read(min(left, 0.05))
+                chunk = self.call.read(min(max(left, 0.0), 0.05))
             except EndOfStream:
                 self._call_lost("the call input ended")
                 return
@@ -179,6 +188,8 @@ class PairedSource:
                 self._call_lost(str(exc))
                 return
             if chunk is None:
+                if left <= 0:
+                    break
                 continue
             if self._call_offset is None:
                 self._call_offset = chunk.start_sample - self._buf_start
@@ -190,6 +201,7 @@ class PairedSource:
             elif start < end_now:
                 samples = samples[end_now - start :]
             self._buf = np.concatenate([self._buf, samples])
+        self._stalled = 0 if self._buf_start + len(self._buf) >= until else self._stalled + 1
 
     def read(self, timeout: float) -> AudioChunk | None:
         chunk = self.room.read(timeout)
@@ -228,3 +240,11 @@ class PairedSource:
         if len(self._buf) > self.max_lead:  # the call's clock runs ahead of the room's: line them up again
             self._buf = np.zeros(0, dtype=np.float32)
             self._call_offset = None
+
+
+def paired_opener(room: Callable[[], Source], call: Callable[[], Source], *, retry_s: float = 2.0) -> Callable[[], Source]:
+    """An opener (see ``tracker.capture``) of the room source paired with the call's, the call
+    retried every ``retry_s`` seconds while its device is missing."""
+    from tracker.capture import LiveInput
+
+    return lambda: PairedSource(room(), LiveInput(call, retry_s=retry_s, label="call"))

@@ -18,7 +18,7 @@ from tracker.profiles import Profile
 from tracker.stages.diarization import SpeakerSegment
 
 MAX_TITLE_CHARS = 120
-END_REASONS = ("ended", "interrupted", "analysed")
+END_REASONS = ("ended", "interrupted", "analysed", "silence")
 
 
 def iso_now() -> str:
@@ -61,7 +61,7 @@ class MeetingInfo:
     source: str  # "microphone", "file meeting.wav", ...
     started_at: str  # ISO 8601 UTC
     ended_at: str | None = None  # None: live, or interrupted and not yet recovered
-    end_reason: str | None = None  # "ended", "interrupted" (recovered after a crash), "analysed"
+    end_reason: str | None = None  # "ended", "interrupted" (recovered after a crash), "analysed", "silence"
     sample_rate: int = 16_000  # Hz of every sample count of this meeting
     clock_samples: int = 0
     heartbeat_at: str | None = None  # ISO 8601 UTC of the last flush of a live meeting
@@ -93,6 +93,7 @@ class LiveChange:
     remove: Sequence[SpeakerSegment] = ()
     people: tuple[dict[int, str], list[str]] | None = None  # (names, roster) when changed
     phases: list[Phase] | None = None  # when changed
+    end_reason: str = "ended"  # stored with ended_at; "silence": ended by the room after no one spoke
 
 
 _COLUMNS = ("id, title, series, room, source, started_at, ended_at, end_reason, sample_rate, clock_samples, "
@@ -158,11 +159,13 @@ def apply_live(conn: sqlite3.Connection, meeting_id: str, change: LiveChange) ->
     if change.phases is not None:
         _write_phases(conn, meeting_id, change.phases)
     conn.execute(
-        "UPDATE meetings SET clock_samples = max(clock_samples, ?), heartbeat_at = ?, dropped_blocks = ?, "
-        "started_at = coalesce(?, started_at), ended_at = coalesce(?, ended_at), "
-        "end_reason = CASE WHEN ? IS NULL THEN end_reason ELSE 'ended' END WHERE id = ?",
-        (change.clock_samples, change.heartbeat_at, change.dropped_blocks, change.started_at, change.ended_at,
-         change.ended_at, meeting_id),
+        # NB: the flush that ends a meeting sets its final clock, which may be shorter: a meeting ended
+        # for silence stops at its last speech.
+        "UPDATE meetings SET clock_samples = CASE WHEN ? IS NULL THEN max(clock_samples, ?) ELSE ? END, "
+        "heartbeat_at = ?, dropped_blocks = ?, started_at = coalesce(?, started_at), ended_at = coalesce(?, ended_at), "
+        "end_reason = CASE WHEN ? IS NULL THEN end_reason ELSE ? END WHERE id = ?",
+        (change.ended_at, change.clock_samples, change.clock_samples, change.heartbeat_at, change.dropped_blocks,
+         change.started_at, change.ended_at, change.ended_at, change.end_reason, meeting_id),
     )
 
 
