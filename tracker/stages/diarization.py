@@ -373,18 +373,22 @@ class StreamingDiarizer:
         self.clustering.voices[speaker] = _Voice(total=vec * windows, count=windows)
 
     def undecided(self, tentative: SpeechFrames | None = None) -> list[SpeakerSegment]:
-        """Speech heard but not yet released, each piece credited to its likeliest voice: windows
-        waiting because they match no voice go to the voice that would be created for them (the id
-        it would get); speech past the last window, and ``tentative`` VAD frames past the final
-        ones, go to the voice speaking before it. Nothing here changes the diarizer's state."""
+        """Speech heard but not yet released, each piece credited to its likeliest voice: a window
+        waiting because it matches no voice well goes to the closest one (where a timeout would put
+        it; a new voice takes it over when it forms); speech past the last window, and
+        ``tentative`` VAD frames past the final ones, go to the voice speaking before it (the id a
+        first voice would get, before anyone). Nothing here changes the diarizer's state."""
         new_id = self.clustering.next_id
         while new_id in self.clustering.voices:
             new_id += 1
         out: list[SpeakerSegment] = []
+        who: int | None = self._last_label
         for r in self._pending:
-            who = new_id if r.embedding is not None or self._last_label is None else self._last_label
+            if r.embedding is not None:
+                who, _ = self.clustering.closest(r.embedding)  # where a timeout would put it
+            who = new_id if who is None else who
             out += [SpeakerSegment(who, s, e) for s, e in r.speech]
-        who = new_id if self._pending or self._last_label is None else self._last_label
+        who = new_id if who is None else who
         lo = self._span_end - self._buf_start
         out += [SpeakerSegment(who, s, e) for s, e in speech_intervals(self._mask[max(0, lo) :], max(self._span_end, self._buf_start))]
         if tentative is not None and len(tentative.speech):
