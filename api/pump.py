@@ -11,24 +11,34 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from api.events import encode, state_event
-from tracker.session import MeetingSession
+from tracker.session import MeetingSnapshot
 
 log = logging.getLogger("talktime.api")
 
 
+class Watched(Protocol):
+    """What the pump follows: a ``MeetingSession``, or a ``Room`` (whichever meeting is current)."""
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]: ...
+
+    def snapshot(self) -> MeetingSnapshot: ...
+
+
 class SnapshotPump:
-    """Publishes the session's state to ``deliver`` (run in ``loop``) on change and on a heartbeat.
+    """Publishes the meeting's state to ``deliver`` (run in ``loop``) on change and on a heartbeat.
 
     Parameters
     ----------
-    session : the meeting.
+    session : the meeting, or the room (its state is the current meeting's, so viewers follow
+        the room from one meeting to the next).
     deliver : called in the event loop with each encoded ``state`` event.
     interval_s : seconds between heartbeats when nothing changes.
     """
 
-    def __init__(self, session: MeetingSession, deliver: Callable[[str], None], *, interval_s: float = 0.4) -> None:
+    def __init__(self, session: Watched, deliver: Callable[[str], None], *, interval_s: float = 0.4) -> None:
         if interval_s <= 0:
             raise ValueError(f"SnapshotPump expected interval_s > 0 seconds, got {interval_s!r}")
         self.session = session

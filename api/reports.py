@@ -1,26 +1,26 @@
 """The meeting record behind ``talktime run``, and the post-meeting report over HTTP.
 
 ``GET /api/meetings/{id}/report?format=html|pdf|csv|json`` (viewer code, like every read) answers
-with this meeting's report, built from the live session (so it is never a flush behind) plus, for
-a recurring meeting, the earlier meetings of its series from the store.
+with the report of a meeting this room has held, built from the live session for the current one
+(so it is never a flush behind), plus, for a recurring meeting, the earlier meetings of its series
+from the store. Recording itself is the room's (``tracker.room``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import anyio
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from api.events import Role
-from api.routes import Meeting, viewer
+from api.routes import viewer
 from api.settings import Settings
-from tracker.records import MeetingInfo, MeetingRecord
-from tracker.recorder import MeetingRecorder, live_info, recover, session_record
+from tracker.records import MeetingRecord
+from tracker.recorder import recover
 from tracker.report import build_report
 from tracker.report_render import render
-from tracker.session import MeetingSession
+from tracker.room import Room
 from tracker.storage import MeetingStore, StoreError
 
 router = APIRouter()
@@ -50,29 +50,13 @@ def open_store_for_run(settings: Settings) -> tuple[MeetingStore, list[str]]:
     return store, [*notes, f"meeting record: {store.path}"]
 
 
-async def start_recording(app: FastAPI, session: MeetingSession, settings: Settings, store: MeetingStore | None) -> None:
-    """Store the meeting from now on (called by the lifespan before capture opens)."""
-    info = live_info(session, title=settings.title, series=settings.series, room=settings.room)
-    app.state.meeting_info, app.state.store, app.state.recorder = info, store, None
-    if store is not None:
-        recorder = MeetingRecorder(store, session, info=info)
-        await anyio.to_thread.run_sync(recorder.start)
-        app.state.recorder = recorder
-
-
-async def stop_recording(app: FastAPI) -> None:
-    """Write the meeting's last seconds (called by the lifespan after the meeting ended)."""
-    recorder: MeetingRecorder | None = getattr(app.state, "recorder", None)
-    if recorder is not None:
-        await anyio.to_thread.run_sync(recorder.stop)
-
-
-def _record(request: Request, session: MeetingSession) -> MeetingRecord:
-    recorder: MeetingRecorder | None = request.app.state.recorder
-    if recorder is not None:
-        return recorder.record()
-    info: MeetingInfo = request.app.state.meeting_info
-    return session_record(session, info)
+def _record(request: Request, meeting_id: str) -> MeetingRecord:
+    """The record of a meeting this room held: the current one as it stands, or an ended one."""
+    room: Room = request.app.state.room
+    record = room.record_of(meeting_id)
+    if record is None:
+        raise HTTPException(404, f"no meeting {meeting_id!r} here; GET /api/state shows the current one")
+    return record
 
 
 def _filename(record: MeetingRecord, fmt: str) -> str:
@@ -81,10 +65,11 @@ def _filename(record: MeetingRecord, fmt: str) -> str:
 
 @router.get("/api/meetings/{meeting_id}/report", response_model=None)
 def meeting_report(
-    session: Meeting, request: Request, role: Annotated[Role, Depends(viewer)], format: Format = "html"
+    meeting_id: str, request: Request, role: Annotated[Role, Depends(viewer)], format: Format = "html"
 ) -> Response:
-    """The meeting's report: an HTML page, a printable PDF, or its figures as CSV or JSON."""
-    record = _record(request, session)
+    """The meeting's report: an HTML page, a printable PDF, or its figures as CSV or JSON. Any
+    meeting this room has held since it started answers, not only the current one."""
+    record = _record(request, meeting_id)
     store: MeetingStore | None = request.app.state.store
     series: list[MeetingRecord] = []
     if store is not None and record.info.series is not None:

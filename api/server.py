@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
+import os
 import socket
 import sys
 
 import uvicorn
 from fastapi import FastAPI
 
-from api.app import create_app, session_from_settings
+from api.app import create_app, room_from_settings, session_from_settings
 from api.limits import MAX_HEAD_BYTES
 from api.reports import open_store_for_run
 from api.settings import Settings, settings_from_args
 from tracker.session import MeetingSession
 from tracker.sources import FileSource
 from tracker.storage import MeetingStore
+
+log = logging.getLogger("talktime")
 
 WS_PING_INTERVAL_S = 10.0  # seconds between pings; a browser that vanished is noticed within
 WS_PING_TIMEOUT_S = 10.0  # ... interval + timeout seconds
@@ -96,9 +100,34 @@ def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     )
 
 
+def configure_logging(level: str) -> None:
+    """talktime's events, one line each, on standard error at ``level`` (journald, under systemd,
+    adds the time and the unit itself)."""
+    under_journald = bool(os.environ.get("JOURNAL_STREAM"))
+    fmt = "%(levelname)s %(message)s" if under_journald else "%(asctime)s %(levelname)s %(message)s"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("talktime")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+def _started(settings: Settings, store: MeetingStore | None) -> str:
+    device = f"file {settings.input}" if settings.input else f"microphone {settings.device or '(system default)'}"
+    auto = []
+    if settings.start_on_speech:
+        auto.append(f"meetings start on speech after {settings.quiet_before_start_s:g} s of quiet")
+    if settings.auto_end_after:
+        auto.append(f"end after {settings.auto_end_after:g} min without speech")
+    return (f"talktime started: dashboard on {settings.host}:{settings.port}, input {device}, "
+            f"data dir {store.path.parent if store else 'none (--no-save)'}" + "".join(f"; {a}" for a in auto))
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the live dashboard from parsed ``talktime run`` flags; returns the exit code."""
     settings = settings_from_args(args).with_secrets()
+    configure_logging(settings.log_level)
     if settings.input is not None:
         FileSource(settings.input)  # a bad file fails before the models load
     _check_port_free(settings.host, settings.port)
@@ -112,13 +141,20 @@ def serve(args: argparse.Namespace) -> int:
 
 def _serve(settings: Settings, store: MeetingStore | None, notes: list[str]) -> int:
     session = session_from_settings(settings)
-    app = create_app(settings, session=session, store=store)
-    config = uvicorn_config(app, settings)
-    server = _Server(config)
-    print(banner(settings, session), flush=True)
-    print("\n".join(f"  {n}" for n in notes), flush=True)
-    server.run()
+    room = room_from_settings(settings, session, store)
+    try:
+        # NB: opened here, not in the app's startup, so a store that cannot record the meeting is
+        # one clear line and a non-zero exit rather than a traceback from uvicorn.
+        room.open()
+        server = _Server(uvicorn_config(create_app(settings, room=room), settings))
+        print(banner(settings, session), flush=True)
+        print("\n".join(f"  {n}" for n in notes), flush=True)
+        log.info("%s", _started(settings, store))
+        server.run()
+    finally:
+        room.close()
     if not server.started:
         print("talktime: the dashboard did not start (see the message above)", file=sys.stderr)
         return 1
+    log.info("talktime stopped")
     return 0

@@ -44,6 +44,7 @@ class ScriptedPipeline:
         self.accountant = Accountant(self.config.accounting)
         self.segments: list[SpeakerSegment] = []
         self.merged: list[tuple[int, int]] = []
+        self.known = None  # no voice profiles (see Pipeline.use_profiles)
 
     def reset(self) -> None:
         self.accountant.reset()

@@ -143,7 +143,7 @@ def session_record(session: MeetingSession, info: MeetingInfo, *, ended_at: str 
     ended = snap.status == "ended"
     info = MeetingInfo(**{
         **info.__dict__, "started_at": snap.started_at or info.started_at, "clock_samples": clock,
-        "ended_at": (ended_at or iso_now()) if ended else None, "end_reason": "ended" if ended else None,
+        "ended_at": (ended_at or iso_now()) if ended else None, "end_reason": snap.end_reason if ended else None,
         "dropped_blocks": snap.input.dropped_blocks,
     })
     return MeetingRecord(info, sorted(segments, key=lambda s: (s.start_sample, s.speaker)), names, expected,
@@ -267,6 +267,7 @@ class MeetingRecorder:
             remove=list((self._stored - current).elements()),
             people=None if people == self._people else people,
             phases=None if phases == self._phases else phases,
+            end_reason=snap.end_reason or "ended",
         )
         return change, (current, people, phases)
 

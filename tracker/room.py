@@ -1,0 +1,272 @@
+"""The room: one meeting after another in one process, each recorded, with automatic start and end.
+
+``Room`` holds the current ``MeetingSession``. ``new_meeting()`` (the facilitator's "New meeting")
+ends the current one if needed, keeps its record, and opens the next on the same input and models
+(``MeetingSession.successor``). A thread of the room's own (never the pipeline's or the event
+loop's) watches the current meeting about once a second:
+
+- it starts the meeting's ``MeetingRecorder`` when the meeting first runs, so a room that waits
+  for days stores nothing;
+- with ``auto_end_after_s``, it ends a running meeting after that much counted time without
+  speech (``end_reason`` ``"silence"``; its clock stops at the last speech);
+- once a meeting has ended, it writes its last seconds, keeps its record in memory (the report
+  link keeps working) and, with talk-started meetings, opens the next one, which waits for talk.
+
+A meeting that ends for silence without a single word counted is removed from the store: nothing
+happened. Listeners (``subscribe``) hear every change of the current meeting and every switch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from tracker.records import MeetingInfo, MeetingRecord
+from tracker.recorder import MeetingRecorder, live_info, session_record
+from tracker.session import MeetingSession, MeetingSnapshot
+from tracker.storage import MeetingStore, StoreError, UnknownMeetingError
+
+log = logging.getLogger("talktime")
+
+TICK_S = 1.0  # seconds between the room's checks when nothing wakes it
+KEEP_PAST = 20  # ended meetings whose records stay in memory (for their report without a store)
+
+
+class Room:
+    """The meetings of one room, one at a time.
+
+    Parameters
+    ----------
+    first : the room's first meeting (not opened yet).
+    store : where meetings are recorded; None: nowhere (reports are served from memory).
+    title, series, room : how meetings are listed (see ``tracker.recorder.live_info``).
+    auto_end_after_s : end a running meeting after this many seconds without speech; None: never.
+    tick_s : seconds between the room's checks.
+    """
+
+    def __init__(
+        self,
+        first: MeetingSession,
+        *,
+        store: MeetingStore | None = None,
+        title: str | None = None,
+        series: str | None = None,
+        room: str | None = None,
+        auto_end_after_s: float | None = None,
+        tick_s: float = TICK_S,
+    ) -> None:
+        if auto_end_after_s is not None and auto_end_after_s <= 0:
+            raise ValueError(f"Room expected auto_end_after_s > 0 seconds or None, got {auto_end_after_s!r}")
+        if tick_s <= 0:
+            raise ValueError(f"Room expected tick_s > 0 seconds, got {tick_s!r}")
+        self.store = store
+        self.labels = {"title": title, "series": series, "room": room}
+        self.auto_end_after_s = auto_end_after_s
+        self.tick_s = tick_s
+        self.hosted: set[str] = set()  # ids of every meeting this room has held
+        self.error: str | None = None  # the last recording failure, None once one starts
+        self._current = first
+        self._info: MeetingInfo | None = None
+        self._recorder: MeetingRecorder | None = None
+        self._finished = False  # the current meeting has ended and its record is kept
+        self._past: OrderedDict[str, MeetingRecord] = OrderedDict()
+        self._listeners: list[Callable[[], None]] = []
+        self._unsubscribe: Callable[[], None] = _nothing
+        # NB: _switch serialises the room's changes (API threads and the room's thread); _lock
+        # guards the listener list and is never held while calling out.
+        self._switch = threading.RLock()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._opened = False
+
+    # -- the current meeting
+
+    @property
+    def current(self) -> MeetingSession:
+        return self._current
+
+    @property
+    def recorder(self) -> MeetingRecorder | None:
+        """The current meeting's recorder (None before it first runs, or without a store)."""
+        return self._recorder
+
+    def snapshot(self) -> MeetingSnapshot:
+        with self._switch:
+            return self._current.snapshot()
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` (in the changing thread; it must not block) on every change."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _changed(self) -> None:
+        self._wake.set()
+        with self._lock:
+            listeners = list(self._listeners)
+        for fn in listeners:
+            fn()
+
+    # -- lifecycle
+
+    def open(self) -> None:
+        """Open the first meeting and start watching it; a store that cannot record it raises here."""
+        with self._switch:
+            if self._opened:
+                return
+            self._opened = True
+            self._adopt(self._current)
+            self._current.open()
+            try:
+                self._record_if_running(raise_errors=True)
+            except BaseException:
+                self._current.close()
+                raise
+        self._thread = threading.Thread(target=self._run, name="talktime-room", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """End the current meeting (server shutdown) and write its last seconds."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10.0)
+        with self._switch:
+            if not self._opened:
+                return
+            self._current.close()
+            self._finish()
+            self._unsubscribe()
+
+    def new_meeting(self) -> MeetingSession:
+        """End the current meeting if it is still going, keep its record, and open the next one."""
+        with self._switch:
+            if not self._opened:
+                raise RuntimeError("open() the room before starting another meeting")
+            self._current.end(why="new meeting")
+            self._next(already_quiet=False)
+        self._changed()
+        return self._current
+
+    def record_of(self, meeting_id: str) -> MeetingRecord | None:
+        """The record of a meeting this room held (the current one as it stands), or None."""
+        with self._switch:
+            if meeting_id == self._current.id:
+                return self._current_record()
+            if meeting_id in self._past:
+                return self._past[meeting_id]
+        if meeting_id in self.hosted and self.store is not None:
+            try:
+                return self.store.load(meeting_id)
+            except UnknownMeetingError:
+                return None
+        return None
+
+    # -- internals
+
+    def _adopt(self, session: MeetingSession) -> None:
+        self._unsubscribe()
+        self._current, self._info, self._recorder, self._finished = session, None, None, False
+        self.hosted.add(session.id)
+        self._unsubscribe = session.subscribe(self._changed)
+
+    def _current_record(self) -> MeetingRecord:
+        if self._recorder is not None:
+            return self._recorder.record()
+        if self._info is None:
+            self._info = live_info(self._current, **self.labels)
+        return session_record(self._current, self._info)
+
+    def _record_if_running(self, *, raise_errors: bool = False) -> None:
+        """Start recording the current meeting once it has run (hold ``_switch``)."""
+        if self.store is None or self._recorder is not None or self._current.status == "ready":
+            return
+        info = live_info(self._current, **self.labels)
+        recorder = MeetingRecorder(self.store, self._current, info=info)
+        try:
+            recorder.start()
+        except StoreError as exc:
+            if raise_errors:
+                raise
+            if self.error is None:
+                log.error("meeting %s is not being stored: %s", self._current.id, exc)
+            self.error = str(exc)
+            return
+        self._info, self._recorder, self.error = info, recorder, None
+        log.info("meeting %s is stored in %s", self._current.id, self.store.path)
+
+    def _finish(self) -> None:
+        """Write the ended meeting's last seconds and keep its record (hold ``_switch``)."""
+        if self._finished:
+            return
+        session = self._current
+        if self._recorder is not None:
+            self._recorder.stop()
+        record = self._current_record()
+        self._finished = True
+        self._past[session.id] = record
+        while len(self._past) > KEEP_PAST:
+            self._past.popitem(last=False)
+        if record.info.end_reason == "silence" and not record.segments and self._recorder is not None:
+            self._recorder.store.delete(session.id)  # nobody spoke: nothing to keep
+            self.hosted.discard(session.id)
+            self._past.pop(session.id, None)
+            log.info("meeting %s had no speech before it ended for silence: not kept", session.id)
+
+    def _next(self, *, already_quiet: bool) -> None:
+        """Finish the ended meeting and open its successor (hold ``_switch``)."""
+        self._finish()
+        nxt = self._current.successor(already_quiet=already_quiet)
+        self._adopt(nxt)
+        nxt.open()
+        self._record_if_running()
+        log.info("meeting %s follows meeting %s", nxt.id, nxt.previous_id)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.tick_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._tick()
+            except Exception:  # noqa: BLE001 - the room must keep going; the log says what failed
+                log.exception("the room's check failed")
+
+    def _tick(self) -> None:
+        switched = False
+        with self._switch:
+            if self._stop.is_set():
+                return
+            session = self._current
+            status = session.status
+            if status in ("running", "paused"):
+                self._record_if_running()
+            if (
+                status == "running"
+                and self.auto_end_after_s is not None
+                and session.silence_s() >= self.auto_end_after_s
+            ):
+                session.end("silence")
+                status = "ended"
+            if status == "ended" and not self._finished:
+                self._finish()
+                if session.onset is not None:  # talk started it: talk starts the next one
+                    self._next(already_quiet=session.snapshot().end_reason == "silence")
+                    switched = True
+        if switched:
+            self._changed()
+
+
+def _nothing() -> None:
+    pass
