@@ -18,7 +18,7 @@ from fastapi.telemetry import TelemetryConfig
 
 from api.hub import Hub
 from api.limits import HeadLimitMiddleware, Limiter, RequestRateMiddleware
-from api.openapi import ERROR_RESPONSES
+from api.openapi import ERROR_RESPONSES, REPORT_RESPONSES
 from api.pump import SnapshotPump
 from api.reports import router as reports_router
 from api.routes import STATIC_DIR, router
@@ -124,12 +124,13 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
         telemetry=NO_TELEMETRY,
+        responses=ERROR_RESPONSES,  # every route's error answers, in the schema (api/openapi.py)
     )
     app.state.settings = settings
     app.state.access = Access(settings.code, settings.token)
     app.state.limiter = limiter = Limiter(settings.limits())
-    app.include_router(router, responses=ERROR_RESPONSES)
-    app.include_router(reports_router, responses=ERROR_RESPONSES)
+    app.include_router(router)
+    app.include_router(reports_router, responses=REPORT_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for exc_type in (SessionError, ValueError):
         app.add_exception_handler(exc_type, _session_error)

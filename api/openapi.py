@@ -36,6 +36,7 @@ Responses = dict[int | str, dict[str, Any]]
 
 # Answers any route may give (the middleware's, and FastAPI's for unusable input).
 ERROR_RESPONSES: Responses = {
+    400: {"model": ErrorDetail, "description": "a body that is not the JSON it claims to be"},
     401: {"model": ErrorDetail, "description": "no valid meeting code or token"},
     403: {"model": ErrorDetail, "description": "a viewer's code on a control, or a foreign origin"},
     404: {"model": ErrorDetail, "description": "no such meeting, person or path"},
@@ -66,6 +67,17 @@ LOGIN_FORM: dict[str, Any] = {
             "application/x-www-form-urlencoded": {
                 "schema": {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}
             }
+        },
+    }
+}
+REPORT_RESPONSES: Responses = {
+    200: {
+        "description": "the report, as `format` asks (html and json inline, pdf and csv as a download)",
+        "content": {
+            "text/html": {"schema": {"type": "string"}},
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
         },
     }
 }

@@ -133,7 +133,10 @@ def page(request: Request, code: str | None = None) -> Response:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/login", response_model=None, responses=LOGIN_RESPONSES, openapi_extra=LOGIN_FORM)
+@router.post(
+    "/login", response_model=None, response_class=RedirectResponse, status_code=303, responses=LOGIN_RESPONSES,
+    openapi_extra=LOGIN_FORM,
+)
 async def login(request: Request) -> Response:
     """The login form (``code=...``, form-encoded)."""
     body = (await request.body()).decode(errors="replace")
@@ -141,7 +144,10 @@ async def login(request: Request) -> Response:
     return _enter(request, codes[0].strip() if codes else "")
 
 
-@router.post("/logout", responses=LOGOUT_RESPONSES)
+@router.post(
+    "/logout", response_model=None, response_class=RedirectResponse, status_code=303, responses=LOGOUT_RESPONSES,
+    dependencies=[Depends(viewer)],
+)
 def logout() -> Response:
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, path="/")

@@ -183,7 +183,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge(413, f"request body over {self.max_bytes} bytes; expected at most that")
+                    raise _TooLarge(413, f"request body of more than {self.max_bytes} bytes; expected at most {self.max_bytes}")
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -195,7 +195,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _json_response(send, 413, f"request body over {self.max_bytes} bytes; expected at most that")
+                await _json_response(send, 413, f"request body of more than {self.max_bytes} bytes; expected at most {self.max_bytes}")
 
 
 class _TooLarge(HTTPException):
