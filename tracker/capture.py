@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from tracker.audio import AudioChunk, seconds
 from tracker.onset import SpeechOnset
 from tracker.sources import AudioInputError, DcBlocker, EndOfStream, FileSource, MicrophoneSource, Source, SourceStats
@@ -157,7 +159,9 @@ class LiveInput:
             return None
         if chunk is None:
             return None
-        chunk = AudioChunk(self._dc(chunk.samples), chunk.start_sample, chunk.sample_rate, chunk.reference)
+        # NB: clipped again: the high-pass of a clipped block may overshoot full scale.
+        samples = np.clip(self._dc(chunk.samples), -1.0, 1.0)
+        chunk = AudioChunk(samples, chunk.start_sample, chunk.sample_rate, chunk.reference)
         self._log_counters()
         return self._restamp(chunk)
 
