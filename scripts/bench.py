@@ -1,20 +1,24 @@
 #!/usr/bin/env python
 """Speed of talktime on a fixed recording: analysis, the live pipeline, its latency and memory.
 
-    python scripts/bench.py [AUDIO ...] [--repeat N]
+    python scripts/bench.py [AUDIO ...] [--repeat N] [--json FILE]
 
-Default input: every tests/data/*.wav. Printed:
+Default input: tests/data/meeting3.wav. Printed:
 - analyze: real-time factor (wall / audio) of ``analyze`` in live and final mode (models loaded);
 - live: the pipeline fed 0.1 s chunks exactly as from a microphone: its CPU share of one core
-  (busy seconds per second of audio), and the decision delay of every speech segment (audio time
-  from the end of a segment to the chunk whose processing released it, plus the processing
-  time of that chunk), p50 / p95 / max;
+  (busy seconds per second of audio) and, for every released speech segment, p50 / p95 / max of
+  - the delay to the dashboard: audio time from the segment's end to the end of the first chunk
+    after which its last 10 ms were shown as anyone's talk (provisional or decided), plus the
+    processing time of that chunk (the page's 0.4 s heartbeat comes on top, see scripts/soak.py);
+  - the delay to the final attribution: from its end to the chunk whose processing released it,
+    plus that chunk's processing time;
 - peak memory (RSS) of the process.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import time
@@ -26,21 +30,24 @@ import numpy as np  # noqa: E402
 
 from tracker.analysis import analyze  # noqa: E402
 from tracker.audio import SAMPLE_RATE  # noqa: E402
-from tracker.runner import build_pipeline  # noqa: E402
+from tracker.runner import Pipeline, build_pipeline  # noqa: E402
 from tracker.sources import BLOCK_SAMPLES, EndOfStream, FileSource  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def live_run(path: Path, pipeline: object) -> tuple[float, float, list[float]]:
-    """Feed live-sized chunks; return (audio seconds, busy seconds, delays in seconds)."""
-    from tracker.runner import Pipeline
+FRAME = 160  # samples (10 ms): the resolution at which the first showing of speech is tracked
 
-    assert isinstance(pipeline, Pipeline)
+
+def live_run(path: Path, pipeline: Pipeline) -> tuple[float, float, list[float], list[float]]:
+    """Feed live-sized chunks; return (audio seconds, busy seconds, delays to the dashboard,
+    delays to the final attribution), delays in seconds."""
     pipeline.reset()
     src = FileSource(path, block_samples=BLOCK_SAMPLES)
     busy = 0.0
-    delays: list[float] = []
+    shown_at: dict[int, float] = {}  # 10 ms frame -> audio time it was first shown
+    shown: list[float] = []
+    final: list[float] = []
     while True:
         try:
             chunk = src.read(0)
@@ -52,20 +59,35 @@ def live_run(path: Path, pipeline: object) -> tuple[float, float, list[float]]:
         segs = pipeline(chunk)
         dt = time.perf_counter() - t0
         busy += dt
-        delays += [(chunk.end_sample - s.end_sample) / SAMPLE_RATE + dt for s in segs]
+        now = chunk.end_sample / SAMPLE_RATE + dt
+        for p in pipeline.accountant.provisional:
+            for f in range(p.start_sample // FRAME, (p.end_sample - 1) // FRAME + 1):
+                shown_at.setdefault(f, now)
+        for s in segs:
+            final.append(now - s.end_sample / SAMPLE_RATE)
+            first = shown_at.get((s.end_sample - 1) // FRAME, now)
+            shown.append(min(now, first) - s.end_sample / SAMPLE_RATE)
     pipeline.flush()
-    return pipeline.accountant.clock_samples / SAMPLE_RATE, busy, delays
+    return pipeline.accountant.clock_samples / SAMPLE_RATE, busy, shown, final
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    d = np.array(values)
+    return {"p50": float(np.percentile(d, 50)), "p95": float(np.percentile(d, 95)), "max": float(d.max())}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("audio", nargs="*", type=Path)
     ap.add_argument("--repeat", type=int, default=1, help="analyse each file this many times")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args(argv)
-    files = args.audio or sorted((ROOT / "tests" / "data").glob("*.wav"))
-    if not files:
-        print("bench: no audio given and no tests/data/*.wav", file=sys.stderr)
+    files = args.audio or [ROOT / "tests" / "data" / "meeting3.wav"]
+    missing = [str(f) for f in files if not Path(f).is_file()]
+    if missing:
+        print(f"bench: no such file: {', '.join(missing)}; expected audio recordings", file=sys.stderr)
         return 2
+    out: dict[str, object] = {"files": [str(f) for f in files]}
     t0 = time.perf_counter()
     pipeline = build_pipeline()
     print(f"models loaded in {time.perf_counter() - t0:.1f} s")
@@ -77,16 +99,22 @@ def main(argv: list[str] | None = None) -> int:
                 audio += a.duration_s
                 wall += a.elapsed_s
         print(f"analyze --mode {mode:5s}: {audio:7.1f} s of audio in {wall:6.2f} s  RTF {wall / audio:.4f}  ({audio / wall:.0f}x real time)")
+        out[f"rtf_{mode}"] = wall / audio
     audio = busy = 0.0
-    delays: list[float] = []
+    shown: list[float] = []
+    final: list[float] = []
     for f in files:
-        a_s, b_s, d = live_run(f, pipeline)
-        audio, busy, delays = audio + a_s, busy + b_s, delays + d
-    d = np.array(delays)
-    print(f"live pipeline: {100 * busy / audio:.1f} % of one core; decision delay p50 {np.percentile(d, 50):.2f} s, "
-          f"p95 {np.percentile(d, 95):.2f} s, max {d.max():.2f} s over {len(d)} segments")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        a_s, b_s, d_shown, d_final = live_run(f, pipeline)
+        audio, busy, shown, final = audio + a_s, busy + b_s, shown + d_shown, final + d_final
+    out["live_cpu_share"] = busy / audio
+    out["delay_shown_s"], out["delay_final_s"] = stats(shown), stats(final)
+    print(f"live pipeline: {100 * busy / audio:.1f} % of one core over {len(final)} segments")
+    for what, d in (("delay to the dashboard", stats(shown)), ("delay to the final attribution", stats(final))):
+        print(f"  {what}: p50 {d['p50']:.2f} s, p95 {d['p95']:.2f} s, max {d['max']:.2f} s")
+    out["peak_rss_mb"] = peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS): {peak_mb:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
     return 0
 
 
