@@ -103,7 +103,12 @@ def test_a_device_that_delivers_garbage_is_counted_and_the_meeting_goes_on(
     monkeypatch.setattr(capture, "COUNTER_LOG_S", 0.0)  # every new damage logged at once (else once a minute)
     seen: list[np.ndarray] = []
     decide = fake_pipeline.decide
-    monkeypatch.setattr(fake_pipeline, "decide", lambda chunk: (seen.append(chunk.samples), decide(chunk))[1])
+
+    def watched(chunk: Any) -> Any:
+        seen.append(chunk.samples)
+        return decide(chunk)
+
+    monkeypatch.setattr(fake_pipeline, "decide", watched)
     session = MeetingSession(fake_pipeline, LiveInput(microphone_opener(None), label="microphone"))
     caplog.set_level(logging.INFO, logger="talktime")
     session.open()

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -169,11 +169,12 @@ def get(url: str, *, method: str = "GET") -> Any:
     return json.loads(body) if r.headers.get_content_type() == "application/json" else body
 
 
-def start_run(data_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
-    """``talktime run`` replaying meeting3.wav; waits until it answers. Returns it, its URL, its output."""
+def start_run(data_dir: Path, *, extra: Sequence[str] = ()) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """``talktime run`` replaying meeting3.wav (plus ``extra`` flags); waits until it answers.
+    Returns it, its URL, its output so far (standard output and error)."""
     port = free_port()
     cmd = [sys.executable, "-m", "tracker.cli", "run", "--input", str(DATA / "meeting3.wav"), "--host", "127.0.0.1",
-           "--port", str(port), "--token", TOKEN, "--code", CODE, "--title", "Crash test"]
+           "--port", str(port), "--token", TOKEN, "--code", CODE, "--title", "Crash test", *extra]
     env = {**os.environ, "TALKTIME_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
