@@ -146,6 +146,15 @@ def test_run_a_meeting_in_the_browser(server: str, tmp_path: Path) -> None:
             time.sleep(1.0)
             assert page.locator("#clock").inner_text() == clock  # ended: the clock stands still
             page.screenshot(path=str(tmp_path / "ended.png"), full_page=True)
+
+            # The room's next meeting: one click, and the phone follows it without reloading.
+            page.click("#new-btn")
+            expect(page.locator("#status")).not_to_have_text("ended")
+            expect(phone.locator("#status")).not_to_have_text("ended", timeout=3_000)
+            expect(page.locator("#report-which")).to_have_text("Report of the previous meeting:")
+            assert page.locator("#report-json").get_attribute("href") == (
+                f"/api/meetings/{final['meeting_id']}/report?format=json")
+            assert get_json(f"{server}/api/state", CODE)["previous_meeting_id"] == final["meeting_id"]
             assert not errors, errors
         finally:
             browser.close()

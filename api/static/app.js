@@ -118,7 +118,10 @@ function render(s) {
   renderTimeline(s);
   if (ui.role === "facilitator") renderControls(s);
   const input = s.input;
-  const drops = input.dropped_blocks ? ` · ${input.dropped_blocks} audio blocks dropped` : "";
+  const counted = [[input.dropped_blocks, "audio blocks dropped"], [input.overflows, "device overflows"],
+    [input.nonfinite_blocks, "broken blocks silenced"], [input.clipped_blocks, "clipped blocks"],
+    [input.offset_blocks, "blocks with a DC offset"]];
+  const drops = counted.filter(([n]) => n).map(([n, what]) => ` · ${n} ${what}`).join("");
   $("input-status").textContent = `input: ${input.label}${input.device ? ` (${input.device})` : ""} · ${input.status}${drops}`;
   $("meeting-id").textContent = `meeting ${s.meeting_id.slice(0, 8)}`;
 }
@@ -143,8 +146,14 @@ function renderBanners(s) {
   } else if (status.startsWith("input failed")) out.push(["error", status]);
   else if (status === "end of input" && s.status !== "ended") out.push(["info", "The recording has ended. End the meeting to keep these figures."]);
   if (s.status === "paused") out.push(["warn", "Paused: nothing is counted until Start."]);
-  if (s.status === "ready") out.push(["info", "Waiting to start: nothing is counted until the facilitator presses Start."]);
-  if (s.status === "ended") out.push(["info", "The meeting has ended. These are its final figures."]);
+  if (s.status === "ready") {
+    out.push(["info", s.waiting_for_speech ? "Ready: the meeting starts when someone speaks."
+      : "Waiting to start: nothing is counted until the facilitator presses Start."]);
+  }
+  if (s.status === "ended") {
+    out.push(["info", s.end_reason === "silence" ? "The meeting ended after a long silence (not counted). These are its final figures."
+      : "The meeting has ended. These are its final figures."]);
+  }
   if (s.too_many_people) {
     out.push(["warn", `${s.group.people} people are in this meeting. Groups of more than ${s.max_people} rarely share the talk: consider splitting up.`]);
   }
@@ -158,11 +167,14 @@ function renderBanners(s) {
 
 function renderReportLinks(s) {
   // The post-meeting report (GET /api/meetings/{id}/report), offered once the meeting has ended.
+  // Before the next meeting has anything to show, the previous one's report is offered instead.
   const box = $("report-links");
-  box.hidden = s.status !== "ended";
+  const previous = s.status !== "ended" && s.clock_s < 60 ? s.previous_meeting_id : null;
+  box.hidden = s.status !== "ended" && !previous;
   if (box.hidden) return;
+  $("report-which").textContent = previous ? "Report of the previous meeting:" : "Report of this meeting:";
   for (const fmt of ["html", "pdf", "csv", "json"]) {
-    $(`report-${fmt}`).href = `/api/meetings/${encodeURIComponent(s.meeting_id)}/report?format=${fmt}`;
+    $(`report-${fmt}`).href = `/api/meetings/${encodeURIComponent(previous || s.meeting_id)}/report?format=${fmt}`;
   }
 }
 
@@ -368,6 +380,15 @@ function renderTimeline(s) {
 
 // ----------------------------------------------------------------------------- controls
 
+async function newMeeting() {
+  // The room's next meeting (POST /api/meetings); every viewer's page follows it.
+  $("control-error").textContent = "";
+  const r = await fetch("/api/meetings", { method: "POST" });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) { $("control-error").textContent = data.detail || `failed (${r.status})`; return; }
+  render(data);
+}
+
 async function control(method, path, body) {
   if (!ui.snap) return null;
   $("control-error").textContent = "";
@@ -422,6 +443,7 @@ function renderControls(s) {
   byAction("start").disabled = !(s.status === "ready" || s.status === "paused");
   byAction("pause").disabled = s.status !== "running";
   byAction("end").disabled = ended;
+  byAction("new").hidden = !ended;
   const current = s.phases.find((p) => p.end_s === null);
   document.querySelectorAll("[data-phase]").forEach((b) => {
     b.disabled = ended;
@@ -484,7 +506,8 @@ function wireControls() {
   $("meeting-controls").addEventListener("click", (e) => {
     const b = e.target.closest("[data-action]");
     if (!b || (b.dataset.action === "end" && !armEnd(b))) return;
-    control("POST", b.dataset.action);
+    if (b.dataset.action === "new") newMeeting();
+    else control("POST", b.dataset.action);
   });
   $("phase-controls").addEventListener("click", (e) => {
     const b = e.target.closest("button");
