@@ -40,6 +40,7 @@ ERROR_RESPONSES: Responses = {
     401: {"model": ErrorDetail, "description": "no valid meeting code or token"},
     403: {"model": ErrorDetail, "description": "a viewer's code on a control, or a foreign origin"},
     404: {"model": ErrorDetail, "description": "no such meeting, person or path"},
+    405: {"model": ErrorDetail, "description": "the path exists, but not for this method"},
     409: {"model": ErrorDetail, "description": "the control does not fit the meeting's state"},
     413: {"model": ErrorDetail, "description": "request body over max_message_bytes"},
     422: {"model": InvalidInput, "description": "unusable input, with the reason"},

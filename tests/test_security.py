@@ -158,7 +158,7 @@ def test_a_stale_cookie_is_dropped_and_a_new_login_is_kept(app_and_client: tuple
 # ----------------------------------------------------------------------------- limits
 
 
-@pytest.mark.parametrize("app_and_client", [{"auth_failures": 3, "auth_failure_window_s": 0.6}], indirect=True)
+@pytest.mark.parametrize("app_and_client", [{"auth_failures": 3, "auth_failure_window_s": 3.0}], indirect=True)
 def test_wrong_codes_lock_out_only_their_own_address(app_and_client: tuple[FastAPI, TestClient]) -> None:
     app, client = app_and_client
     for i in range(3):
@@ -175,17 +175,18 @@ def test_wrong_codes_lock_out_only_their_own_address(app_and_client: tuple[FastA
     facilitator_elsewhere = TestClient(app, client=("192.168.1.20", 50001))
     assert facilitator_elsewhere.get("/api/state", headers=CONTROL).status_code == 200
     assert client.get("/healthz").status_code == 200  # presenting nothing is never locked
-    time.sleep(0.25)  # one failure forgiven every 0.2 s
+    time.sleep(1.1)  # one failure forgiven every second
     assert client.get("/api/state", headers=VIEW).status_code == 200
 
 
-@pytest.mark.parametrize("app_and_client", [{"requests_per_s": 1, "request_burst": 10}], indirect=True)
+@pytest.mark.parametrize("app_and_client", [{"requests_per_s": 0.1, "request_burst": 10}], indirect=True)
 def test_request_rate_per_address(app_and_client: tuple[FastAPI, TestClient]) -> None:
     app, client = app_and_client
     codes = [client.get("/api/state", headers=VIEW).status_code for _ in range(12)]
-    assert codes[:9] == [200] * 9 and codes[-1] == 429  # the lifespan's startup used no request
+    assert codes == [200] * 10 + [429] * 2  # the lifespan's startup used no request
     r = client.get("/api/state", headers=VIEW)
-    assert r.status_code == 429 and r.headers["retry-after"] == "1" and "at most 1 per second" in r.json()["detail"]
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 10
+    assert "at most 0.1 per second (bursts of 10)" in r.json()["detail"]
     other = TestClient(app, client=("192.168.1.21", 50002))
     assert other.get("/api/state", headers=VIEW).status_code == 200
 
