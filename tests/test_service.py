@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli_store import get, start_run, stored
+from test_cli_store import free_port, get, start_run, stored
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,3 +120,15 @@ def test_service_mode_starts_on_talk_survives_kill_9_and_logs(tmp_path: Path) ->
         if second.poll() is None:
             second.kill()
     assert stored(tmp_path, "SELECT end_reason FROM meetings WHERE id = ?", new_id) == [("ended",)]
+
+
+def test_a_store_that_cannot_record_the_meeting_stops_run_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "live").write_text("not a folder")  # where the live meeting's lock must go
+    proc = subprocess.run(
+        [sys.executable, "-m", "tracker.cli", "run", "--input", str(REPO / "tests" / "data" / "meeting3.wav"),
+         "--host", "127.0.0.1", "--port", str(free_port()), "--data-dir", str(tmp_path), "--log-level", "error"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("talktime: StoreError: cannot write") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
