@@ -20,6 +20,7 @@ from api.hub import Hub
 from api.limits import HeadLimitMiddleware, Limiter, RequestRateMiddleware
 from api.openapi import ERROR_RESPONSES, REPORT_RESPONSES
 from api.pump import SnapshotPump
+from api.profile_routes import router as profile_router
 from api.reports import router as reports_router
 from api.routes import STATIC_DIR, router
 from api.security import Access, AccessMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -42,8 +43,14 @@ NO_TELEMETRY: TelemetryConfig = {
 
 
 def session_from_settings(settings: Settings) -> MeetingSession:
-    """The live meeting the settings describe (loads the models; a bad input file fails here)."""
-    return build_session(
+    """The live meeting the settings describe (loads the models; a bad input file fails here).
+
+    People of the roster file are expected; voices of people with a stored profile are named."""
+    from tracker.enrollment import read_roster, use_profiles
+
+    if settings.roster is not None:
+        read_roster(settings.roster)  # a bad roster fails before the models load
+    session = build_session(
         device=settings.device,
         input_path=settings.input,
         config=PipelineConfig(vad=VadConfig(model=settings.vad)),
@@ -52,6 +59,8 @@ def session_from_settings(settings: Settings) -> MeetingSession:
         autostart=settings.autostart,
         start_on_speech_after_s=settings.quiet_before_start_s if settings.start_on_speech else None,
     )
+    use_profiles(session, data_dir=settings.store_dir(), roster_file=settings.roster)
+    return session
 
 
 def room_from_settings(settings: Settings, session: MeetingSession, store: MeetingStore | None) -> Room:
@@ -131,6 +140,7 @@ def create_app(
     app.state.limiter = limiter = Limiter(settings.limits())
     app.include_router(router)
     app.include_router(reports_router, responses=REPORT_RESPONSES)
+    app.include_router(profile_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for exc_type in (SessionError, ValueError):
         app.add_exception_handler(exc_type, _session_error)

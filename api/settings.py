@@ -104,6 +104,10 @@ class Settings(BaseSettings):
         default=None, min_length=1, max_length=120, description="recurring meeting this one belongs to (default: the title)"
     )
     room: str | None = Field(default=None, min_length=1, max_length=120, description="the room, for the meeting's record")
+    roster: Path | None = Field(
+        default=None, description="text file of expected attendees, one name per line; those with a voice profile are "
+        "recognised from their first words (docs/profiles.md)"
+    )
     retention_days: int | None = Field(
         default=None, ge=1, description="at start, delete stored meetings older than this many days (default: keep)"
     )
@@ -154,7 +158,7 @@ class Settings(BaseSettings):
         return ViewConfig(warmup_s=self.warmup_s, quiet_after_s=self.quiet_after_s, max_people=self.max_people)
 
 
-_METAVARS = {"input": "FILE", "device": "D", "host": "H", "port": "P", "allowed_origins": "ORIGINS", "data_dir": "DIR",
+_METAVARS = {"input": "FILE", "roster": "FILE", "device": "D", "host": "H", "port": "P", "allowed_origins": "ORIGINS", "data_dir": "DIR",
              "retention_days": "DAYS"}
 
 

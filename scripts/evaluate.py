@@ -16,6 +16,13 @@ pooled over all files (last line):
   for every person and every unmapped found voice, |found share - true share| in percentage
   points, averaged per file; pooled = averaged over all people of all files;
 - the real-time factor (wall time / audio time, models loaded beforehand).
+
+``--enroll`` (live mode) scores voice profiles instead: for each file whose reference speakers
+also speak in other files (AMI speaker ids recur), each such person's profile is built from the
+other files (the mean of the windows they alone fill there, as ``scripts/calibrate_profiles.py``
+does) and the file is run live twice: without profiles, and with them seeded as ``talktime run
+--roster`` does. Printed per file and pooled: the talk-share error without and with, and how many
+people were named from a profile (right / wrong).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # calibrate_profiles, for --enroll
 
 import models  # noqa: F401,E402 - telemetry off before pyannote is imported
 import numpy as np  # noqa: E402
@@ -37,7 +45,7 @@ from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 from tracker.analysis import analyze  # noqa: E402
 from tracker.audio import SAMPLE_RATE  # noqa: E402
-from tracker.runner import PipelineConfig, build_pipeline  # noqa: E402
+from tracker.runner import Pipeline, PipelineConfig, build_pipeline  # noqa: E402
 from tracker.stages.vad import VadConfig  # noqa: E402
 
 
@@ -131,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --engine pyannote: the segmentation window's step as a fraction of it (pyannote: 0.1)")
     ap.add_argument("--set", action="append", default=[], metavar="STAGE.FIELD=VALUE",
                     help="override a setting, e.g. --set diarization.assign_threshold=0.8 (repeatable)")
+    ap.add_argument("--enroll", action="store_true",
+                    help="live talk-share error with and without profiles built from the other files (see above)")
     args = ap.parse_args(argv)
 
     wavs = sorted((args.dir / "wav").glob("*.wav"))
@@ -139,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     uems = load_uem(args.dir / "all.uem")
     pipeline = build_pipeline(with_overrides(PipelineConfig(vad=VadConfig(model=args.vad)), args.set))
+    if args.enroll:
+        return evaluate_enrollment(args.dir, wavs, uems, pipeline)
     engine = None
     if args.engine == "pyannote" and args.mode == "final":
         from models.pyannote import PyannoteEngine
@@ -211,6 +223,77 @@ def main(argv: list[str] | None = None) -> int:
     print(fmt(pooled))
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows + [pooled]], indent=2))
+    return 0
+
+
+def _live_share_error(wav: Path, ref: Annotation, uem: Timeline | None, pipeline: Pipeline) -> tuple[list[float], dict[int, str]]:
+    a = analyze(wav, pipeline, mode="live")
+    hyp = Annotation(uri=wav.stem)
+    for k, s in enumerate(a.segments):
+        hyp[Segment(s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE), k] = f"spk{s.speaker}"
+    uem = uem or Timeline([Segment(0, a.duration_s)], uri=wav.stem)
+    present = {f"spk{p.id}" for p in a.summary.speakers if p.present and not p.expected}
+    named = dict(pipeline.known.from_profile) if pipeline.known is not None else {}
+    spoke = {i: n for i, n in named.items() if f"spk{i}" in hyp.labels()}
+    return share_errors(ref.crop(uem), hyp.crop(uem).subset(present)), spoke
+
+
+def _named_right(wav: Path, ref: Annotation, pipeline: Pipeline, named: dict[int, str]) -> tuple[int, int]:
+    """Of the voices named from a profile, how many overlap that person's reference speech most."""
+    right = 0
+    for sid, name in named.items():
+        overlap: dict[str, float] = {}
+        for s in pipeline.segments:
+            if s.speaker != sid:
+                continue
+            seg = Segment(s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE)
+            for label in ref.crop(seg).labels():
+                overlap[label] = overlap.get(label, 0.0) + ref.label_timeline(label).crop(seg).duration()
+        right += bool(overlap) and max(overlap, key=overlap.__getitem__) == name
+    return right, len(named) - right
+
+
+def evaluate_enrollment(folder: Path, wavs: list[Path], uems: dict[str, Timeline], pipeline: Pipeline) -> int:
+    """Live share error with and without profiles of recurring people built from the other files."""
+    from calibrate_profiles import person_windows
+
+    from tracker.profiles import KnownVoices, Profile, ProfileMatcher, model_id
+    from tracker.stages.diarization import unit
+
+    pairs = [(w, folder / "rttm" / f"{w.stem}.rttm") for w in wavs if (folder / "rttm" / f"{w.stem}.rttm").exists()]
+    windows = {w.stem: person_windows(w, r, pipeline) for w, r in pairs}
+    model = model_id(pipeline.diarizer.encoder)
+    without: list[float] = []
+    with_: list[float] = []
+    right = wrong = 0
+    print(f"{'file':32s} {'people':>6s} {'enrolled':>8s} {'share without':>13s} {'with':>7s} {'named right/wrong':>18s}")
+    for wav, rttm in pairs:
+        ref = load_rttm(rttm)
+        profiles = []
+        for who in ref.labels():
+            rows = [p[who] for uri, p in windows.items() if uri != wav.stem and who in p]
+            if rows:
+                emb = np.concatenate(rows)
+                profiles.append(Profile(str(who), model, unit(emb.sum(axis=0)).astype(np.float32), windows=len(emb),
+                                        speech_s=0.4 * len(emb), consent=True))
+        if not profiles:
+            continue
+        pipeline.use_profiles(None)
+        e0, _ = _live_share_error(wav, ref, uems.get(wav.stem), pipeline)
+        pipeline.use_profiles(KnownVoices(ProfileMatcher(profiles, model=model), roster=[p.name for p in profiles]))
+        e1, named = _live_share_error(wav, ref, uems.get(wav.stem), pipeline)
+        r, w = _named_right(wav, ref, pipeline, named)
+        right, wrong = right + r, wrong + w
+        without += e0
+        with_ += e1
+        print(f"{wav.stem:32s} {len(ref.labels()):6d} {len(profiles):8d} {np.mean(e0):13.2f} {np.mean(e1):7.2f} "
+              f"{r:>9d}/{w:<8d}", flush=True)
+    pipeline.use_profiles(None)
+    if not without:
+        print("evaluate: no file has a speaker who also speaks in another file; nothing to enroll", file=sys.stderr)
+        return 2
+    print(f"POOLED live share error (pp, over every person of those files): without profiles {np.mean(without):.2f}, "
+          f"with {np.mean(with_):.2f}; named from a profile: {right} right, {wrong} wrong")
     return 0
 
 

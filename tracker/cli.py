@@ -5,6 +5,7 @@
     talktime run [--device D | --input FILE] [--host H] [--port P]
     talktime analyze AUDIO --save [--title T]; talktime meetings; talktime report [MEETING] [--format F] [-o FILE]
     talktime history [MEETING]; talktime prune --older-than-days N; talktime forget-person NAME; talktime delete MEETING
+    talktime profiles enroll|list|rename|delete|export|import ...; talktime run --roster FILE
 
 Errors are caught once here and printed as ``talktime: TypeName: message`` with a non-zero exit.
 """
@@ -222,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_cli_arguments(r)
     r.set_defaults(func=cmd_run)
     add_store_commands(sub)
+    from tracker.cli_profiles import add_profile_commands
+
+    add_profile_commands(sub)
     return p
 
 

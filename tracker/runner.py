@@ -123,7 +123,7 @@ class Pipeline:
             SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in self._undecided
         )
         if self.known is not None and segs:
-            for keep, gone in self.known.update(self.diarizer, self.accountant):
+            for keep, gone in self.known.update(self.diarizer, self.accountant, segs):
                 self.merge(keep, gone)
         self.accountant.advance(self.accountant.clock_samples if end is None else end)
         return segs

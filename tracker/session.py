@@ -103,6 +103,7 @@ class MeetingSnapshot:
     timeline: list[tuple[int, float, float]]  # (speaker id, start_s, end_s)
     version: int  # increases with every change
     changed_at: float  # wall time (time.time()) of the last change, for latency measurements
+    from_profile: list[int] = field(default_factory=list)  # voice ids whose name came from a voice profile
 
 
 @dataclass
@@ -409,6 +410,7 @@ class MeetingSession:
             clock_s = seconds(clock_samples)
             people = people_view(summary, clock_s=clock_s, config=self.view)
             present = [p.id for p in people if p.present]
+            from_profile = sorted(self.pipeline.known.from_profile) if self.pipeline.known is not None else []
             phases = phase_views(acc, st.phases, people=present, clock_samples=clock_samples)
             timeline = timeline_view(
                 acc, gap_s=self.view.timeline_gap_s, clock_samples=clock_samples, blocks=self.view.timeline_blocks
@@ -448,6 +450,7 @@ class MeetingSession:
             timeline=timeline,
             version=st.version,
             changed_at=st.changed_at,
+            from_profile=from_profile,
         )
 
 

@@ -273,10 +273,14 @@ function updateRow(row, p, [talk, share], equal, scale) {
   const badges = [];
   if (p.quiet) badges.push(["badge ask", "Ask them"]);
   if (p.dominant) badges.push(["badge dom", "Dominating"]);
-  const key = badges.map((b) => b[1]).join("|");
+  const fromProfile = ((ui.snap && ui.snap.from_profile) || []).includes(p.id);
+  if (fromProfile) badges.push(["badge profile", "Voice profile"]);
+  const canKeep = ui.role === "facilitator" && p.id >= 0 && !fromProfile && !/^Guest \d+$/.test(p.name);
+  const key = badges.map((b) => b[1]).join("|") + (canKeep ? "|keep" : "");
   if (row.badges.dataset.key !== key) {
     row.badges.dataset.key = key;
     row.badges.replaceChildren(...badges.map(([cls, text]) => el("span", cls, text)));
+    if (canKeep) row.badges.append(keepVoiceButton(p));
   }
   row.meta.textContent = p.expected
     ? "on the roster · counts at zero until they speak"
@@ -466,6 +470,10 @@ function renderControls(s) {
   }
   const roster = expected.map((p) => {
     const li = el("li", "", p.name);
+    const enroll = el("button", "enroll", "Enroll voice");
+    enroll.title = `Listen to ${p.name} for ${ENROLL_S} s and recognise them from now on`;
+    enroll.addEventListener("click", () => enrollAttendee(p));
+    li.append(enroll);
     const x = el("button", "", "×");
     x.title = `Remove ${p.name}`;
     x.addEventListener("click", () => control("DELETE", `attendees/${p.id}`));
@@ -474,6 +482,36 @@ function renderControls(s) {
   });
   $("roster").replaceChildren(...roster);
   $("roster-names").replaceChildren(...expected.map((p) => { const o = el("option"); o.value = p.name; return o; }));
+}
+
+// ----------------------------------------------------------------------------- voice profiles
+
+const ENROLL_S = 8;  // seconds the room is listened to for an enrollment
+
+function askConsent(name) {
+  return window.confirm(`Does ${name} agree to keep a voice profile on this computer? ` +
+    "It is an average of voice features, never a recording, and can be deleted at any time " +
+    "(`talktime profiles delete`). Cancel: recognise them in this meeting only.");
+}
+
+async function enrollAttendee(p) {
+  const consent = askConsent(p.name);
+  const status = $("enroll-status");
+  status.textContent = `Listening for ${ENROLL_S} s: ask ${p.name}, alone, to say their name and what they work on…`;
+  const done = await control("POST", `attendees/${p.id}/enroll`, { seconds: ENROLL_S, consent });
+  status.textContent = done ? `${p.name} is enrolled${consent ? " and their voice profile is kept" : " for this meeting"}.` : "";
+}
+
+function keepVoiceButton(p) {
+  const b = el("button", "keep-voice", "Keep voice");
+  b.title = `Keep ${p.name}'s voice profile, so the next meetings recognise them`;
+  b.addEventListener("click", async () => {
+    if (!askConsent(p.name)) return;
+    if (await control("POST", `speakers/${p.id}/profile`, { consent: true })) {
+      $("enroll-status").textContent = `${p.name}'s voice profile is kept.`;
+    }
+  });
+  return b;
 }
 
 function renderJoin() {

@@ -1,0 +1,198 @@
+"""Enrollment as people use it: `talktime profiles` as a subprocess on a real store, recognition in a
+later recording through the live path, a live enrollment and a guest named mid-meeting in a running
+session, and enrollment speech that is silent, too short or two voices (a clear retake message).
+
+tests/data/meeting3.wav and meeting2.wav share one espeak-ng voice, "alex" (see their RTTM).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from api_fixtures import wait_for
+from tracker.analysis import analyze
+from tracker.audio import AudioChunk, to_samples
+from tracker.capture import LiveInput
+from tracker.enrollment import enroll_from_file, enroll_live, known_voices, read_roster, save_voice_profile
+from tracker.profiles import EnrollmentError, Profile, model_id
+from tracker.runner import Pipeline
+from tracker.session import MeetingSession
+from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio
+from tracker.storage import STORE_FILE, MeetingStore
+
+pytestmark = pytest.mark.models
+
+REPO = Path(__file__).resolve().parents[1]
+M2, M3 = REPO / "tests" / "data" / "meeting2.wav", REPO / "tests" / "data" / "meeting3.wav"
+ALEX_M3 = (0.5, 5.5)  # seconds of meeting3.wav where only alex speaks (RTTM: 1.000 + 4.220)
+
+
+def talktime(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracker.cli", *args], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, env={**os.environ, "TALKTIME_DATA_DIR": str(data)})
+
+
+@pytest.fixture
+def fresh(pipeline: Pipeline) -> Iterator[Pipeline]:
+    pipeline.use_profiles(None)
+    yield pipeline
+    pipeline.use_profiles(None)
+
+
+def test_enroll_from_a_recording_then_recognised_in_a_later_one(tmp_path: Path, fresh: Pipeline) -> None:
+    proc = talktime("profiles", "enroll", "Alex", str(M3), "--start", "0.5", "--end", "5.5", "--consent", data=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "enrolled Alex" in proc.stdout and model_id(fresh.diarizer.encoder) in proc.stdout
+    listed = talktime("profiles", "list", data=tmp_path)
+    assert listed.returncode == 0 and "Alex" in listed.stdout and "resemblyzer" in listed.stdout
+
+    with MeetingStore(tmp_path / STORE_FILE) as store:
+        # a regular who is not on today's roster: their voice is named once it has spoken a little
+        fresh.use_profiles(known_voices(store, fresh))
+        alone = analyze(M2, fresh, mode="live")
+        # on the roster: seeded, so known from the first words
+        fresh.use_profiles(known_voices(store, fresh, roster=["Alex", "Dana"]))
+        seeded = analyze(M2, fresh, mode="live")
+    for result in (alone, seeded):
+        people = {s.name: s for s in result.summary.speakers}
+        assert "Alex" in people, people
+        assert people["Alex"].talk_time_s == pytest.approx(12.5, abs=2.0)  # RTTM: alex speaks 12.47 s
+        assert not any(n.startswith("Alex") and n != "Alex" for n in people)
+    dana = next(s for s in seeded.summary.speakers if s.name == "Dana")
+    assert dana.expected and dana.talk_time_s == 0  # on the roster, no profile: counts at zero
+    assert fresh.known is not None and "Alex" in fresh.known.from_profile.values()
+
+
+def test_bad_enrollment_speech_asks_for_a_retake(fresh: Pipeline) -> None:
+    with pytest.raises(EnrollmentError, match="no speech was heard.*retake"):
+        enroll_from_file(M3, fresh, start_s=0.0, end_s=0.9)
+    with pytest.raises(EnrollmentError, match="too short.*retake"):
+        enroll_from_file(M3, fresh, start_s=0.5, end_s=2.5)
+    with pytest.raises(EnrollmentError, match="two voices.*retake"):
+        enroll_from_file(M3, fresh, start_s=0.5, end_s=10.0)  # alex, then blair
+    voice = enroll_from_file(M3, fresh, start_s=ALEX_M3[0], end_s=ALEX_M3[1])
+    assert voice.windows >= 6 and 3.0 <= voice.speech_s <= 5.0
+
+
+def test_profiles_commands_export_import_rename_delete(tmp_path: Path) -> None:
+    data, other = tmp_path / "a", tmp_path / "b"
+    v = np.random.default_rng(1).standard_normal(256).astype(np.float32)
+    with MeetingStore.in_folder(data) as store:
+        store.save_profile(Profile("Ada", "resemblyzer-ge2e-0.1.4/256", v / np.linalg.norm(v), windows=9, speech_s=3.6,
+                                   consent=True))
+    assert talktime("profiles", "export", str(tmp_path / "p.json"), data=data).returncode == 0
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o600
+    assert talktime("profiles", "import", str(tmp_path / "p.json"), data=other).returncode == 0
+    again = talktime("profiles", "import", str(tmp_path / "p.json"), data=other)
+    assert "kept 1 existing" in again.stdout
+    assert talktime("profiles", "rename", "ada", "Ada King", data=other).returncode == 0
+    with MeetingStore.in_folder(other) as store:
+        (got,) = store.profiles()
+    assert got.name == "Ada King" and np.array_equal(got.embedding, v / np.linalg.norm(v))
+    gone = talktime("profiles", "delete", "ada king", data=other)
+    assert gone.returncode == 0 and "deleted 1 profile" in gone.stdout
+    missing = talktime("profiles", "delete", "ada king", data=other)
+    assert missing.returncode == 1 and "no voice profile named" in missing.stderr
+    (tmp_path / "bad.json").write_text('{"format": "something else"}')
+    bad = talktime("profiles", "import", str(tmp_path / "bad.json"), data=other)
+    assert bad.returncode == 1 and "expected" in bad.stderr and "talktime profiles export" in bad.stderr
+    no_consent = talktime("profiles", "enroll", "Bo", str(M3), data=other)
+    assert no_consent.returncode == 1 and "--consent" in no_consent.stderr
+
+
+def test_a_roster_file_is_read_one_name_per_line(tmp_path: Path) -> None:
+    f = tmp_path / "roster.txt"
+    f.write_text("Ada Lovelace\n\n# the guests\nBo   Diddley\nada lovelace\n")
+    assert read_roster(f) == ["Ada Lovelace", "Bo Diddley"]
+    f.write_text("# nobody\n")
+    with pytest.raises(ValueError, match="no names"):
+        read_roster(f)
+
+
+# ----------------------------------------------------------------------------- a running meeting
+
+
+class RecordingFeed:
+    """A ``Source`` that delivers exactly the stretches of a recording the test feeds, in order."""
+
+    def __init__(self, path: Path) -> None:
+        self.audio = read_audio(path)
+        self.stats = SourceStats()
+        self._queue: queue.Queue[AudioChunk | None] = queue.Queue()
+        self._position = 0
+
+    def feed(self, start_s: float, end_s: float) -> None:
+        part = self.audio[to_samples(start_s) : to_samples(end_s)]
+        for i in range(0, len(part), BLOCK_SAMPLES):
+            block = part[i : i + BLOCK_SAMPLES]
+            self._queue.put(AudioChunk(block, self._position))
+            self._position += len(block)
+
+    def start(self) -> None:
+        pass
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        try:
+            chunk = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if chunk is None:
+            raise EndOfStream
+        return chunk
+
+    def stop(self) -> None:
+        pass
+
+    @property
+    def position(self) -> int:
+        """Samples fed so far."""
+        return self._position
+
+
+def test_live_enrollment_and_a_guest_named_mid_meeting(tmp_path: Path, fresh: Pipeline) -> None:
+    feed = RecordingFeed(M3)
+    session = MeetingSession(fresh, LiveInput(lambda: feed, retry=False, label="test feed"))
+    session.expect("Alex")
+    with MeetingStore(tmp_path / STORE_FILE) as store:
+        session.open()
+        try:
+            def listen(seconds: float) -> None:  # the room speaks while enroll_live listens
+                feed.feed(*ALEX_M3) if seconds > 3.5 else feed.feed(5.5, 5.9)
+                processed()
+
+            def processed() -> None:
+                wait_for(lambda: fresh.accountant.clock_samples >= feed.position, timeout=60,
+                         what="the pipeline to process the audio")
+
+            result: list[Profile] = []
+            t = threading.Thread(target=lambda: result.append(enroll_live(
+                session, -1, seconds=5.0, consent=True, store=store, sleep=listen)))
+            t.start()
+            t.join(60)
+            assert result, "enroll_live did not finish"
+            snap = session.snapshot()
+            alex = next(p for p in snap.speakers if p.name == "Alex")
+            assert not alex.expected and alex.id >= 0 and alex.id in snap.from_profile
+            assert [p.name for p in store.profiles()] == ["Alex"]
+
+            feed.feed(5.9, 14.5)  # blair speaks (a guest), then alex again
+            processed()
+            guest = wait_for(lambda: next((p for p in session.snapshot().speakers if p.name.startswith("Guest ")), None),
+                             timeout=10, what="a guest voice")
+            session.rename(guest.id, "Blair")
+            save_voice_profile(session, guest.id, consent=True, store=store)
+            assert sorted(p.name for p in store.profiles()) == ["Alex", "Blair"]
+            assert guest.id in session.snapshot().from_profile
+            with pytest.raises(ValueError, match="consent"):
+                save_voice_profile(session, guest.id, consent=False, store=store)
+        finally:
+            session.end()

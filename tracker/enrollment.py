@@ -1,0 +1,225 @@
+"""Enrollment and recognition at the edges: a recording or the room microphone in, a profile out;
+the store's profiles and a roster file in, known voices for a live meeting out.
+
+Everything goes through the pipeline the microphone uses and keeps only window embeddings, never
+audio. The matching itself is ``tracker.profiles`` (no I/O).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from tracker.audio import AudioChunk, to_samples
+import numpy as np
+
+from tracker.profiles import (
+    ENROLL_MIN_WINDOWS,
+    EnrollmentError,
+    EnrollmentVoice,
+    KnownVoices,
+    Profile,
+    ProfileMatcher,
+    enrollment_voice,
+    model_id,
+    windows_between,
+)
+from tracker.runner import Pipeline, Runner
+from tracker.session import ConflictError, MeetingSession, UnknownSpeakerError, clean_name
+from tracker.sources import EndOfStream, FileSource, Source
+from tracker.stages.diarization import unit
+from tracker.storage import STORE_FILE, MeetingStore, StoreError
+
+log = logging.getLogger("talktime")
+LABEL_DELAY_S = 3.0  # seconds after the speech ends until its windows carry their voice (window + new-voice wait)
+END_MARGIN_S = 2.0  # seconds of the recording read past --end, so the detector settles the last words
+ENROLL_SECONDS = (4.0, 30.0)  # seconds the room is listened to for a live enrollment: allowed range
+
+
+def read_roster(path: str | Path) -> list[str]:
+    """Names from a text file, one per line (blank lines and ``#`` comments skipped, repeats once)."""
+    p = Path(path)
+    try:
+        lines = p.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the roster {p} ({exc}); expected a text file with one name per line") from exc
+    names: list[str] = []
+    for k, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            name = clean_name(text)
+        except ValueError as exc:
+            raise ValueError(f"{p} line {k}: {exc}") from exc
+        if name.casefold() not in {n.casefold() for n in names}:
+            names.append(name)
+    if not names:
+        raise ValueError(f"the roster {p} has no names; expected one name per line")
+    return names
+
+
+def known_voices(store: MeetingStore | None, pipeline: Pipeline, *, roster: list[str] | None = None) -> KnownVoices | None:
+    """The store's profiles of the pipeline's model, with the roster's enrolled people to seed.
+
+    None when there are neither profiles nor a roster. Profiles of other models are left out
+    (logged). A store that cannot be read leaves recognition off, with a warning.
+    """
+    model = model_id(pipeline.diarizer.encoder)
+    profiles: list[Profile] = []
+    if store is not None:
+        try:
+            profiles = store.profiles()
+        except StoreError as exc:
+            log.warning("voice profiles are off: %s", exc)
+    matcher = ProfileMatcher(profiles, model=model)
+    if matcher.other_models:
+        log.info("%d voice profiles were made by another embedding model and are not used (this one: %s)",
+                 len(matcher.other_models), model)
+    if not matcher.profiles and not roster:
+        return None
+    return KnownVoices(matcher, roster=roster or [])
+
+
+def enroll_from_file(path: str | Path, pipeline: Pipeline, *, start_s: float = 0.0, end_s: float | None = None) -> EnrollmentVoice:
+    """The voice in ``path`` between ``start_s`` and ``end_s`` seconds, through the live path.
+
+    Raises ``tracker.profiles.EnrollmentError`` when that speech is silent, too short or two voices.
+    """
+    if start_s < 0 or (end_s is not None and end_s <= start_s):
+        raise ValueError(f"enrollment expected 0 <= --start < --end seconds, got {start_s} and {end_s}")
+    end = None if end_s is None else to_samples(end_s)
+    source: Source = FileSource(path)
+    if end is not None:
+        source = _Until(source, end + to_samples(END_MARGIN_S))
+    pipeline.use_profiles(None)
+    Runner(source, pipeline).run()
+    return enrollment_voice(windows_between(pipeline.diarizer.records, to_samples(start_s), end))
+
+
+class _Until:
+    """A source that ends at ``end`` samples (enrollment needs no more of the recording)."""
+
+    def __init__(self, source: Source, end: int) -> None:
+        self.source, self.end, self.stats = source, end, source.stats
+
+    def start(self) -> None:
+        self.source.start()
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        chunk = self.source.read(timeout)
+        if chunk is not None and chunk.start_sample >= self.end:
+            raise EndOfStream
+        return chunk
+
+    def stop(self) -> None:
+        self.source.stop()
+
+
+def _known(session: MeetingSession) -> KnownVoices:
+    pipeline = session.pipeline
+    if pipeline.known is None:  # NB: set without use_profiles, which would reset the running meeting
+        pipeline.known = KnownVoices(ProfileMatcher([], model=model_id(pipeline.diarizer.encoder)))
+    return pipeline.known
+
+
+def _keep(session: MeetingSession, store: MeetingStore | None, name: str, voice: EnrollmentVoice, consent: bool) -> Profile:
+    profile = Profile(name, model_id(session.pipeline.diarizer.encoder), voice.embedding, windows=voice.windows,
+                      speech_s=voice.speech_s, consent=consent)
+    if consent and store is not None:
+        store.save_profile(profile)
+    return profile
+
+
+def enroll_live(session: MeetingSession, attendee: int, *, seconds: float, consent: bool,
+                store: MeetingStore | None, sleep: Callable[[float], None] = time.sleep) -> Profile:
+    """Listen to the room for ``seconds`` and make roster entry ``attendee`` (id < 0) a known voice.
+
+    The windows the pipeline embeds meanwhile give the profile (kept in ``store`` only with
+    ``consent``); the voice they were given is named after the attendee. Blocks for about
+    ``seconds + LABEL_DELAY_S``; raises ``EnrollmentError`` asking for a retake.
+    """
+    lo, hi = ENROLL_SECONDS
+    if not lo <= seconds <= hi:
+        raise ValueError(f"enrollment expected {lo:.0f}-{hi:.0f} seconds of listening, got {seconds!r}")
+    with session.runner.lock:
+        expected = session.pipeline.accountant.expected
+        if attendee >= 0 or -1 - attendee >= len(expected):
+            raise UnknownSpeakerError(f"no expected attendee with id {attendee} in meeting {session.id}")
+        name = expected[-1 - attendee]
+    if session.status != "running":
+        raise ConflictError(f"cannot enroll {name}: the meeting is {session.status}; start it so talktime can listen")
+    diarizer = session.pipeline.diarizer
+    with session.runner.lock:
+        start = session.pipeline.accountant.clock_samples  # the stream sample processed last
+        kept, first = diarizer.keep_records, len(diarizer.records)
+        diarizer.keep_records = True  # NB: a live meeting keeps no window records; these few, for now
+    try:
+        sleep(seconds)
+        sleep(LABEL_DELAY_S)
+    finally:
+        with session.runner.lock:
+            windows = windows_between(diarizer.records[first:], start, start + to_samples(seconds))
+            if not kept:
+                del diarizer.records[first:]
+            diarizer.keep_records = kept
+    voice = enrollment_voice(windows)
+    labels = Counter(r.label for r in windows if r.strong and r.label is not None)
+    if not labels:
+        raise EnrollmentError(f"the speech was heard but not yet given a voice; please retake for {name}")
+    speaker, _ = labels.most_common(1)[0]
+    owner = session.pipeline.accountant.names.get(speaker)
+    if owner is not None and owner != name:
+        raise EnrollmentError(f"that voice is already {owner}'s on the dashboard; expected {name} alone speaking. "
+                              "Please retake (or rename the voice first if it was named wrongly).")
+    profile = _keep(session, store, name, voice, consent)
+    session.rename(speaker, name)
+    with session.runner.lock:
+        _known(session).add(speaker, name)
+        _known(session).matcher.profiles.append(profile)
+    return profile
+
+
+def save_voice_profile(session: MeetingSession, speaker: int, *, consent: bool, store: MeetingStore | None) -> Profile:
+    """Keep the profile of named voice ``speaker`` (a guest named during the meeting): the mean of the
+    windows the diarizer gave that voice."""
+    if not consent:
+        raise ValueError("a voice profile is kept only with the person's consent; expected consent: true")
+    if store is None:
+        raise ConflictError("this meeting keeps nothing (--no-save), so no voice profile can be kept")
+    with session.runner.lock:
+        name = session.pipeline.accountant.names.get(speaker)
+        found = session.pipeline.diarizer.clustering.voices.get(speaker)
+        total, count = (found.total.copy(), found.count) if found is not None else (None, 0)
+    if name is None:
+        raise ConflictError(f"voice {speaker} has no name yet; expected a named voice (rename it first)")
+    if total is None or count < ENROLL_MIN_WINDOWS:
+        raise EnrollmentError(f"{name} has spoken too little to make a voice profile ({count} windows); expected "
+                              f"at least {ENROLL_MIN_WINDOWS}: try again after they have said a few sentences")
+    step_s = session.pipeline.diarizer.config.step_s
+    voice = EnrollmentVoice(unit(total).astype(np.float32), count, count * step_s)  # the voice's own running mean
+    profile = _keep(session, store, name, voice, consent)
+    with session.runner.lock:
+        _known(session).add(speaker, name)
+    return profile
+
+
+def use_profiles(session: MeetingSession, *, data_dir: Path | None, roster_file: Path | None = None) -> KnownVoices | None:
+    """Before a live meeting opens: put the roster file's names on the roster and recognise the
+    people of the store in ``data_dir`` who have a voice profile (seeding those on the roster)."""
+    roster = read_roster(roster_file) if roster_file is not None else None
+    path = data_dir / STORE_FILE if data_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            with MeetingStore(path) as store:
+                known = known_voices(store, session.pipeline, roster=roster)
+        except StoreError as exc:
+            log.warning("voice profiles are off: %s", exc)
+            known = known_voices(None, session.pipeline, roster=roster)
+    else:
+        known = known_voices(None, session.pipeline, roster=roster)
+    session.pipeline.use_profiles(known)
+    return known
