@@ -58,6 +58,8 @@ def session_from_settings(settings: Settings) -> MeetingSession:
         retry_s=settings.retry_s,
         autostart=settings.autostart,
         start_on_speech_after_s=settings.quiet_before_start_s if settings.start_on_speech else None,
+        call_device=settings.call_device,
+        call_input=settings.call_input,
     )
     use_profiles(session, data_dir=settings.store_dir(), roster_file=settings.roster)
     return session

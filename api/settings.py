@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port of the dashboard")
     device: str | None = Field(default=None, description="input device index or name (default: the system default)")
     input: Path | None = Field(default=None, description="replay this recording in real time instead of a microphone")
+    call_device: str | None = Field(
+        default=None,
+        description="hybrid meeting: the call's audio, a PulseAudio/PipeWire source such as the monitor of the speakers "
+                    "('default': the default output's monitor; see `talktime devices`); alone: a fully remote meeting",
+    )
+    call_input: Path | None = Field(
+        default=None, description="replay a recording of the call's audio beside --input (alone: a fully remote meeting)"
+    )
     code: str | None = Field(
         default=None, min_length=6, description="viewers' meeting code (default: a new random one, printed at start)"
     )
@@ -136,6 +144,12 @@ class Settings(BaseSettings):
     def _check_combination(self) -> Settings:
         if self.device is not None and self.input is not None:
             raise ValueError(f"expected --device or --input, not both; got {self.device!r} and {str(self.input)!r}")
+        if self.call_device is not None and self.call_input is not None:
+            raise ValueError("expected --call-device or --call-input, not both")
+        if self.call_input is not None and self.device is not None:
+            raise ValueError("expected --call-input beside a room recording (--input), not a microphone (--device)")
+        if self.call_device is not None and self.input is not None:
+            raise ValueError("expected --call-device beside a room microphone (--device), not a recording (--input)")
         if self.code is not None and self.code == self.token:
             raise ValueError("expected the viewers' code and the facilitator's token to differ")
         return self
@@ -158,7 +172,7 @@ class Settings(BaseSettings):
         return ViewConfig(warmup_s=self.warmup_s, quiet_after_s=self.quiet_after_s, max_people=self.max_people)
 
 
-_METAVARS = {"input": "FILE", "roster": "FILE", "device": "D", "host": "H", "port": "P", "allowed_origins": "ORIGINS", "data_dir": "DIR",
+_METAVARS = {"call_input": "FILE", "call_device": "SOURCE", "input": "FILE", "roster": "FILE", "device": "D", "host": "H", "port": "P", "allowed_origins": "ORIGINS", "data_dir": "DIR",
              "retention_days": "DAYS"}
 
 

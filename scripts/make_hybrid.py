@@ -80,6 +80,24 @@ def render(seed: int, tmp: Path, turns: int | None = None) -> tuple[np.ndarray, 
     return room, call, sorted(reference, key=lambda r: r[2])
 
 
+def room_microphone(room: np.ndarray, call: np.ndarray, *, echo_db: float, delay_ms: float, reverb: float,
+                    noise_snr: float | None, seed: int, tmp: Path) -> np.ndarray:
+    """What a table microphone hears: the room's talk and the call from the loudspeakers, delayed by
+    ``delay_ms``, reverberant, ``echo_db`` relative to the room talkers' level, plus pink noise."""
+    n = max(len(room), len(call))
+    room, call = np.pad(room, (0, n - len(room))), np.pad(call, (0, n - len(call)))
+    delay = int(round(delay_ms / 1000 * SAMPLE_RATE))
+    echo = add_reverb(np.concatenate([np.zeros(delay), call])[:n], reverb, tmp)
+    room = add_reverb(room, reverb, tmp)
+    room_rms = float(np.sqrt(np.mean(room[np.abs(room) > 1e-4] ** 2)))
+    echo_rms = float(np.sqrt(np.mean(echo[np.abs(echo) > 1e-4] ** 2)))
+    mic = room + echo * (room_rms / echo_rms) * 10 ** (echo_db / 20)
+    if noise_snr is not None:
+        mic = add_noise(mic, noise_snr, seed=seed)
+    out: np.ndarray = mic * 0.9 / float(np.max(np.abs(mic)))
+    return out
+
+
 def write_rttm(path: Path, uri: str, rows: list[tuple[str, int, int]]) -> None:
     with path.open("w") as f:
         for speaker, start, end in rows:
@@ -99,16 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         room, call, ref = render(args.seed, tmp, args.turns)
-        delay = int(round(args.delay_ms / 1000 * SAMPLE_RATE))
-        echo = np.concatenate([np.zeros(delay), call])[: len(call)]
-        echo = add_reverb(echo, args.reverb, tmp)
-        room = add_reverb(room, args.reverb, tmp)
-    room_rms = float(np.sqrt(np.mean(room[np.abs(room) > 1e-4] ** 2)))
-    echo_rms = float(np.sqrt(np.mean(echo[np.abs(echo) > 1e-4] ** 2)))
-    mic = room + echo * (room_rms / echo_rms) * 10 ** (args.echo_db / 20)
-    mic = add_noise(mic, args.noise_snr, seed=args.seed)
-    mic *= 0.9 / float(np.max(np.abs(mic)))
-    call *= 0.9 / float(np.max(np.abs(call)))
+        mic = room_microphone(room, call, echo_db=args.echo_db, delay_ms=args.delay_ms, reverb=args.reverb,
+                              noise_snr=args.noise_snr, seed=args.seed, tmp=tmp)
+    call = call * 0.9 / float(np.max(np.abs(call)))
     args.out.mkdir(parents=True, exist_ok=True)
     sf.write(str(args.out / "room.wav"), mic.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
     sf.write(str(args.out / "call.wav"), call.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")

@@ -7,6 +7,7 @@ and checks what the page shows; a phone-sized viewer watches along.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,15 +58,14 @@ def get_json(url: str, token: str) -> Any:
         return json.load(r)
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
-    """``talktime run`` on a free loopback port; yields its base URL."""
+@contextlib.contextmanager
+def running(*args: str) -> Iterator[str]:
+    """``talktime run ARGS`` on a free loopback port; yields its base URL, stops it with Ctrl-C."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is not installed: run `make test` or `scripts/bootstrap.sh --dev`, which install it")
     talktime = shutil.which("talktime", path=str(Path(sys.executable).parent)) or "talktime"
     port = free_port()
-    cmd = [talktime, "run", "--input", str(recording()), "--host", "127.0.0.1", "--port", str(port),
-           "--token", TOKEN, "--code", CODE]
+    cmd = [talktime, "run", *args, "--host", "127.0.0.1", "--port", str(port), "--token", TOKEN, "--code", CODE]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     base = f"http://127.0.0.1:{port}"
@@ -90,6 +90,13 @@ def server() -> Iterator[str]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    """``talktime run --input <meeting>``; yields its base URL."""
+    with running("--input", str(recording())) as base:
+        yield base
 
 
 def test_run_a_meeting_in_the_browser(server: str, tmp_path: Path) -> None:

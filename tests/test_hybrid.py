@@ -328,3 +328,20 @@ def test_a_missing_call_device_is_reported_and_the_room_goes_on(pulse_server: Pu
     assert sum(len(c.samples) for c in got) == 10 * SAMPLE_RATE
     assert time.monotonic() - t0 < 6.0  # the room did not wait for a call that is not there
     assert "no_such_sink.monitor" in src.call_state and src.call_state.startswith("no call audio")
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"call_device": "x.monitor", "call_input": "call.wav"}, "not both"),
+        ({"call_input": "call.wav", "device": "pulse"}, "beside a room recording"),
+        ({"call_device": "x.monitor", "input": "room.wav"}, "beside a room microphone"),
+    ],
+)
+def test_settings_say_which_inputs_go_together(given: dict[str, str], message: str) -> None:
+    from pydantic import ValidationError
+
+    from api.settings import Settings
+
+    with pytest.raises(ValidationError, match=message):
+        Settings(**given)  # type: ignore[arg-type]

@@ -128,6 +128,11 @@ class LiveInput:
         if changed and self.on_status is not None:
             self.on_status()
 
+    @property
+    def source(self) -> Source | None:
+        """The source open now (None while there is none)."""
+        return self._inner
+
     # -- Source protocol
 
     def start(self) -> None:

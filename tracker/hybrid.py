@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,12 +27,15 @@ from models.embedding import ResemblyzerEncoder, SpeakerEncoder
 from models.vad import FrameVadModel, load_vad_model
 from tracker.audio import AudioChunk, Samples
 from tracker.runner import Pipeline, PipelineConfig
-from tracker.sources import AudioInputError, EndOfStream, Source, SourceStats
+from tracker.sources import AudioInputError, EndOfStream, FileSource, Source, SourceStats
 from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
 from tracker.stages.diarization import SpeakerSegment, StreamingDiarizer
 from tracker.stages.echo import EchoConfig, EchoGate
 from tracker.stages.reclustering import recluster
 from tracker.stages.vad import VoiceActivityDetector
+
+if TYPE_CHECKING:
+    from tracker.capture import LiveInput
 
 log = logging.getLogger("talktime")
 
@@ -70,11 +75,24 @@ class HybridPipeline(Pipeline):
         self._call_merges = []
         super().reset()
 
+    @property
+    def keep_history(self) -> bool:
+        return self._keep_history
+
+    @keep_history.setter
+    def keep_history(self, keep: bool) -> None:
+        self._keep_history = keep
+        self.diarizer.keep_records = keep
+        self.call_diarizer.keep_records = keep
+
     def _call_side(self, chunk: AudioChunk) -> list[SpeakerSegment]:
         for keep, gone in self._call_merges:
             self.call_diarizer.merge(keep - REMOTE_SPEAKER_BASE, gone - REMOTE_SPEAKER_BASE)
         self._call_merges = []
-        return _remote(self.call_diarizer(chunk, self.call_vad(chunk)))
+        segs = _remote(self.call_diarizer(chunk, self.call_vad(chunk)))
+        undecided = _remote(self.call_diarizer.undecided(self.call_vad.tentative()))
+        self._undecided = (self._undecided if self.room else []) + undecided  # provisional speech of both sides
+        return segs
 
     def decide(self, chunk: AudioChunk) -> list[SpeakerSegment]:
         if not self.room:
@@ -86,7 +104,9 @@ class HybridPipeline(Pipeline):
 
     def decide_rest(self) -> list[SpeakerSegment]:
         remote = _remote(self.call_diarizer.flush(self.call_vad.flush()))
-        return (super().decide_rest() if self.room else []) + remote
+        room = super().decide_rest() if self.room else []
+        self._undecided = []
+        return room + remote
 
     def final_segments(self) -> list[SpeakerSegment]:
         room = super().final_segments() if self.room else []
@@ -242,9 +262,61 @@ class PairedSource:
             self._call_offset = None
 
 
-def paired_opener(room: Callable[[], Source], call: Callable[[], Source], *, retry_s: float = 2.0) -> Callable[[], Source]:
+def paired_opener(room: Callable[[], Source], call: Callable[[], Source], *, retry_s: float = 2.0,
+                  retry: bool = True) -> Callable[[], Source]:
     """An opener (see ``tracker.capture``) of the room source paired with the call's, the call
-    retried every ``retry_s`` seconds while its device is missing."""
+    retried every ``retry_s`` seconds while its device is missing (``retry=False`` for a recording:
+    its end is final)."""
     from tracker.capture import LiveInput
 
-    return lambda: PairedSource(room(), LiveInput(call, retry_s=retry_s, label="call"))
+    return lambda: PairedSource(room(), LiveInput(call, retry_s=retry_s, retry=retry, label="call"))
+
+
+def hybrid_input(
+    *,
+    device: str | None = None,
+    input_path: str | Path | None = None,
+    call_device: str | None = None,
+    call_input: str | Path | None = None,
+    retry_s: float = 2.0,
+) -> tuple[LiveInput, bool]:
+    """The live input of a meeting with call audio, and whether it has a room side.
+
+    ``call_device`` is a PulseAudio source (``"default"``: the monitor of the default output);
+    with ``device`` (a microphone) the meeting is hybrid, alone it is fully remote.
+    ``call_input`` replays a recording of the call beside ``input_path`` (the room's), or alone.
+    Devices and recordings are not mixed. A bad recording fails here.
+    """
+    from tracker.capture import LiveInput, file_opener, microphone_opener
+    from tracker.pulse import DEFAULT_CALL_SOURCE, PulseSource
+
+    if call_device is not None and call_input is not None:
+        raise ValueError(f"expected a call device or a call recording, not both; got {call_device!r} and {str(call_input)!r}")
+    if call_input is not None:
+        if device is not None:
+            raise ValueError("a call recording is replayed beside a room recording (--input), not a microphone; "
+                             f"got --device {device!r}")
+        FileSource(call_input)  # fail fast on a bad file
+        call_label = f"call {Path(call_input).name}"
+        if input_path is None:
+            return LiveInput(file_opener(call_input), retry=False, retry_s=retry_s, label=call_label), False
+        FileSource(input_path)
+        room_open = file_opener(input_path)
+        call_open = file_opener(call_input)
+        label = f"file {Path(input_path).name} + {call_label}"
+        return LiveInput(paired_opener(room_open, call_open, retry_s=retry_s, retry=False), retry=False, retry_s=retry_s,
+                         label=label), True
+    if call_device is None:
+        raise ValueError("expected a call device or a call recording")
+    if input_path is not None:
+        raise ValueError("a call device is captured beside a room microphone (--device), not a recording; "
+                         f"got --input {str(input_path)!r}")
+    name = DEFAULT_CALL_SOURCE if call_device == "default" else call_device
+
+    def open_call() -> Source:
+        return PulseSource(name)
+
+    if device is None:
+        return LiveInput(open_call, retry_s=retry_s, label=f"call {name}"), False
+    label = f"microphone + call {name}"
+    return LiveInput(paired_opener(microphone_opener(device), open_call, retry_s=retry_s), retry_s=retry_s, label=label), True

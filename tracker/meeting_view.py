@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from tracker.audio import SAMPLE_RATE, seconds, to_samples
 from tracker.sinks import merge_segments
-from tracker.stages.accounting import Accountant, GroupStats, SpeakerStats, Summary, balance_reading, gini, shares
+from tracker.stages.accounting import Accountant, GroupStats, SpeakerStats, Summary, balance_reading, gini, is_remote, shares
 from tracker.stages.diarization import SpeakerSegment
 
 PHASE_PRESETS = ("identify problems", "brainstorm", "assign actions")
@@ -65,6 +65,7 @@ class PersonView:
     expected: bool  # on the roster without a voice yet
     quiet: str | None  # why they should be asked in ("has not spoken yet", ...), or None
     dominant: bool  # well above an equal share of the talk
+    remote: bool = False  # heard through the call (hybrid meetings), not in the room
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def people_view(summary: Summary, *, clock_s: float, config: ViewConfig) -> list
                 expected=s.expected,
                 quiet=quiet,
                 dominant=dominant,
+                remote=is_remote(s.id),
             )
         )
     return out

@@ -80,6 +80,7 @@ class InputView:
     audio_s: float  # audio counted so far
     busy_s: float  # wall time the pipeline spent on it
     load: float  # busy_s / audio_s: below 1 the pipeline keeps up
+    call: str | None = None  # hybrid meetings: "ok" or why the call's audio is missing; None without a call
 
 
 @dataclass(frozen=True)
@@ -392,6 +393,17 @@ class MeetingSession:
 
     # -- output
 
+    def _call_state(self) -> str | None:
+        """The call's audio in a hybrid meeting: "ok", or why it is missing; None without a call."""
+        from tracker.hybrid import HybridPipeline
+
+        if not isinstance(self.pipeline, HybridPipeline):
+            return None
+        if not self.pipeline.room:
+            return "ok" if self.input.status == "ok" else self.input.status  # the input is the call itself
+        call_state: str | None = getattr(self.input.source, "call_state", None)
+        return call_state or self.input.status
+
     def snapshot(self) -> MeetingSnapshot:
         """The current figures (the last ones once the next meeting has taken the pipeline)."""
         if self._final is not None:
@@ -440,6 +452,7 @@ class MeetingSession:
                 audio_s=audio_s,
                 busy_s=self.runner.processing_s,
                 load=self.runner.processing_s / audio_s if audio_s > 0 else 0.0,
+                call=self._call_state(),
             ),
             speakers=people,
             group=summary.group,
@@ -463,16 +476,28 @@ def build_session(
     retry_s: float = 2.0,
     autostart: bool = True,
     start_on_speech_after_s: float | None = None,
+    call_device: str | None = None,
+    call_input: str | Path | None = None,
 ) -> MeetingSession:
     """A meeting on the default (or named) microphone, or on a recording replayed in real time.
+
+    With ``call_device`` (a PulseAudio source) or ``call_input`` (a recording of the call) it is
+    a hybrid meeting, or a fully remote one without a room input (see ``tracker.hybrid``).
 
     A bad recording fails here, before the models load; a missing microphone does not: the
     session keeps trying to open it every ``retry_s`` seconds. ``start_on_speech_after_s``: the
     meeting waits and starts when talk follows that many seconds of quiet (see ``SpeechOnset``).
     """
+    pipeline: Pipeline | None = None
     if input_path is not None and device is not None:
         raise ValueError(f"expected a device or an input file, not both; got {device!r} and {str(input_path)!r}")
-    if input_path is not None:
+    if call_device is not None or call_input is not None:
+        from tracker.hybrid import build_hybrid_pipeline, hybrid_input
+
+        live, has_room = hybrid_input(device=device, input_path=input_path, call_device=call_device,
+                                      call_input=call_input, retry_s=retry_s)
+        pipeline = build_hybrid_pipeline(config, room=has_room)
+    elif input_path is not None:
         FileSource(input_path)  # fail fast on a bad file
         live = LiveInput(file_opener(input_path), retry=False, retry_s=retry_s, label=f"file {Path(input_path).name}")
     else:
@@ -485,4 +510,4 @@ def build_session(
         # NB: a detector of its own: the pipeline's keeps the meeting's state.
         vad = VoiceActivityDetector(config.vad, model=load_vad_model(config.vad.model))
         onset = SpeechOnset(vad, quiet_s=start_on_speech_after_s, already_quiet=True)
-    return MeetingSession(build_pipeline(config), live, view=view, autostart=autostart, onset=onset)
+    return MeetingSession(pipeline or build_pipeline(config), live, view=view, autostart=autostart, onset=onset)

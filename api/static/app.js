@@ -273,6 +273,7 @@ function updateRow(row, p, [talk, share], equal, scale) {
   const badges = [];
   if (p.quiet) badges.push(["badge ask", "Ask them"]);
   if (p.dominant) badges.push(["badge dom", "Dominating"]);
+  if (p.remote) badges.push(["badge remote", "Remote"]);
   const fromProfile = ((ui.snap && ui.snap.from_profile) || []).includes(p.id);
   if (fromProfile) badges.push(["badge profile", "Voice profile"]);
   const canKeep = ui.role === "facilitator" && p.id >= 0 && !fromProfile && !/^Guest \d+$/.test(p.name);
@@ -312,6 +313,15 @@ function renderFigures(s) {
     ["Overlap", fmtDur(g.overlap_s)],
   ];
   if (s.input.paused_s > 0) rows.push(["Paused (not counted)", fmtClock(s.input.paused_s)]);
+  if (s.input.call !== null && s.input.call !== undefined) {
+    // Hybrid meeting: the people on the call are the ones most easily talked over.
+    const counted = s.speakers.filter((p) => p.present);
+    const remote = counted.filter((p) => p.remote).reduce((n, p) => n + p.share, 0);
+    const nRemote = counted.filter((p) => p.remote).length;
+    rows.push(["In the room", `${pct(counted.length ? 1 - remote : null)} of the talk (${counted.length - nRemote} people)`]);
+    rows.push(["Remote", `${pct(counted.length ? remote : null)} of the talk (${nRemote} people)`]);
+    if (s.input.call !== "ok") rows.push(["Call audio", s.input.call]);
+  }
   const list = $("figures");
   const key = JSON.stringify(rows);
   if (list.dataset.key === key) return;
