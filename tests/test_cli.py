@@ -125,8 +125,10 @@ def test_verbose_shows_the_traceback(tmp_path: Path) -> None:
 def test_devices_lists_the_pulse_device(pulse_server: PulseServer) -> None:
     proc = talktime("devices", env=dict(os.environ, **pulse_server.env))
     assert proc.returncode == 0, proc.stderr
-    header, rule, *rows = proc.stdout.splitlines()
+    microphones, calls = proc.stdout.split("\n\n")
+    header, rule, *rows = microphones.splitlines()
     assert header.split() == ["index", "name", "api", "channels", "rate"]
+    assert f"{pulse_server.sink}.monitor" in calls and "monitor (what an output plays)" in calls  # for --call-device
     names = [r.split()[2] if r.startswith("*") else r.split()[1] for r in rows]
     assert "pulse" in names
     assert any(r.startswith("*") for r in rows)  # the default input is marked

@@ -7,6 +7,8 @@ scripts/make_hybrid.py (two people in the room, two on the call, the call played
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -345,3 +347,23 @@ def test_settings_say_which_inputs_go_together(given: dict[str, str], message: s
 
     with pytest.raises(ValidationError, match=message):
         Settings(**given)  # type: ignore[arg-type]
+
+
+@pytest.mark.audio
+def test_report_of_a_hybrid_meeting_shows_the_room_and_the_call(hybrid_meeting: Path, tmp_path: Path) -> None:
+    """`analyze --call --save`, then the report: remote people marked, the split read out."""
+    env = {**os.environ, "TALKTIME_DATA_DIR": str(tmp_path / "data")}
+
+    def talktime(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "tracker.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    talktime("analyze", str(hybrid_meeting / "room.wav"), "--call", str(hybrid_meeting / "call.wav"), "--mode", "live",
+             "--save", "--title", "Hybrid")
+    data = json.loads(talktime("report", "--format", "json"))
+    people = data["people"]
+    assert sorted(p["remote"] for p in people) == [False, False, True, True]
+    assert any("on the call" in line and "in the room" in line.lower() for line in data["reading"])
+    html = talktime("report", "--format", "html", "-o", "-")
+    assert html.count("(remote)") == 2

@@ -166,13 +166,19 @@ def cmd_devices(args: argparse.Namespace) -> int:
     devices = list_input_devices()
     if not devices:
         print("no audio input devices found (expected a microphone or capture device)")
-        return 0
     rows = [
         [("* " if d["default"] else "  ") + str(d["index"]), d["name"], d["hostapi"], str(d["channels"]),
          f"{d['default_samplerate']:.0f}"]
         for d in devices
     ]
-    print(_table(rows, ["index", "name", "api", "channels", "rate"]))
+    if devices:
+        print(_table(rows, ["index", "name", "api", "channels", "rate"]))
+    from tracker.pulse import list_pulse_sources
+
+    sources = list_pulse_sources()
+    if sources:
+        print("\ncall audio (--call-device; 'default' is the monitor of the default output):")
+        print(_table([[s["name"], s["kind"]] for s in sources], ["PulseAudio source", "kind"]))
     return 0
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from tracker.audio import seconds
 from tracker.meeting_view import PhaseView, phase_views
 from tracker.records import MeetingInfo, MeetingRecord
-from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name
+from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name, is_remote
 
 MONOLOGUES = 5  # longest turns listed
 QUIET_SHARE = 0.5  # below this fraction of an equal share, a person is named as quiet
@@ -34,6 +34,7 @@ class PersonFigures:
     present: bool  # counted in the equity figures (brief voices are not)
     expected: bool  # on the roster without a voice
     spoke: bool
+    remote: bool = False  # heard through the call in a hybrid meeting
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,11 @@ def plain_reading(group: GroupStats, people: Sequence[PersonFigures], monologues
     if top.of_equal_share is not None:
         out.append(f"{top.name} spoke most: {100 * top.share:.0f}% of the talk, {top.of_equal_share:.1f} times an "
                    f"equal share ({100 / group.people:.0f}% each for {group.people} people).")
+    remote = [p for p in counted if p.remote]
+    if remote:
+        share = sum(p.share for p in remote)
+        out.append(f"In the room {100 * (1 - share):.0f}% of the talk ({len(counted) - len(remote)} people); "
+                   f"on the call {100 * share:.0f}% ({len(remote)} people).")
     if group.effective_speakers is not None:
         out.append(f"The talk was worth {group.effective_speakers:.1f} equal voices out of {group.people}.")
     quiet = [p.name for p in counted if p.spoke and (p.of_equal_share or 0) < QUIET_SHARE]
@@ -139,7 +145,7 @@ def _people(acc: Accountant) -> tuple[GroupStats, list[PersonFigures], list[Pers
     n = summary.group.people
     people = [
         PersonFigures(s.id, s.name, s.talk_time_s, s.share, s.share * n if n and s.present else None, s.turns,
-                      s.longest_turn_s, s.present, s.expected, s.talk_time_s > 0)
+                      s.longest_turn_s, s.present, s.expected, s.talk_time_s > 0, is_remote(s.id))
         for s in summary.speakers
     ]
     return summary.group, [p for p in people if p.present], [p for p in people if not p.present]

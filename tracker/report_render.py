@@ -181,7 +181,7 @@ def _page_one(pdf: PdfPages, report: Report) -> None:
     head.text(0.28, 0.52, "\n".join(lines), fontsize=8.5, color=charts.INK, va="top", linespacing=1.45)
     chart.suptitle("Who spoke how much", x=0.02, ha="left", fontsize=11, weight="bold", color=charts.INK)
     charts.draw_shares(report, chart)
-    rows = [[p.name, clock(p.talk_time_s), pct(p.share), "–" if p.of_equal_share is None else f"{p.of_equal_share:.2f}",
+    rows = [[p.name + (" (remote)" if p.remote else ""), clock(p.talk_time_s), pct(p.share), "–" if p.of_equal_share is None else f"{p.of_equal_share:.2f}",
              str(p.turns), f"{p.longest_turn_s:.0f} s"] for p in report.people[:18]]
     _table(table, ["person", "talk", "share", "× equal", "turns", "longest"], rows, widths=[0.34, 0.12, 0.1, 0.1, 0.1, 0.12])
     _save(pdf, fig)
