@@ -21,7 +21,7 @@ def test_bench_measures_speed_delay_and_memory(tmp_path: Path) -> None:
     b = json.loads(out.read_text())
     assert b["rtf_live"] > 0 and b["rtf_final"] > 0 and b["live_cpu_share"] > 0  # wall-clock figures: no bound on a busy CI
     shown, final = b["delay_shown_s"], b["delay_final_s"]
-    assert 0 < final["p50"] <= final["p95"] <= final["max"] < 10
+    assert 0 < final["p50"] <= final["p95"] <= final["max"] < 60  # processing time is included: loose on a busy CI
     # Provisional speech shows talk before the diarizer has decided it, never after.
     assert shown["p50"] < final["p50"] and shown["p95"] <= final["p95"]
     assert b["peak_rss_mb"] > 100
