@@ -14,8 +14,8 @@ dev=0
 PY=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
 
-runtime_debs=(libportaudio2 libsndfile1 ffmpeg)
-dev_debs=(espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins chromium poppler-utils)
+runtime_debs=(libportaudio2 libsndfile1 ffmpeg pulseaudio-utils)
+dev_debs=(espeak-ng sox pulseaudio libasound2-plugins chromium poppler-utils)
 debs=("${runtime_debs[@]}")
 [ $dev = 1 ] && debs+=("${dev_debs[@]}")
 
