@@ -276,7 +276,7 @@ function updateRow(row, p, [talk, share], equal, scale) {
   if (p.remote) badges.push(["badge remote", "Remote"]);
   const fromProfile = ((ui.snap && ui.snap.from_profile) || []).includes(p.id);
   if (fromProfile) badges.push(["badge profile", "Voice profile"]);
-  const canKeep = ui.role === "facilitator" && p.id >= 0 && !fromProfile && !/^Guest \d+$/.test(p.name);
+  const canKeep = ui.role === "facilitator" && p.id >= 0 && !p.remote && !fromProfile && !/^Guest \d+$/.test(p.name);
   const key = badges.map((b) => b[1]).join("|") + (canKeep ? "|keep" : "");
   if (row.badges.dataset.key !== key) {
     row.badges.dataset.key = key;
