@@ -21,10 +21,11 @@ import pytest
 from conftest import PulseServer
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, chunks, render, rttm_mask, write_wav
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
-from tracker.capture import LiveInput, microphone_opener
-from tracker.hybrid import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote, paired_opener
+from tracker.capture import LiveInput
+from tracker.hybrid import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote
 from tracker.pulse import PulseSource, list_pulse_sources
 from tracker.runner import Runner
+from tracker.session import build_session
 from tracker.sources import AudioInputError, EndOfStream, FileSource, SourceStats
 from tracker.stages.echo import EchoConfig, EchoGate
 
@@ -288,20 +289,24 @@ def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServe
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert any(s["name"] == f"{call_sink}.monitor" for s in list_pulse_sources())
-    pipe = build_hybrid_pipeline()
-    live = LiveInput(paired_opener(microphone_opener("pulse"), lambda: PulseSource(f"{call_sink}.monitor")), label="microphone + call")
-    runner = Runner(live, pipe, read_timeout_s=0.2)
-    runner.start()
-    deadline = time.monotonic() + 10
-    while live.status != "ok" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert live.status == "ok", live.status
-    room = pulse_server.play(tmp_path / "room.wav")
-    call = subprocess.Popen(["paplay", "-d", call_sink, str(tmp_path / "call.wav")], env=pulse_server.env)
-    assert room.wait(timeout=90) == 0 and call.wait(timeout=90) == 0
-    time.sleep(1.5)
-    runner.stop()
-    assert runner.error is None
+    # The same construction as `talktime run --device pulse --call-device talktime_call.monitor`.
+    session = build_session(device="pulse", call_device=f"{call_sink}.monitor")
+    pipe = session.pipeline
+    assert isinstance(pipe, HybridPipeline) and pipe.room
+    session.open()
+    try:
+        deadline = time.monotonic() + 10
+        while session.snapshot().input.call != "ok" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session.snapshot().input.status == "ok" and session.snapshot().input.call == "ok", session.snapshot().input
+        room = pulse_server.play(tmp_path / "room.wav")
+        call = subprocess.Popen(["paplay", "-d", call_sink, str(tmp_path / "call.wav")], env=pulse_server.env)
+        assert room.wait(timeout=90) == 0 and call.wait(timeout=90) == 0
+        time.sleep(1.5)
+        session.end()
+        assert session.runner.error is None
+    finally:
+        session.close()
     found = {s.id: s.talk_time_s for s in pipe.accountant.summary().speakers if s.present}
     ref = reference_talk(tmp_path / "hybrid.rttm")
     room_found = sorted(v for k, v in found.items() if not is_remote(k))
