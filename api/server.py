@@ -115,6 +115,9 @@ def configure_logging(level: str) -> None:
 
 def _started(settings: Settings, store: MeetingStore | None) -> str:
     device = f"file {settings.input}" if settings.input else f"microphone {settings.device or '(system default)'}"
+    if settings.call_input is not None or settings.call_device is not None:
+        call = f"call file {settings.call_input}" if settings.call_input else f"call source {settings.call_device}"
+        device = call if settings.input is None and settings.device is None else f"{device} + {call}"
     auto = []
     if settings.start_on_speech:
         auto.append(f"meetings start on speech after {settings.quiet_before_start_s:g} s of quiet")

@@ -235,10 +235,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is logged: threads that outlive a caller who swapped
+    it (a test, an embedding program) still log somewhere open."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s",
+                        stream=_CurrentStderr())
     if not args.verbose:
         warnings.simplefilter("ignore")
     func: Callable[[argparse.Namespace], int] = args.func
