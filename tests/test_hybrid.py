@@ -372,3 +372,44 @@ def test_report_of_a_hybrid_meeting_shows_the_room_and_the_call(hybrid_meeting: 
     assert any("on the call" in line and "in the room" in line.lower() for line in data["reading"])
     html = talktime("report", "--format", "html", "-o", "-")
     assert html.count("(remote)") == 2
+
+
+class OutageSource:
+    """A call source whose device vanishes for ``outage`` reads after ``before`` chunks, then comes
+    back stamping on from where it stopped (as a retrying LiveInput does)."""
+
+    def __init__(self, items: list[AudioChunk], *, before: int, outage: int) -> None:
+        self.items, self.before, self.outage = list(items), before, outage
+        self.stats = SourceStats()
+        self.reads = 0
+        self.status = "ok"
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        self.reads += 1
+        if self.before <= self.reads - 1 < self.before + self.outage:
+            self.status = "no microphone: gone"
+            return None
+        self.status = "ok"
+        if not self.items:
+            raise EndOfStream
+        return self.items.pop(0)
+
+
+def test_the_call_lines_up_again_after_an_outage() -> None:
+    room = np.zeros(30 * 1600, dtype=np.float32)
+    call = np.ones(30 * 1600, dtype=np.float32)  # restamped: the outage leaves no gap in its clock
+    src = PairedSource(ListSource(chunks(room, 1600)), OutageSource(chunks(call, 1600), before=5, outage=10), wait_s=0.0)
+    src.start()
+    refs = []
+    for _ in range(30):
+        c = src.read(0.1)
+        assert c is not None
+        refs.append(c.reference if c.reference is not None else np.zeros(1600, np.float32))
+    got = [float(np.mean(r)) for r in refs]
+    assert got[:5] == [1.0] * 5
+    assert got[5:15] == [0.0] * 10  # during the outage: silence beside the room
+    assert got[-5:] == [1.0] * 5, got  # after it: the call is heard again

@@ -211,10 +211,17 @@ class PairedSource:
                 if left <= 0:
                     break
                 continue
-            if self._call_offset is None:
-                self._call_offset = chunk.start_sample - self._buf_start
-            start = chunk.start_sample - self._call_offset
             end_now = self._buf_start + len(self._buf)
+            ahead = chunk.start_sample - self._call_offset - end_now if self._call_offset is not None else 0
+            if ahead + len(chunk.samples) <= 0 or ahead > self.max_lead:
+                # Nothing of it is still ahead of the room: the call came back after an outage (its
+                # input restamps from where it stopped) or its clock jumped. Line it up with the room
+                # again rather than trimming all its audio away from now on.
+                log.info("call audio lines up with the room again (%.1f s off)", ahead / 16_000)
+                self._call_offset = None
+            if self._call_offset is None:
+                self._call_offset = chunk.start_sample - end_now
+            start = chunk.start_sample - self._call_offset
             samples = chunk.samples
             if start > end_now:  # the call device dropped audio: silence takes its place
                 samples = np.concatenate([np.zeros(start - end_now, np.float32), samples])
