@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.events import snapshot_dict
+from api.openapi import STATE_RESPONSES
 from api.routes import Control, Meeting
 from tracker.enrollment import ENROLL_SECONDS, enroll_live, save_voice_profile
 from tracker.storage import MeetingStore
@@ -41,7 +42,7 @@ def _store(request: Request) -> MeetingStore | None:
     return store
 
 
-@router.post("/api/meetings/{meeting_id}/attendees/{attendee_id}/enroll", dependencies=[Control])
+@router.post("/api/meetings/{meeting_id}/attendees/{attendee_id}/enroll", dependencies=[Control], responses=STATE_RESPONSES)
 async def enroll(session: Meeting, attendee_id: int, body: EnrollBody, request: Request) -> dict[str, Any]:
     """Listen for ``seconds`` while the attendee speaks; their voice is named now and, with consent,
     kept as a profile for the next meetings. Answers when the listening is over."""
@@ -52,7 +53,8 @@ async def enroll(session: Meeting, attendee_id: int, body: EnrollBody, request: 
     return snapshot_dict(session.snapshot())
 
 
-@router.post("/api/meetings/{meeting_id}/speakers/{speaker_id}/profile", dependencies=[Control])
+@router.post("/api/meetings/{meeting_id}/speakers/{speaker_id}/profile", dependencies=[Control],
+             responses=STATE_RESPONSES)
 async def keep_profile(session: Meeting, speaker_id: int, body: ConsentBody, request: Request) -> dict[str, Any]:
     """Keep a named voice's profile (a guest named during the meeting), with the person's consent."""
     store = _store(request)
