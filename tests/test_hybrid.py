@@ -413,3 +413,21 @@ def test_the_call_lines_up_again_after_an_outage() -> None:
     assert got[:5] == [1.0] * 5
     assert got[5:15] == [0.0] * 10  # during the outage: silence beside the room
     assert got[-5:] == [1.0] * 5, got  # after it: the call is heard again
+
+
+def test_talk_that_starts_a_hybrid_meeting_keeps_the_call_beside_it() -> None:
+    """With --start-on-speech, the buffered first words reach the pipeline with the call's audio, so
+    the echo gate can still tell the call's echo from the room (``SpeechOnset`` and ``LiveInput``)."""
+    from tracker.onset import SpeechOnset
+    from tracker.stages.vad import VoiceActivityDetector
+
+    room = render([(0, 3.0, 6.0)], 8.0)
+    call = render([(1, 0.5, 7.5)], 8.0)
+    onset = SpeechOnset(VoiceActivityDetector(FAKE_CONFIG.vad, model=EnergyVad()), quiet_s=0.0)
+    talk = None
+    for c in chunks(room, 1600):
+        talk = talk or onset(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
+    assert talk is not None and talk.reference is not None
+    first = talk.start_sample
+    assert np.array_equal(talk.samples, room[first : talk.end_sample])
+    assert np.array_equal(talk.reference, call[first : talk.end_sample])

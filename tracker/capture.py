@@ -195,7 +195,7 @@ class LiveInput:
         self.counting = True
         n = len(talk.samples)
         self.paused_samples = max(0, self.paused_samples - n)
-        out = AudioChunk(talk.samples, self.delivered_samples, talk.sample_rate)
+        out = AudioChunk(talk.samples, self.delivered_samples, talk.sample_rate, talk.reference)
         self.delivered_samples += n
         if self.on_onset is not None:
             self.on_onset(n)

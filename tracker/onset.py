@@ -33,7 +33,7 @@ class SpeechOnset:
 
     Calling it with a chunk of waiting audio returns None, or, when a meeting should start, the
     audio from ``PREROLL_S`` before the onset up to the end of this chunk as one chunk (stamped in
-    the watcher's own stream, which starts at 0).
+    the watcher's own stream, which starts at 0), with the call's audio beside it in a hybrid room.
     """
 
     def __init__(self, vad: VoiceActivityDetector, *, quiet_s: float, already_quiet: bool = True) -> None:
@@ -55,7 +55,7 @@ class SpeechOnset:
         self.onset_sample: int | None = None  # where the talk that started the meeting began
 
     def __call__(self, chunk: AudioChunk) -> AudioChunk | None:
-        stamped = AudioChunk(chunk.samples, self._position, chunk.sample_rate)
+        stamped = AudioChunk(chunk.samples, self._position, chunk.sample_rate, chunk.reference)
         self._position = stamped.end_sample
         self._keep(stamped)
         frames = self.vad(stamped)
@@ -89,7 +89,13 @@ class SpeechOnset:
     def _from(self, onset: int) -> AudioChunk:
         first = max(onset - to_samples(PREROLL_S), self._buffer[0].start_sample)
         audio = np.concatenate([c.samples for c in self._buffer])
+        # A hybrid room's chunks carry the call's audio beside them: keep it (silence where missing).
+        reference = None
+        if any(c.reference is not None for c in self._buffer):
+            reference = np.concatenate([c.reference if c.reference is not None else np.zeros_like(c.samples)
+                                        for c in self._buffer])[first - self._buffer[0].start_sample :]
         start = self._buffer[0].start_sample
         self._buffer.clear()
         self._buffered = 0
-        return AudioChunk(np.ascontiguousarray(audio[first - start :]), first, SAMPLE_RATE)
+        return AudioChunk(np.ascontiguousarray(audio[first - start :]), first, SAMPLE_RATE,
+                          None if reference is None else np.ascontiguousarray(reference))
