@@ -80,6 +80,7 @@ REPORT_RESPONSES: Responses = {
             "text/csv": {"schema": {"type": "string"}},
             "application/json": {"schema": {"type": "object"}},
         },
-    }
+    },
+    503: {"model": ErrorDetail, "description": "the meeting store cannot be read (the reason says why)"},
 }
 LOGOUT_RESPONSES: Responses = {303: {"description": "the cookie is deleted, go to /"}}

@@ -53,7 +53,10 @@ def open_store_for_run(settings: Settings) -> tuple[MeetingStore, list[str]]:
 def _record(request: Request, meeting_id: str) -> MeetingRecord:
     """The record of a meeting this room held: the current one as it stands, or an ended one."""
     room: Room = request.app.state.room
-    record = room.record_of(meeting_id)
+    try:
+        record = room.record_of(meeting_id)
+    except StoreError as exc:  # NB: an unknown id is None, not an error; this is a store that cannot be read
+        raise HTTPException(503, f"the meeting store cannot be read: {exc}; expected a readable SQLite file") from exc
     if record is None:
         raise HTTPException(404, f"no meeting {meeting_id!r} here; GET /api/state shows the current one")
     return record

@@ -311,3 +311,28 @@ def test_too_many_viewers_are_turned_away() -> None:
                 with pytest.raises(WebSocketDisconnect) as exc:
                     c.receive_json()
                 assert exc.value.code == 1013
+
+
+def test_a_store_that_cannot_be_read_answers_503_with_the_reason(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ended meeting no longer in memory is read from the store; a store error is a 503 that says why."""
+    import tracker.room
+    from tracker.storage import MeetingStore, StoreError
+
+    monkeypatch.setattr(tracker.room, "KEEP_PAST", 0)  # ended meetings are read back from the store only
+    session, source = scripted_session([(0, 0.0, 3.0)])
+    with MeetingStore.in_folder(tmp_path / "data") as store, \
+            TestClient(create_app(Settings(code=CODE, token=TOKEN), session=session, store=store)) as client:
+        source.feed(4.0)
+        wait_for(lambda: session.snapshot().clock_s >= 4.0, what="the first meeting's audio")
+        assert client.post("/api/meetings", headers=CONTROL).status_code == 201
+        url = f"/api/meetings/{session.id}/report?format=json"
+        assert client.get(url, headers=VIEW).status_code == 200  # from the store
+
+        def unreadable(ref: str | None) -> Any:
+            raise StoreError("database disk image is malformed")
+
+        monkeypatch.setattr(store, "load", unreadable)
+        r = client.get(url, headers=VIEW)
+        assert r.status_code == 503, r.text
+        assert "meeting store cannot be read" in r.json()["detail"] and "malformed" in r.json()["detail"]
+        assert client.get("/api/state", headers=VIEW).status_code == 200  # the room goes on
