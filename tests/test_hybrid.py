@@ -431,3 +431,12 @@ def test_talk_that_starts_a_hybrid_meeting_keeps_the_call_beside_it() -> None:
     first = talk.start_sample
     assert np.array_equal(talk.samples, room[first : talk.end_sample])
     assert np.array_equal(talk.reference, call[first : talk.end_sample])
+
+
+def test_a_live_hybrid_meeting_keeps_no_window_history_on_either_side(fake_encoder: FakeEncoder) -> None:
+    room, call = hybrid_fixture()
+    pipe = fake_hybrid(fake_encoder)
+    pipe.keep_history = False  # as a live MeetingSession sets it
+    for c in chunks(room, 1600):
+        pipe(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
+    assert pipe.diarizer.records == [] and pipe.call_diarizer.records == []

@@ -75,15 +75,8 @@ class HybridPipeline(Pipeline):
         self._call_merges = []
         super().reset()
 
-    @property
-    def keep_history(self) -> bool:
-        return self._keep_history
-
-    @keep_history.setter
-    def keep_history(self, keep: bool) -> None:
-        self._keep_history = keep
-        self.diarizer.keep_records = keep
-        self.call_diarizer.keep_records = keep
+    def _diarizers(self) -> list[StreamingDiarizer]:
+        return [self.diarizer, self.call_diarizer]
 
     def _call_side(self, chunk: AudioChunk) -> list[SpeakerSegment]:
         for keep, gone in self._call_merges:

@@ -74,7 +74,12 @@ class Pipeline:
     @keep_history.setter
     def keep_history(self, keep: bool) -> None:
         self._keep_history = keep
-        self.diarizer.keep_records = keep
+        for diarizer in self._diarizers():
+            diarizer.keep_records = keep
+
+    def _diarizers(self) -> list[StreamingDiarizer]:
+        """Every diarizer of the pipeline (a hybrid one has two)."""
+        return [self.diarizer]
 
     def reset(self) -> None:
         self.vad.reset()
