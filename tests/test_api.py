@@ -336,3 +336,29 @@ def test_a_store_that_cannot_be_read_answers_503_with_the_reason(tmp_path: Any, 
         assert r.status_code == 503, r.text
         assert "meeting store cannot be read" in r.json()["detail"] and "malformed" in r.json()["detail"]
         assert client.get("/api/state", headers=VIEW).status_code == 200  # the room goes on
+
+
+def test_the_docs_table_lists_every_http_route() -> None:
+    """docs/dashboard.md's API table is written by hand: every route of the app must have a row."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "dashboard.md").read_text()
+    rows = [re.findall(r"`([^`]*)`", line) for line in doc.split("## HTTP API", 1)[1].splitlines()
+            if line.startswith("| `")]
+    names = {"{meeting_id}": "{id}", "{speaker_id}": "{speaker}", "{attendee_id}": "{attendee}"}
+    session, _ = scripted_session()
+    paths = create_app(Settings(code=CODE, token=TOKEN, save=False), session=session).openapi()["paths"]
+    routes = [(method.upper(), path) for path, item in paths.items() for method in item]
+    missing = []
+    for method, path in routes:
+        for raw, shown in names.items():
+            path = path.replace(raw, shown)
+        parent, last = path.rsplit("/", 1)
+        whole = re.compile(rf"{method} {re.escape(path)}($|[ ?])")
+        if not any(any(whole.match(span) for span in spans)
+                   or (any(span.startswith(f"{method} {parent}/") for span in spans) and f"/{last}" in spans)
+                   for spans in rows):
+            missing.append(f"{method} {path}")
+    assert len(routes) >= 18 and ("POST", "/api/meetings/{meeting_id}/speakers/{speaker_id}/profile") in routes
+    assert not missing, missing
