@@ -239,3 +239,33 @@ def test_new_meeting_over_the_api_moves_viewers_and_keeps_the_report() -> None:
         # Controls go to the current meeting; the ended one answers 404 with where to look.
         assert client.post(f"/api/meetings/{session.id}/start", headers=CONTROL).status_code == 404
         assert client.get("/api/meetings/nope/report", headers=VIEW).status_code == 404
+
+
+# ----------------------------------------------------------------------------- after End
+
+
+def test_names_and_merges_made_after_end_are_stored_and_kept(store: MeetingStore, tmp_path: Path) -> None:
+    session, source = scripted_session([(0, 0.0, 2.0), (1, 2.5, 4.0), (2, 4.5, 5.0)])
+    room = Room(session, store=store, tick_s=0.05)
+    room.open()
+    try:
+        fed(room, source, 6.0)
+        first = session.id
+        session.end()
+        wait_for(lambda: store.load(first).info.end_reason == "ended", what="the end to be stored")
+        wait_for(lambda: room._finished, what="the room to keep the ended meeting")  # noqa: SLF001
+        session.rename(1, "Bob")  # the facilitator fixes the report after End
+        wait_for(lambda: store.load(first).names.get(1) == "Bob", what="the rename to be stored")
+        session.merge(0, 2)  # one person split in two
+        session.expect("Cy")
+        room.new_meeting()
+        assert room.current.id != first
+    finally:
+        room.close()
+    kept = room.record_of(first)
+    assert kept is not None and kept.names == {1: "Bob"} and kept.expected == ["Cy"]
+    with MeetingStore.in_folder(tmp_path) as again:  # after a restart
+        rec = again.load(first)
+    assert rec.names == {1: "Bob"} and rec.expected == ["Cy"]
+    assert {s.speaker for s in rec.segments} == {0, 1}
+    assert sum(s.end_sample - s.start_sample for s in rec.segments if s.speaker == 0) == to_samples(2.5)

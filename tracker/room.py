@@ -10,7 +10,10 @@ loop's) watches the current meeting about once a second:
 - with ``auto_end_after_s``, it ends a running meeting after that much counted time without
   speech (``end_reason`` ``"silence"``; its clock stops at the last speech);
 - once a meeting has ended, it writes its last seconds, keeps its record in memory (the report
-  link keeps working) and, with talk-started meetings, opens the next one, which waits for talk.
+  link keeps working) and, with talk-started meetings, opens the next one, which waits for talk;
+- while the ended meeting is still the current one, corrections made to it (rename, merge, the
+  roster) are written to the store and to the kept record within a tick, and at once when the
+  next meeting opens or the room closes.
 
 A meeting that ends for silence without a single word counted is removed from the store: nothing
 happened. Listeners (``subscribe``) hear every change of the current meeting and every switch.
@@ -71,6 +74,7 @@ class Room:
         self._info: MeetingInfo | None = None
         self._recorder: MeetingRecorder | None = None
         self._finished = False  # the current meeting has ended and its record is kept
+        self._kept_version = -1  # the ended meeting's snapshot version its kept record reflects
         self._past: OrderedDict[str, MeetingRecord] = OrderedDict()
         self._listeners: list[Callable[[], None]] = []
         self._unsubscribe: Callable[[], None] = _nothing
@@ -206,14 +210,17 @@ class Room:
         log.info("meeting %s is stored in %s", self._current.id, self.store.path)
 
     def _finish(self) -> None:
-        """Write the ended meeting's last seconds and keep its record (hold ``_switch``)."""
+        """Write the ended meeting's last seconds and keep its record; once kept, write the
+        corrections made to it since (hold ``_switch``)."""
         if self._finished:
+            self._keep_corrections()
             return
         session = self._current
         if self._recorder is not None:
             self._recorder.stop()
+        version = session.snapshot().version  # NB: read before the record: a later change is kept next time
         record = self._current_record()
-        self._finished = True
+        self._finished, self._kept_version = True, version
         self._past[session.id] = record
         while len(self._past) > KEEP_PAST:
             self._past.popitem(last=False)
@@ -222,6 +229,25 @@ class Room:
             self.hosted.discard(session.id)
             self._past.pop(session.id, None)
             log.info("meeting %s had no speech before it ended for silence: not kept", session.id)
+
+    def _keep_corrections(self) -> None:
+        """The ended current meeting changed (a name fixed for the report): store it and keep it."""
+        session = self._current
+        kept = self._past.get(session.id)
+        version = session.snapshot().version
+        if kept is None or version == self._kept_version:
+            return  # not kept (nobody spoke), or nothing changed
+        if self._recorder is not None:
+            try:
+                self._recorder.flush()  # NB: stopped, so this thread writes; the diff covers names and merges
+            except StoreError as exc:
+                log.error("a correction to meeting %s could not be stored (will retry): %s", session.id, exc)
+                return
+            record = self._recorder.record()
+        else:
+            record = session_record(session, kept.info, ended_at=kept.info.ended_at)
+        self._past[session.id] = record
+        self._kept_version = version
 
     def _next(self, *, already_quiet: bool) -> None:
         """Finish the ended meeting and open its successor (hold ``_switch``)."""
@@ -259,9 +285,10 @@ class Room:
             ):
                 session.end("silence")
                 status = "ended"
-            if status == "ended" and not self._finished:
+            if status == "ended":
+                first = not self._finished
                 self._finish()
-                if session.onset is not None:  # talk started it: talk starts the next one
+                if first and session.onset is not None:  # talk started it: talk starts the next one
                     self._next(already_quiet=session.snapshot().end_reason == "silence")
                     switched = True
         if switched:
