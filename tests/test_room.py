@@ -196,6 +196,22 @@ def test_talk_right_after_a_meeting_waits_for_the_quiet_period(fake_pipeline: Pi
         session.close()
 
 
+def test_new_meeting_in_a_talk_started_room_counts_the_next_talk_at_once(fake_pipeline: Pipeline) -> None:
+    room, feed = talk_started_room(fake_pipeline, None, quiet_s=5.0)
+    room.open()
+    try:
+        first = room.current
+        feed.play(render([(0, 0.0, 3.0)], 3.0))
+        wait_for(lambda: first.status == "running", what="talk to start the meeting")
+        wait_for(lambda: room.snapshot().clock_s >= 2.9, what="the talk to be counted")
+        second = room.new_meeting()  # the facilitator's New meeting, while people talk on
+        feed.play(render([(1, 0.0, 3.0)], 3.0))
+        wait_for(lambda: second.status == "running", what="the talk right after New meeting to start it")
+        wait_for(lambda: second.snapshot().group.speech_s >= 2.0, what="the second meeting's talk", timeout=10)
+    finally:
+        room.close()
+
+
 def test_waiting_for_days_keeps_memory_bounded() -> None:
     onset = SpeechOnset(VoiceActivityDetector(FAKE_VAD, model=EnergyVad()), quiet_s=60.0)
     hum = (0.005 * np.sin(2 * np.pi * 50 * np.arange(BLOCK_SAMPLES) / SAMPLE_RATE)).astype(np.float32)

@@ -153,12 +153,14 @@ class Room:
             self._unsubscribe()
 
     def new_meeting(self) -> MeetingSession:
-        """End the current meeting if it is still going, keep its record, and open the next one."""
+        """End the current meeting if it is still going, keep its record, and open the next one
+        (in a talk-started room, the next talk starts it at once)."""
         with self._switch:
             if not self._opened:
                 raise RuntimeError("open() the room before starting another meeting")
             self._current.end(why="new meeting")
-            self._next(already_quiet=False)
+            # NB: the facilitator asked for it: the next talk starts it at once (no quiet period first)
+            self._next(already_quiet=True)
         self._changed()
         return self._current
 
