@@ -8,9 +8,13 @@ meeting is then replayed with Alex and Blair on the roster (``--roster``).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TOKEN, running
@@ -22,6 +26,19 @@ MEETING = ROOT / "tests" / "data" / "meeting3.wav"
 
 def talktime(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tracker.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def is_keep(method: str, url: str) -> bool:
+    """A request to keep a voice profile (POST .../speakers/{id}/profile)."""
+    return method == "POST" and re.search(r"/api/meetings/[^/]+/speakers/-?\d+/profile$", url) is not None
+
+
+def wait_until(condition: Callable[[], bool], page: Any, *, what: str, timeout_s: float = 10.0) -> None:
+    """Poll ``condition`` while Playwright keeps dispatching the page's events."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(100)
 
 
 def test_profile_badge_and_keep_voice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,13 +70,32 @@ def test_profile_badge_and_keep_voice(tmp_path: Path, monkeypatch: pytest.Monkey
             blair.locator("input").press("Enter")
             expect(blair.locator(".who")).to_have_text("Blair")
 
-            page.once("dialog", lambda d: d.dismiss())  # no consent: nothing is kept
+            # Every request the page makes to keep a profile, and the answers to them.
+            kept_requests: list[str] = []
+            kept_answers: list[int] = []
+            page.on("request", lambda r: kept_requests.append(r.url) if is_keep(r.method, r.url) else None)
+            page.on("response", lambda r: kept_answers.append(r.status) if is_keep(r.request.method, r.url) else None)
+            dialogs: list[str] = []
+
+            def decline(dialog: Any) -> None:
+                dialogs.append(dialog.type)
+                dialog.dismiss()
+
+            page.once("dialog", decline)  # no consent: nothing is asked of the server, nothing is kept
             blair.locator(".keep-voice").click()
+            wait_until(lambda: dialogs == ["confirm"], page, what="the consent question")
+            page.wait_for_timeout(1500)  # time for a request the page should not make
+            assert kept_requests == [], kept_requests
             expect(page.locator("#enroll-status")).not_to_contain_text("kept")
             assert "Blair" not in talktime("profiles", "list").stdout
             page.once("dialog", lambda d: d.accept())
-            blair.locator(".keep-voice").click()
+            with page.expect_response(lambda r: is_keep(r.request.method, r.url)) as answer:
+                blair.locator(".keep-voice").click()
+            assert answer.value.ok, answer.value.text()
             expect(page.locator("#enroll-status")).to_have_text("Blair's voice profile is kept.")
+            speaker = blair.get_attribute("data-id")
+            assert len(kept_requests) == 1 and kept_requests[0].endswith(f"/speakers/{speaker}/profile"), kept_requests
+            assert len(kept_answers) == 1 and 200 <= kept_answers[0] < 300, kept_answers
             assert not errors, errors
         finally:
             browser.close()
