@@ -25,9 +25,10 @@ from tracker.capture import LiveInput
 from tracker.enrollment import enroll_from_file, enroll_live, known_voices, read_roster, save_voice_profile
 from tracker.profiles import EnrollmentError, Profile, model_id
 from tracker.runner import Pipeline
-from tracker.session import MeetingSession
+from tracker.session import ConflictError, MeetingSession
 from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio
 from tracker.storage import STORE_FILE, MeetingStore
+from test_room import AudioFeed
 
 pytestmark = pytest.mark.models
 
@@ -196,3 +197,26 @@ def test_live_enrollment_and_a_guest_named_mid_meeting(tmp_path: Path, fresh: Pi
                 save_voice_profile(session, guest.id, consent=False, store=store)
         finally:
             session.end()
+
+
+# ----------------------------------------------------------------------------- live enrollment rules (fake models)
+
+
+def _running(pipeline: Pipeline, *names: str) -> tuple[MeetingSession, AudioFeed]:
+    feed = AudioFeed()
+    session = MeetingSession(pipeline, LiveInput(lambda: feed, retry=False, label="test mic"))
+    for name in names:
+        session.expect(name)
+    session.open()
+    return session, feed
+
+
+def test_consent_without_a_store_is_refused_before_listening(fake_pipeline: Pipeline) -> None:
+    session, _ = _running(fake_pipeline, "Ada")
+    heard: list[float] = []
+    try:
+        with pytest.raises(ConflictError, match="--no-save"):
+            enroll_live(session, -1, seconds=5.0, consent=True, store=None, sleep=heard.append)
+        assert heard == []  # nobody was asked to speak for nothing
+    finally:
+        session.end()

@@ -150,6 +150,9 @@ def enroll_live(session: MeetingSession, attendee: int, *, seconds: float, conse
         if attendee >= 0 or -1 - attendee >= len(expected):
             raise UnknownSpeakerError(f"no expected attendee with id {attendee} in meeting {session.id}")
         name = expected[-1 - attendee]
+    if consent and store is None:
+        raise ConflictError("this meeting keeps nothing (--no-save), so no voice profile can be kept; "
+                            "expected consent: false to recognise them in this meeting only")
     if session.status != "running":
         raise ConflictError(f"cannot enroll {name}: the meeting is {session.status}; start it so talktime can listen")
     diarizer = session.pipeline.diarizer
