@@ -211,6 +211,39 @@ def _running(pipeline: Pipeline, *names: str) -> tuple[MeetingSession, AudioFeed
     return session, feed
 
 
+def test_a_second_enrollment_at_once_is_refused(fake_pipeline: Pipeline, tmp_path: Path) -> None:
+    session, _ = _running(fake_pipeline, "Ada", "Bo")
+    listening, release = threading.Event(), threading.Event()
+
+    def wait(seconds: float) -> None:
+        listening.set()
+        release.wait(10)
+
+    outcome: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            enroll_live(session, -1, seconds=5.0, consent=False, store=None, sleep=wait)
+        except BaseException as exc:  # noqa: BLE001 - the silent room makes it ask for a retake
+            outcome.append(exc)
+
+    t = threading.Thread(target=first)
+    t.start()
+    try:
+        assert listening.wait(10)
+        with pytest.raises(ConflictError, match="another enrollment is in progress"):
+            enroll_live(session, -2, seconds=5.0, consent=False, store=None, sleep=lambda s: None)
+    finally:
+        release.set()
+        t.join(10)
+        try:
+            assert isinstance(outcome[0], EnrollmentError)  # the first one went on (and heard nothing)
+            with pytest.raises(EnrollmentError, match="no speech"):  # once it is over, the next may listen
+                enroll_live(session, -2, seconds=5.0, consent=False, store=None, sleep=lambda s: None)
+        finally:
+            session.end()
+
+
 def test_consent_without_a_store_is_refused_before_listening(fake_pipeline: Pipeline) -> None:
     session, _ = _running(fake_pipeline, "Ada")
     heard: list[float] = []

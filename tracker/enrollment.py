@@ -140,7 +140,9 @@ def enroll_live(session: MeetingSession, attendee: int, *, seconds: float, conse
 
     The windows the pipeline embeds meanwhile give the profile (kept in ``store`` only with
     ``consent``); the voice they were given is named after the attendee. Blocks for about
-    ``seconds + LABEL_DELAY_S``; raises ``EnrollmentError`` asking for a retake.
+    ``seconds + LABEL_DELAY_S``; raises ``EnrollmentError`` asking for a retake, and
+    ``ConflictError`` while another enrollment of the meeting listens, or for ``consent`` without
+    a ``store`` (--no-save).
     """
     lo, hi = ENROLL_SECONDS
     if not lo <= seconds <= hi:
@@ -155,6 +157,18 @@ def enroll_live(session: MeetingSession, attendee: int, *, seconds: float, conse
                             "expected consent: false to recognise them in this meeting only")
     if session.status != "running":
         raise ConflictError(f"cannot enroll {name}: the meeting is {session.status}; start it so talktime can listen")
+    if not session.enrolling.acquire(blocking=False):
+        raise ConflictError(f"cannot enroll {name}: another enrollment is in progress in this meeting; "
+                            "expected one at a time (wait until it has finished)")
+    try:
+        return _enroll_live(session, name, seconds=seconds, consent=consent, store=store, sleep=sleep)
+    finally:
+        session.enrolling.release()
+
+
+def _enroll_live(session: MeetingSession, name: str, *, seconds: float, consent: bool,
+                 store: MeetingStore | None, sleep: Callable[[float], None]) -> Profile:
+    """``enroll_live`` once its checks passed (hold ``session.enrolling``)."""
     diarizer = session.pipeline.diarizer
     with session.runner.lock:
         start = session.pipeline.accountant.clock_samples  # the stream sample processed last

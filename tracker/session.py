@@ -165,6 +165,7 @@ class MeetingSession:
         self._state = _State()
         self._opened = False
         self._final: MeetingSnapshot | None = None  # once a successor has the pipeline: the last figures
+        self.enrolling = threading.Lock()  # held by the one live enrollment at a time (tracker.enrollment)
 
     # -- lifecycle
 
