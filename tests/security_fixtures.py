@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -49,9 +49,12 @@ class LiveRoom:
 
 
 @contextmanager
-def live_room(seconds: float = 20.0, **settings: Any) -> Iterator[LiveRoom]:
-    """Serve a scripted meeting with ``seconds`` of it already heard; stop the server afterwards."""
+def live_room(seconds: float = 20.0, roster: Sequence[str] = (), **settings: Any) -> Iterator[LiveRoom]:
+    """Serve a scripted meeting with ``seconds`` of it already heard and ``roster`` expected (ids -1,
+    -2, ...); stop the server afterwards."""
     session, source = scripted_session()
+    for name in roster:
+        session.expect(name)
     port = free_port()
     full = Settings(code=CODE, token=TOKEN, host="127.0.0.1", port=port, save=False, **settings)
     app = create_app(full, session=session)
