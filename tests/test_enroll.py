@@ -28,6 +28,7 @@ from tracker.runner import Pipeline
 from tracker.session import ConflictError, MeetingSession
 from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio
 from tracker.storage import STORE_FILE, MeetingStore
+from fakes import render
 from test_room import AudioFeed
 
 pytestmark = pytest.mark.models
@@ -202,12 +203,13 @@ def test_live_enrollment_and_a_guest_named_mid_meeting(tmp_path: Path, fresh: Pi
 # ----------------------------------------------------------------------------- live enrollment rules (fake models)
 
 
-def _running(pipeline: Pipeline, *names: str) -> tuple[MeetingSession, AudioFeed]:
+def _running(pipeline: Pipeline, *names: str, open_it: bool = True) -> tuple[MeetingSession, AudioFeed]:
     feed = AudioFeed()
     session = MeetingSession(pipeline, LiveInput(lambda: feed, retry=False, label="test mic"))
     for name in names:
         session.expect(name)
-    session.open()
+    if open_it:
+        session.open()
     return session, feed
 
 
@@ -253,3 +255,36 @@ def test_consent_without_a_store_is_refused_before_listening(fake_pipeline: Pipe
         assert heard == []  # nobody was asked to speak for nothing
     finally:
         session.end()
+
+
+def test_an_enrollment_without_consent_is_for_this_meeting_only(fake_pipeline: Pipeline, tmp_path: Path) -> None:
+    from tracker.room import Room
+
+    fake_pipeline.use_profiles(None)
+    session, feed = _running(fake_pipeline, "Ada", open_it=False)
+    room = Room(session, store=None)  # NB: no store to reload from: the profile must go by itself
+    room.open()
+
+    def processed() -> None:
+        wait_for(lambda: fake_pipeline.accountant.clock_samples >= feed._position, timeout=10,  # noqa: SLF001
+                 what="the pipeline to process the audio")
+
+    def listen(seconds: float) -> None:  # Ada speaks while enroll_live listens, then a quiet room
+        feed.play(render([(0, 0.0, seconds)], seconds))
+        processed()
+
+    try:
+        with MeetingStore.in_folder(tmp_path) as store:
+            profile = enroll_live(session, -1, seconds=5.0, consent=False, store=store, sleep=listen)
+            assert store.profiles() == []  # never stored
+        assert not profile.consent and "Ada" in [p.name for p in session.snapshot().speakers]
+        assert fake_pipeline.known is not None and fake_pipeline.known.matcher.named("Ada") is not None
+        nxt = room.new_meeting()
+        feed.play(render([(0, 0.0, 8.0)], 8.0))  # the same voice in the next meeting
+        wait_for(lambda: nxt.snapshot().clock_s >= 8.0 - 1e-6, timeout=10, what="the next meeting's audio")
+        people = nxt.snapshot().speakers
+        assert people and all(p.name != "Ada" for p in people), people
+        assert fake_pipeline.known.matcher.named("Ada") is None
+    finally:
+        room.close()
+        fake_pipeline.use_profiles(None)

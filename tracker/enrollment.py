@@ -196,7 +196,8 @@ def _enroll_live(session: MeetingSession, name: str, *, seconds: float, consent:
     session.rename(speaker, name)
     with session.runner.lock:
         _known(session).add(speaker, name)
-        _known(session).matcher.profiles.append(profile)
+        # NB: without consent it is this meeting's only: never stored, dropped when the next one starts
+        _known(session).add_profile(profile, this_meeting_only=not consent)
     return profile
 
 

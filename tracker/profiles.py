@@ -195,7 +195,8 @@ class KnownVoices:
     thread: a seeded voice takes its name when it first speaks; an unnamed voice that has spoken
     ``MATCH_MIN_WINDOWS`` windows is compared with every profile and named (or merged into the
     seeded voice of that person) when it matches. ``from_profile`` maps voice ids to the names
-    they got from a profile, for the dashboard.
+    they got from a profile, for the dashboard. ``add_profile`` adds a profile made during the
+    meeting; one kept without consent is used in this meeting only (the next ``seed`` drops it).
     """
 
     def __init__(self, matcher: ProfileMatcher, *, roster: Iterable[str] = ()) -> None:
@@ -205,9 +206,13 @@ class KnownVoices:
         self._seeded: dict[int, Profile] = {}
         self._checked: dict[int, int] = {}  # voice id -> window count when last compared
         self._talked: set[int] = set()  # voices that have had speech counted
+        self._meeting_only: set[str] = set()  # ids of profiles to forget when the meeting ends
 
     def seed(self, diarizer: StreamingDiarizer, accountant: Accountant) -> None:
-        """Make the roster's enrolled people known voices (call after every reset)."""
+        """Make the roster's enrolled people known voices (call after every reset, so a new meeting)."""
+        if self._meeting_only:
+            self.matcher.profiles = [p for p in self.matcher.profiles if p.id not in self._meeting_only]
+            self._meeting_only = set()
         self._seeded = {}
         self._checked = {}
         self._talked = set()
@@ -224,6 +229,13 @@ class KnownVoices:
     def add(self, speaker: int, name: str) -> None:
         """Voice ``speaker`` was named ``name`` from a profile made or matched during the meeting."""
         self.from_profile[speaker] = name
+
+    def add_profile(self, profile: Profile, *, this_meeting_only: bool) -> None:
+        """Recognise ``profile`` (made during the meeting) from now on; with ``this_meeting_only``
+        (no consent to keep it) only until the meeting ends."""
+        self.matcher.profiles.append(profile)
+        if this_meeting_only:
+            self._meeting_only.add(profile.id)
 
     def update(self, diarizer: StreamingDiarizer, accountant: Accountant,
                segments: Iterable[SpeakerSegment]) -> list[tuple[int, int]]:
