@@ -285,3 +285,60 @@ def test_names_and_merges_made_after_end_are_stored_and_kept(store: MeetingStore
     assert rec.names == {1: "Bob"} and rec.expected == ["Cy"]
     assert {s.speaker for s in rec.segments} == {0, 1}
     assert sum(s.end_sample - s.start_sample for s in rec.segments if s.speaker == 0) == to_samples(2.5)
+
+
+# ----------------------------------------------------------------------------- changes by another process
+
+
+def test_a_meeting_deleted_or_forgotten_meanwhile_is_not_served_from_memory(store: MeetingStore) -> None:
+    session, source = scripted_session([(0, 0.0, 2.0), (1, 2.5, 4.0)])
+    room = Room(session, store=store)
+    room.open()
+    try:
+        fed(room, source, 5.0)
+        session.rename(1, "Bob")
+        first = session.id
+        second = room.new_meeting()
+        fed(room, source, 5.0)
+        second.rename(0, "Bob")
+        room.new_meeting()
+        assert room.record_of(first) is not None
+        with MeetingStore(store.path) as cli:  # `talktime delete` / `forget-person`, another process
+            assert cli.delete(first)
+            cli.forget_person("Bob")
+        assert room.record_of(first) is None
+        kept = room.record_of(second.id)
+        assert kept is not None and "Bob" not in kept.names.values()
+    finally:
+        room.close()
+
+
+def test_the_next_meeting_recognises_the_profiles_stored_now(fake_pipeline: Pipeline, store: MeetingStore) -> None:
+    from tracker.enrollment import known_voices
+    from tracker.profiles import Profile, model_id
+
+    model, dim = model_id(fake_pipeline.diarizer.encoder), fake_pipeline.diarizer.encoder.dimension
+    rng = np.random.default_rng(3)
+
+    def profile(name: str) -> Profile:
+        v = rng.standard_normal(dim).astype(np.float32)
+        return Profile(name, model, v / np.linalg.norm(v), windows=10, speech_s=4.0, consent=True)
+
+    store.save_profile(profile("Ada"))
+    fake_pipeline.use_profiles(known_voices(store, fake_pipeline, roster=["Ada", "Cy"]))
+    feed = AudioFeed()
+    room = Room(MeetingSession(fake_pipeline, LiveInput(lambda: feed, label="test mic")), store=store)
+    room.open()
+    try:
+        assert fake_pipeline.known is not None and fake_pipeline.known.matcher.named("Ada") is not None
+        with MeetingStore(store.path) as cli:  # `talktime profiles delete Ada` and an enrollment, meanwhile
+            assert cli.delete_profile("Ada") == 1
+            cli.save_profile(profile("Bo"))
+        nxt = room.new_meeting()
+        known = fake_pipeline.known
+        assert known is not None and known.roster == ["Ada", "Cy"]  # the same roster
+        assert known.matcher.named("Ada") is None and known.matcher.named("Bo") is not None
+        assert sorted(p.name for p in nxt.snapshot().speakers if p.expected) == ["Ada", "Cy"]
+    finally:
+        room.close()
+        fake_pipeline.use_profiles(None)

@@ -68,13 +68,17 @@ def known_voices(store: MeetingStore | None, pipeline: Pipeline, *, roster: list
     None when there are neither profiles nor a roster. Profiles of other models are left out
     (logged). A store that cannot be read leaves recognition off, with a warning.
     """
-    model = model_id(pipeline.diarizer.encoder)
     profiles: list[Profile] = []
     if store is not None:
         try:
             profiles = store.profiles()
         except StoreError as exc:
             log.warning("voice profiles are off: %s", exc)
+    return _known_from(profiles, pipeline, roster=roster)
+
+
+def _known_from(profiles: list[Profile], pipeline: Pipeline, *, roster: list[str] | None) -> KnownVoices | None:
+    model = model_id(pipeline.diarizer.encoder)
     matcher = ProfileMatcher(profiles, model=model)
     if matcher.other_models:
         log.info("%d voice profiles were made by another embedding model and are not used (this one: %s)",
@@ -82,6 +86,22 @@ def known_voices(store: MeetingStore | None, pipeline: Pipeline, *, roster: list
     if not matcher.profiles and not roster:
         return None
     return KnownVoices(matcher, roster=roster or [])
+
+
+def reload_profiles(session: MeetingSession, store: MeetingStore | None) -> None:
+    """Before the room's next meeting opens: recognise the store's profiles as they are now
+    (profiles deleted meanwhile are gone, ones kept or enrolled meanwhile are in), with the same
+    roster. Without a store, or with a store that cannot be read (logged), the known voices stay."""
+    pipeline = session.pipeline
+    if store is None or not isinstance(pipeline, Pipeline):
+        return
+    try:
+        profiles = store.profiles()
+    except StoreError as exc:
+        log.warning("voice profiles were not reloaded for the next meeting: %s", exc)
+        return
+    roster = pipeline.known.roster if pipeline.known is not None else None
+    pipeline.use_profiles(_known_from(profiles, pipeline, roster=roster))
 
 
 def enroll_from_file(path: str | Path, pipeline: Pipeline, *, start_s: float = 0.0, end_s: float | None = None) -> EnrollmentVoice:

@@ -9,6 +9,8 @@ loop's) watches the current meeting about once a second:
   for days stores nothing;
 - with ``auto_end_after_s``, it ends a running meeting after that much counted time without
   speech (``end_reason`` ``"silence"``; its clock stops at the last speech);
+- when it opens the next meeting, it reloads the voice profiles from the store (same roster), so
+  profiles deleted, kept or enrolled meanwhile, by this process or the CLI, count from then on;
 - once a meeting has ended, it writes its last seconds, keeps its record in memory (the report
   link keeps working) and, with talk-started meetings, opens the next one, which waits for talk;
 - while the ended meeting is still the current one, corrections made to it (rename, merge, the
@@ -26,6 +28,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
+from tracker.enrollment import reload_profiles
 from tracker.records import MeetingInfo, MeetingRecord
 from tracker.recorder import MeetingRecorder, live_info, session_record
 from tracker.session import MeetingSession, MeetingSnapshot
@@ -76,6 +79,7 @@ class Room:
         self._finished = False  # the current meeting has ended and its record is kept
         self._kept_version = -1  # the ended meeting's snapshot version its kept record reflects
         self._past: OrderedDict[str, MeetingRecord] = OrderedDict()
+        self._stored: set[str] = set()  # ids of the meetings this room recorded in the store
         self._listeners: list[Callable[[], None]] = []
         self._unsubscribe: Callable[[], None] = _nothing
         # NB: _switch serialises the room's changes (API threads and the room's thread); _lock
@@ -165,18 +169,24 @@ class Room:
         return self._current
 
     def record_of(self, meeting_id: str) -> MeetingRecord | None:
-        """The record of a meeting this room held (the current one as it stands), or None."""
+        """The record of a meeting this room held (the current one as it stands), or None. An ended
+        meeting that was stored is read from the store, so one deleted meanwhile is None."""
         with self._switch:
             if meeting_id == self._current.id:
                 return self._current_record()
-            if meeting_id in self._past:
-                return self._past[meeting_id]
-        if meeting_id in self.hosted and self.store is not None:
-            try:
-                return self.store.load(meeting_id)
-            except UnknownMeetingError:
-                return None
-        return None
+            kept = self._past.get(meeting_id)
+            stored = meeting_id in self._stored
+        if self.store is None or not (stored or (kept is None and meeting_id in self.hosted)):
+            return kept  # never stored: memory is all there is
+        try:  # NB: the store first: `talktime delete` or `forget-person` may have changed it meanwhile
+            return self.store.load(meeting_id)
+        except UnknownMeetingError:
+            return None
+        except StoreError as exc:
+            if kept is None:
+                raise
+            log.warning("meeting %s is served from memory: the store cannot be read (%s)", meeting_id, exc)
+            return kept
 
     # -- internals
 
@@ -209,6 +219,7 @@ class Room:
             self.error = str(exc)
             return
         self._info, self._recorder, self.error = info, recorder, None
+        self._stored.add(self._current.id)
         log.info("meeting %s is stored in %s", self._current.id, self.store.path)
 
     def _finish(self) -> None:
@@ -229,6 +240,7 @@ class Room:
         if record.info.end_reason == "silence" and not record.segments and self._recorder is not None:
             self._recorder.store.delete(session.id)  # nobody spoke: nothing to keep
             self.hosted.discard(session.id)
+            self._stored.discard(session.id)
             self._past.pop(session.id, None)
             log.info("meeting %s had no speech before it ended for silence: not kept", session.id)
 
@@ -255,6 +267,7 @@ class Room:
         """Finish the ended meeting and open its successor (hold ``_switch``)."""
         self._finish()
         nxt = self._current.successor(already_quiet=already_quiet)
+        reload_profiles(nxt, self.store)  # NB: profiles deleted, kept or enrolled since, by any process
         self._adopt(nxt)
         nxt.open()
         self._record_if_running()
