@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -19,7 +20,7 @@ from tracker.capture import LiveInput
 from tracker.meeting_view import ViewConfig
 from tracker.runner import PipelineConfig
 from tracker.session import MeetingSession
-from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats
+from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio
 from tracker.stages.accounting import Accountant
 from tracker.stages.diarization import SpeakerSegment
 
@@ -83,22 +84,35 @@ class ScriptedPipeline:
 
 
 class FedSource:
-    """Silence in 0.1 s blocks, exactly as much as the test ``feed``s; ``finish()`` ends the stream."""
+    """A ``Source`` that delivers exactly the audio the test gives it, in 0.1 s blocks: ``feed``
+    silence, ``play`` samples, ``play_span`` a stretch of a recording; ``finish()`` ends the stream."""
 
-    def __init__(self) -> None:
+    def __init__(self, recording: Path | None = None) -> None:
         self.stats = SourceStats()
+        self.audio = read_audio(recording) if recording is not None else None
         self._queue: queue.Queue[AudioChunk | None] = queue.Queue()
         self._position = 0
         self.started = False
         self.stopped = False
 
+    @property
+    def position(self) -> int:
+        """Samples given so far."""
+        return self._position
+
     def feed(self, seconds: float) -> None:
-        n = to_samples(seconds)
-        while n > 0:
-            size = min(BLOCK_SAMPLES, n)
-            self._queue.put(AudioChunk(np.zeros(size, np.float32), self._position))
-            self._position += size
-            n -= size
+        self.play(np.zeros(to_samples(seconds), np.float32))
+
+    def play(self, samples: np.ndarray) -> None:
+        for i in range(0, len(samples), BLOCK_SAMPLES):
+            block = np.ascontiguousarray(samples[i : i + BLOCK_SAMPLES], dtype=np.float32)
+            self._queue.put(AudioChunk(block, self._position))
+            self._position += len(block)
+
+    def play_span(self, start_s: float, end_s: float) -> None:
+        """Seconds ``start_s`` to ``end_s`` of the recording given at construction."""
+        assert self.audio is not None, "FedSource(recording) plays spans of that recording"
+        self.play(self.audio[to_samples(start_s) : to_samples(end_s)])
 
     def finish(self) -> None:
         self._queue.put(None)

@@ -8,7 +8,6 @@ tests/data/meeting3.wav and meeting2.wav share one espeak-ng voice, "alex" (see 
 from __future__ import annotations
 
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -18,18 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api_fixtures import wait_for
+from api_fixtures import FedSource, wait_for
 from tracker.analysis import analyze
-from tracker.audio import AudioChunk, to_samples
 from tracker.capture import LiveInput
 from tracker.enrollment import enroll_from_file, enroll_live, known_voices, read_roster, save_voice_profile
 from tracker.profiles import EnrollmentError, Profile, model_id
 from tracker.runner import Pipeline
 from tracker.session import ConflictError, MeetingSession
-from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio
 from tracker.storage import STORE_FILE, MeetingStore
 from fakes import render
-from test_room import AudioFeed
 
 pytestmark = pytest.mark.models
 
@@ -123,52 +119,15 @@ def test_a_roster_file_is_read_one_name_per_line(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- a running meeting
 
 
-class RecordingFeed:
-    """A ``Source`` that delivers exactly the stretches of a recording the test feeds, in order."""
-
-    def __init__(self, path: Path) -> None:
-        self.audio = read_audio(path)
-        self.stats = SourceStats()
-        self._queue: queue.Queue[AudioChunk | None] = queue.Queue()
-        self._position = 0
-
-    def feed(self, start_s: float, end_s: float) -> None:
-        part = self.audio[to_samples(start_s) : to_samples(end_s)]
-        for i in range(0, len(part), BLOCK_SAMPLES):
-            block = part[i : i + BLOCK_SAMPLES]
-            self._queue.put(AudioChunk(block, self._position))
-            self._position += len(block)
-
-    def start(self) -> None:
-        pass
-
-    def read(self, timeout: float) -> AudioChunk | None:
-        try:
-            chunk = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if chunk is None:
-            raise EndOfStream
-        return chunk
-
-    def stop(self) -> None:
-        pass
-
-    @property
-    def position(self) -> int:
-        """Samples fed so far."""
-        return self._position
-
-
 def test_live_enrollment_and_a_guest_named_mid_meeting(tmp_path: Path, fresh: Pipeline) -> None:
-    feed = RecordingFeed(M3)
+    feed = FedSource(M3)
     session = MeetingSession(fresh, LiveInput(lambda: feed, retry=False, label="test feed"))
     session.expect("Alex")
     with MeetingStore(tmp_path / STORE_FILE) as store:
         session.open()
         try:
             def listen(seconds: float) -> None:  # the room speaks while enroll_live listens
-                feed.feed(*ALEX_M3) if seconds > 3.5 else feed.feed(5.5, 5.9)
+                feed.play_span(*ALEX_M3) if seconds > 3.5 else feed.play_span(5.5, 5.9)
                 processed()
 
             def processed() -> None:
@@ -186,7 +145,7 @@ def test_live_enrollment_and_a_guest_named_mid_meeting(tmp_path: Path, fresh: Pi
             assert not alex.expected and alex.id >= 0 and alex.id in snap.from_profile
             assert [p.name for p in store.profiles()] == ["Alex"]
 
-            feed.feed(5.9, 14.5)  # blair speaks (a guest), then alex again
+            feed.play_span(5.9, 14.5)  # blair speaks (a guest), then alex again
             processed()
             guest = wait_for(lambda: next((p for p in session.snapshot().speakers if p.name.startswith("Guest ")), None),
                              timeout=10, what="a guest voice")
@@ -203,8 +162,8 @@ def test_live_enrollment_and_a_guest_named_mid_meeting(tmp_path: Path, fresh: Pi
 # ----------------------------------------------------------------------------- live enrollment rules (fake models)
 
 
-def _running(pipeline: Pipeline, *names: str, open_it: bool = True) -> tuple[MeetingSession, AudioFeed]:
-    feed = AudioFeed()
+def _running(pipeline: Pipeline, *names: str, open_it: bool = True) -> tuple[MeetingSession, FedSource]:
+    feed = FedSource()
     session = MeetingSession(pipeline, LiveInput(lambda: feed, retry=False, label="test mic"))
     for name in names:
         session.expect(name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from tracker.onset import SpeechOnset
 from tracker.room import Room
 from tracker.runner import Pipeline
 from tracker.session import MeetingSession
-from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats
+from tracker.sources import BLOCK_SAMPLES
 from tracker.stages.vad import VoiceActivityDetector
 from tracker.storage import MeetingStore
 
@@ -109,38 +108,8 @@ def test_a_meeting_without_a_word_is_not_kept(store: MeetingStore) -> None:
 # ----------------------------------------------------------------------------- start on talk
 
 
-class AudioFeed:
-    """A ``Source`` that delivers given samples in 0.1 s blocks (a room's microphone)."""
-
-    def __init__(self) -> None:
-        self.stats = SourceStats()
-        self._queue: queue.Queue[AudioChunk | None] = queue.Queue()
-        self._position = 0
-
-    def play(self, samples: np.ndarray) -> None:
-        for i in range(0, len(samples), BLOCK_SAMPLES):
-            block = np.ascontiguousarray(samples[i : i + BLOCK_SAMPLES], dtype=np.float32)
-            self._queue.put(AudioChunk(block, self._position))
-            self._position += len(block)
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def read(self, timeout: float) -> AudioChunk | None:
-        try:
-            chunk = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if chunk is None:
-            raise EndOfStream
-        return chunk
-
-
-def talk_started_room(pipeline: Pipeline, store: MeetingStore | None, *, quiet_s: float) -> tuple[Room, AudioFeed]:
-    feed = AudioFeed()
+def talk_started_room(pipeline: Pipeline, store: MeetingStore | None, *, quiet_s: float) -> tuple[Room, FedSource]:
+    feed = FedSource()
     onset = SpeechOnset(VoiceActivityDetector(FAKE_VAD, model=EnergyVad()), quiet_s=quiet_s, already_quiet=True)
     session = MeetingSession(pipeline, LiveInput(lambda: feed, label="test mic"), onset=onset)
     # NB: longer than the fake diarizer's decision delay: silence is measured from decided speech.
@@ -178,7 +147,7 @@ def test_talk_starts_the_meeting_from_its_first_words_and_silence_readies_the_ne
 
 
 def test_talk_right_after_a_meeting_waits_for_the_quiet_period(fake_pipeline: Pipeline) -> None:
-    feed = AudioFeed()
+    feed = FedSource()
     vad = VoiceActivityDetector(FAKE_VAD, model=EnergyVad())
     onset = SpeechOnset(vad, quiet_s=5.0, already_quiet=False)
     live = LiveInput(lambda: feed, label="test mic")
@@ -326,7 +295,7 @@ def test_the_next_meeting_recognises_the_profiles_stored_now(fake_pipeline: Pipe
 
     store.save_profile(profile("Ada"))
     fake_pipeline.use_profiles(known_voices(store, fake_pipeline, roster=["Ada", "Cy"]))
-    feed = AudioFeed()
+    feed = FedSource()
     room = Room(MeetingSession(fake_pipeline, LiveInput(lambda: feed, label="test mic")), store=store)
     room.open()
     try:
