@@ -25,7 +25,7 @@ import numpy as np
 
 from models.embedding import ResemblyzerEncoder, SpeakerEncoder
 from models.vad import FrameVadModel, load_vad_model
-from tracker.audio import AudioChunk, Samples
+from tracker.audio import AudioChunk, Samples, seconds, to_samples
 from tracker.runner import Pipeline, PipelineConfig
 from tracker.sources import AudioInputError, EndOfStream, FileSource, Source, SourceStats
 from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tracker.capture import LiveInput
 
 log = logging.getLogger("talktime")
+
 
 def _remote(segs: list[SpeakerSegment]) -> list[SpeakerSegment]:
     return [SpeakerSegment(s.speaker + REMOTE_SPEAKER_BASE, s.start_sample, s.end_sample) for s in segs]
@@ -153,7 +154,7 @@ class PairedSource:
         self.room = room
         self.call = call
         self.wait_s = wait_s
-        self.max_lead = int(max_lead_s * 16_000)
+        self.max_lead = to_samples(max_lead_s)
         self.stats: SourceStats = room.stats
         self.call_status = "ok"
         self.call_missing_samples = 0  # room samples that had no call audio beside them
@@ -210,7 +211,7 @@ class PairedSource:
                 # Nothing of it is still ahead of the room: the call came back after an outage (its
                 # input restamps from where it stopped) or its clock jumped. Line it up with the room
                 # again rather than trimming all its audio away from now on.
-                log.info("call audio lines up with the room again (%.1f s off)", ahead / 16_000)
+                log.info("call audio lines up with the room again (%.1f s off)", seconds(ahead))
                 self._call_offset = None
             if self._call_offset is None:
                 self._call_offset = chunk.start_sample - end_now
