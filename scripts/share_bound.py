@@ -55,14 +55,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"share_bound: no rttm/*.rttm under {args.dir}; expected a folder laid out like ../shared/eval/dev", file=sys.stderr)
         return 1
     pooled: list[float] = []
+    talk = single = 0.0  # seconds of reference speech per person, summed; and of one voice at a time
     print(f"{'file':32s} {'overlap s':>9s} {'share':>7s}")
     for path in rttms:
         ref = load_rttm(path)
         overlap = ref.get_overlap().duration()
         errs = share_errors(ref, single_speaker(ref))
+        talk += sum(ref.label_duration(label) for label in ref.labels())
+        single += ref.get_timeline().support().duration()
         pooled += errs
         print(f"{path.stem:32s} {overlap:9.2f} {np.mean(errs):7.2f}")
     print(f"{'POOLED':32s} {'':9s} {np.mean(pooled):7.2f}")
+    print(f"second voices of overlapping speech: {100 * (talk - single) / talk:.1f} % of the reference talk time")
     return 0
 
 
