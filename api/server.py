@@ -20,6 +20,7 @@ from api.app import create_app, room_from_settings, session_from_settings
 from api.limits import MAX_HEAD_BYTES
 from api.reports import open_store_for_run
 from api.settings import Settings, settings_from_args
+from tracker.cli import CurrentStderr
 from tracker.session import MeetingSession
 from tracker.sources import FileSource
 from tracker.storage import MeetingStore
@@ -105,7 +106,7 @@ def configure_logging(level: str) -> None:
     adds the time and the unit itself)."""
     under_journald = bool(os.environ.get("JOURNAL_STREAM"))
     fmt = "%(levelname)s %(message)s" if under_journald else "%(asctime)s %(levelname)s %(message)s"
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(CurrentStderr())
     handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
     logger = logging.getLogger("talktime")
     logger.handlers[:] = [handler]

@@ -71,7 +71,7 @@ def test_stuck_viewers_do_not_delay_fifty_others() -> None:
             states = ws.states()
             assert [s["state"]["n"] for s in states] == list(range(20))
             delays = [t - sent_at[s["state"]["n"]] for (t, m), s in zip(ws.received[1:], states, strict=True)]
-            assert max(delays) < 0.05
+            assert max(delays) < 0.5  # a stuck viewer would hold them for send_timeout_s (30 s); 0.5 s allows a busy CI
         for ws in stuck:
             conn = next(c for c in hub.connections if c.websocket is ws)
             assert len(conn.outbox) <= 3 and conn.outbox.dropped > 0

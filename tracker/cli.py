@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class _CurrentStderr:
+class CurrentStderr:
     """Whatever ``sys.stderr`` is when a line is logged: threads that outlive a caller who swapped
     it (a test, an embedding program) still log somewhere open."""
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s",
-                        stream=_CurrentStderr())
+                        stream=CurrentStderr())
     if not args.verbose:
         warnings.simplefilter("ignore")
     func: Callable[[argparse.Namespace], int] = args.func
