@@ -83,6 +83,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     print(f"enrolled {name}: {voice.speech_s:.1f} s of speech, {voice.windows} windows, model {model}, in {store.path}")
     return 0
 
+
 def cmd_list(args: argparse.Namespace) -> int:
     from tracker.cli_store import _table
 
@@ -96,33 +97,40 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(_table(rows, ["name", "model", "speech s", "windows", "consent", "updated"]))
     return 0
 
+def _no_profile(name: str) -> LookupError:
+    return LookupError(f"no voice profile named {name!r}; expected a name from `talktime profiles list`")
+
+
 def cmd_rename(args: argparse.Namespace) -> int:
     new = clean_name(args.new)
     with _store(args) as store:
         n = store.rename_profile(args.old, new)
     if not n:
-        raise LookupError(f"no voice profile named {args.old!r}; expected a name from `talktime profiles list`")
+        raise _no_profile(args.old)
     print(f"renamed {n} profile{'s' if n > 1 else ''} of {args.old} to {new}")
     return 0
+
 
 def cmd_delete(args: argparse.Namespace) -> int:
     with _store(args) as store:
         n = store.delete_profile(args.name)
     if not n:
-        raise LookupError(f"no voice profile named {args.name!r}; expected a name from `talktime profiles list`")
+        raise _no_profile(args.name)
     print(f"deleted {n} profile{'s' if n > 1 else ''} of {args.name} (the stored bytes are overwritten)")
     return 0
+
 
 def cmd_export(args: argparse.Namespace) -> int:
     with _store(args) as store:
         found = [p for p in store.profiles() if args.name is None or p.name.casefold() == args.name.casefold()]
     if args.name is not None and not found:
-        raise LookupError(f"no voice profile named {args.name!r}; expected a name from `talktime profiles list`")
+        raise _no_profile(args.name)
     data = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "profiles": [profile_dict(p) for p in found]}
     Path(args.file).write_text(json.dumps(data, indent=1) + "\n")
     Path(args.file).chmod(0o600)  # NB: a voice profile is personal data
     print(f"exported {len(found)} profile{'' if len(found) == 1 else 's'} to {args.file}")
     return 0
+
 
 def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
