@@ -8,8 +8,9 @@ random order with varied silences between them (0.2 s to 4 s, and now and then a
 until ``--hours`` of audio have gone by. They go through exactly what a microphone feeds: 0.1 s
 blocks into a ``LiveInput``, read by the ``Runner`` of a ``MeetingSession`` with the real models,
 recorded by a ``MeetingRecorder`` into a SQLite file, as fast as the pipeline takes them. The
-dashboard's rate is scaled to audio time: a snapshot whenever the pipeline releases segments and
-every 0.4 s of audio otherwise (the pump's heartbeat); the recorder flushes every 2 s of audio.
+dashboard's rate is scaled to audio time: a snapshot whenever the session reports a change (the
+pipeline releases segments, or a chunk changes the provisional speech) and every 0.4 s of audio
+otherwise (the pump's heartbeat); the recorder flushes every 2 s of audio.
 
 Printed every ``--every-min`` simulated minutes: RSS, the CPU share (process CPU seconds per
 audio second, all threads, and the pipeline's busy share), the snapshot's mean and worst time.
@@ -176,6 +177,11 @@ class Probe:
             self.last_proc = proc
             self.snapshot(position)
 
+    def on_provisional(self) -> None:
+        """A chunk changed the provisional speech: the pump wakes and shows it."""
+        self.last_proc = time.perf_counter() - self.last_read
+        self.snapshot(self.session.input.delivered_samples)
+
     # -- measurements
 
     def snapshot(self, position: int) -> None:
@@ -263,6 +269,14 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, object]:
         forward(segs)
 
     session.runner.on_segments = on_segments
+    show = session.runner.on_provisional
+    assert show is not None
+
+    def on_provisional() -> None:
+        probe.on_provisional()
+        show()
+
+    session.runner.on_provisional = on_provisional
     recorder.start()
     session.open()
     while session.runner._thread is not None and session.runner._thread.is_alive():  # noqa: SLF001

@@ -391,3 +391,26 @@ def test_after_a_dropped_block_every_sample_keeps_its_exact_time() -> None:
     for c in chunks:
         assert np.array_equal(c.samples, audio[c.start_sample : c.end_sample])
     assert chunks[-1].end_sample == len(audio)
+
+
+def test_a_change_of_provisional_speech_is_announced_between_releases(meeting_wav: Path) -> None:
+    """The dashboard follows talk chunk by chunk: a chunk that releases nothing but changes what
+    is shown provisionally calls ``on_provisional``; one that changes nothing stays quiet."""
+    pipeline = fresh_pipeline()
+    events: list[tuple[str, int, tuple[SpeakerSegment, ...]]] = []
+    runner = Runner(
+        FileSource(meeting_wav, block_samples=BLOCK_SAMPLES),
+        pipeline,
+        on_segments=lambda segs: events.append(("segments", len(segs), tuple(pipeline.accountant.provisional))),
+        on_provisional=lambda: events.append(("provisional", 0, tuple(pipeline.accountant.provisional))),
+    )
+    runner.run()
+    shown = [e for e in events if e[0] == "provisional"]
+    assert len(shown) >= 20  # 24 s of talk and pauses in 0.1 s chunks: the picture changes often
+    assert all(e[2] for e in shown[:1])  # the first announcement shows speech before any release
+    previous: tuple[SpeakerSegment, ...] | None = None
+    for kind, _, prov in events:
+        if kind == "provisional":
+            assert prov != previous  # announced only when something changed
+        previous = prov
+    assert events[-1][:2] == ("segments", 0)

@@ -171,7 +171,9 @@ class Runner:
     """Reads a source in a loop and feeds the pipeline; used for files and microphones alike.
 
     ``on_segments`` is called (in the worker thread) with each batch of new segments, and once
-    with an empty list at the end. ``lock`` guards the pipeline for readers in other threads.
+    with an empty list at the end; ``on_provisional`` after a chunk that released nothing but
+    changed the provisional speech (talk shown before it is attributed for good), so a dashboard
+    can follow the room chunk by chunk. ``lock`` guards the pipeline for readers in other threads.
     """
 
     def __init__(
@@ -180,11 +182,13 @@ class Runner:
         pipeline: Pipeline,
         *,
         on_segments: Callable[[list[SpeakerSegment]], None] | None = None,
+        on_provisional: Callable[[], None] | None = None,
         read_timeout_s: float = 0.5,
     ) -> None:
         self.source = source
         self.pipeline = pipeline
         self.on_segments = on_segments
+        self.on_provisional = on_provisional
         self.read_timeout_s = read_timeout_s
         self.lock = threading.RLock()
         self.processing_s = 0.0  # CPU-bound wall time spent inside the pipeline
@@ -217,12 +221,15 @@ class Runner:
                 if chunk is None:
                     continue
                 t0 = time.perf_counter()
+                shown = self.pipeline.accountant.provisional
                 segs = self.pipeline.decide(chunk)  # NB: the models run outside the lock
                 with self.lock:
                     segs = self.pipeline.account(segs, start=chunk.start_sample, end=chunk.end_sample)
                 self.processing_s += time.perf_counter() - t0
                 if segs:
                     self._emit(segs)
+                elif self.on_provisional is not None and self.pipeline.accountant.provisional != shown:
+                    self.on_provisional()
         except AudioInputError as exc:
             self.error = exc
             log.error("audio input failed: %s", exc)

@@ -156,7 +156,7 @@ class MeetingSession:
         self.autostart = autostart and onset is None
         self.onset = onset
         self.previous_id = previous_id
-        self.runner = Runner(live_input, pipeline, on_segments=self._on_segments)
+        self.runner = Runner(live_input, pipeline, on_segments=self._on_segments, on_provisional=self._changed)
         pipeline.keep_history = False  # the report comes from the stored segments (see Pipeline)
         live_input.on_status = self._changed
         live_input.on_onset = self._on_onset
