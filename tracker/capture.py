@@ -2,8 +2,12 @@
 
 ``LiveInput`` is a ``Source`` for the ``Runner``. It wraps whichever real source can be opened
 now (a microphone, or a recording replayed in real time), retries every ``retry_s`` seconds when
-none can, and re-stamps chunks so the pipeline sees one continuous stream: audio read while the
-meeting is paused, and time without a device, are not part of the meeting's sample clock.
+none can, and re-stamps chunks so the pipeline sees one continuous stream: audio captured while
+the meeting is paused, and time without a device, are not part of the meeting's sample clock.
+
+Pause and resume take effect where the device was when they were pressed (its capture position),
+not when the pipeline reads the audio: a lagging pipeline reads blocks seconds after they were
+captured, and those blocks belong to the state the meeting was in when they were captured.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +55,15 @@ def file_opener(path: str | Path) -> Opener:
     return lambda: FileSource(path, realtime=True)
 
 
+def capture_position(source: Source) -> int | None:
+    """Where "now" is in ``source``'s stream (its ``captured_to()``), or None if it cannot say."""
+    fn = getattr(source, "captured_to", None)
+    if not callable(fn):
+        return None
+    at = fn()
+    return None if at is None else int(at)
+
+
 def _rescan_devices() -> None:
     # NB: PortAudio lists devices once, when it is initialised; re-initialising it is the only way
     # to see a microphone plugged in later. Safe here because no stream of ours is open.
@@ -74,7 +88,12 @@ class LiveInput:
 
     ``status`` is ``"ok"``, ``"starting"``, ``"no microphone: <reason>"`` or ``"end of input"``.
     ``delivered_samples`` is the length of the meeting's stream; ``paused_samples`` the audio
-    read and dropped while not counting.
+    captured while not counting, and dropped.
+
+    Setting ``counting`` (pause: False, resume: True) takes effect at the open source's capture
+    position (``captured_to()``, see ``capture_position``): audio captured before it keeps the
+    state it was captured in, even if it is read later. A source without a capture position
+    switches at the end of what was read; with no source open the switch is immediate.
 
     Every chunk has its DC offset removed (``DcBlocker``) before the pipeline sees it. Damaged
     audio is counted, over every device opened, and never ends the input: ``nonfinite_blocks``
@@ -97,7 +116,10 @@ class LiveInput:
         self._status = STATUS_STARTING
         self.device_name: str | None = None
         # NB: read and written from several threads; plain attribute writes are atomic in CPython.
-        self.counting = True
+        self._wanted = True  # counting, as last set
+        self._counting = True  # counting, at the position the reader has reached
+        self._switches: deque[tuple[int, bool]] = deque()  # (inner stamp, counting from there), in order
+        self._switch_lock = threading.Lock()  # guards _counting, _switches and the choice of _inner
         self.delivered_samples = 0
         self.paused_samples = 0
         self._inner: Source | None = None
@@ -127,6 +149,32 @@ class LiveInput:
         changed, self._status = value != self._status, value
         if changed and self.on_status is not None:
             self.on_status()
+
+    @property
+    def counting(self) -> bool:
+        """Whether the meeting counts, as last set (pending switches included)."""
+        return self._wanted
+
+    @counting.setter
+    def counting(self, value: bool) -> None:
+        with self._switch_lock:
+            if value == self._wanted:
+                return
+            self._wanted = value
+            inner = self._inner
+            at = None if inner is None else capture_position(inner)
+            if at is None and inner is not None:
+                at = self._inner_end  # no capture position: switch after what was read
+            if at is None:
+                self._switches.clear()
+                self._counting = value
+            else:
+                self._switches.append((at, value))
+
+    def _settle_switches(self) -> None:
+        """Apply every pending switch now (its source has gone); hold ``_switch_lock``."""
+        self._switches.clear()
+        self._counting = self._wanted
 
     @property
     def source(self) -> Source | None:
@@ -173,15 +221,47 @@ class LiveInput:
     # -- internals
 
     def _restamp(self, chunk: AudioChunk) -> AudioChunk | None:
-        """Map the inner source's samples onto the meeting stream, or drop them while paused."""
-        gap = 0 if self._inner_end is None else max(0, chunk.start_sample - self._inner_end)
-        self._inner_end = chunk.end_sample
-        if not self.counting:
-            self.paused_samples += gap + len(chunk.samples)
-            return self._watch(chunk)
-        start = self.delivered_samples + gap  # a gap is audio the device dropped: it took time
-        self.delivered_samples = start + len(chunk.samples)
-        return AudioChunk(chunk.samples, start, chunk.sample_rate, chunk.reference)
+        """Map the inner source's samples onto the meeting stream, dropping those captured while paused.
+
+        The span from the end of the last chunk (a gap: blocks the device dropped) to the end of
+        this one is cut at the pending switches that fall in it; what is counted is one chunk.
+        """
+        a, b = chunk.start_sample, chunk.end_sample
+        pos = a if self._inner_end is None else min(a, self._inner_end)
+        self._inner_end = b
+        out = _Pieces()
+        while True:
+            with self._switch_lock:
+                switch = self._switches[0] if self._switches else None
+                if switch is not None and switch[0] <= pos:
+                    self._switches.popleft()
+                    self._counting = switch[1]
+                    continue
+                counting = self._counting
+            stop = b if switch is None else min(switch[0], b)
+            if stop > pos:
+                self._span(chunk, pos, stop, counting, out)
+                pos = stop
+            if pos >= b:
+                return out.chunk(chunk.sample_rate)
+
+    def _span(self, chunk: AudioChunk, lo: int, hi: int, counting: bool, out: _Pieces) -> None:
+        """Inner samples [lo, hi): part of the gap before ``chunk`` and/or of the chunk itself."""
+        a = chunk.start_sample
+        gap = max(0, min(hi, a) - lo)  # a gap is audio the device dropped: it took time
+        lo = max(lo, a)
+        samples = chunk.samples[lo - a : hi - a]
+        reference = None if chunk.reference is None else chunk.reference[lo - a : hi - a]
+        if counting:
+            self.delivered_samples += gap
+            out.add(samples, reference, self.delivered_samples)
+            self.delivered_samples += len(samples)
+            return
+        self.paused_samples += gap + len(samples)
+        if len(samples):
+            talk = self._watch(AudioChunk(samples, lo, chunk.sample_rate, reference))
+            if talk is not None:
+                out.add(talk.samples, talk.reference, talk.start_sample)
 
     def _watch(self, chunk: AudioChunk) -> AudioChunk | None:
         """Waiting audio goes to ``onset``; from the talk it finds, the meeting's stream begins."""
@@ -192,7 +272,9 @@ class LiveInput:
         if talk is None:
             return None
         self.onset = None
-        self.counting = True
+        with self._switch_lock:  # talk starts the meeting here and now, whatever was pending
+            self._wanted = True
+            self._settle_switches()
         n = len(talk.samples)
         self.paused_samples = max(0, self.paused_samples - n)
         out = AudioChunk(talk.samples, self.delivered_samples, talk.sample_rate, talk.reference)
@@ -225,7 +307,9 @@ class LiveInput:
                 log.warning("no audio input: %s; retrying every %g s", exc, self.retry_s)
             self._next_try = time.monotonic() + self.retry_s
             return None
-        self._inner, self._inner_end = src, None
+        with self._switch_lock:
+            self._inner, self._inner_end = src, None
+            self._settle_switches()  # stamps of a source that has gone mean nothing in this one
         self._dc.reset()
         self.stats.notices.extend(src.stats.notices)
         self.device_name = getattr(src, "device_name", None)
@@ -244,7 +328,9 @@ class LiveInput:
         self._next_try = time.monotonic() + self.retry_s
 
     def _close_inner(self) -> None:
-        inner, self._inner = self._inner, None
+        with self._switch_lock:
+            inner, self._inner = self._inner, None
+            self._settle_switches()
         if inner is not None:
             inner.stop()
             self._lost_overflows += inner.stats.overflows
@@ -297,3 +383,32 @@ class LiveInput:
     def offset_blocks(self) -> int:
         """Blocks with a large DC offset (removed before the speech detector)."""
         return self._dc.offset_blocks
+
+
+class _Pieces:
+    """The counted parts of one inner chunk, joined into one meeting chunk (they are contiguous in
+    the meeting's stream: only uncounted audio lies between them)."""
+
+    def __init__(self) -> None:
+        self.start: int | None = None
+        self.samples: list[np.ndarray] = []
+        self.references: list[np.ndarray | None] = []
+
+    def add(self, samples: np.ndarray, reference: np.ndarray | None, start: int) -> None:
+        if len(samples) == 0:
+            return
+        if self.start is None:
+            self.start = start
+        self.samples.append(samples)
+        self.references.append(reference)
+
+    def chunk(self, sample_rate: int) -> AudioChunk | None:
+        if self.start is None:
+            return None
+        if len(self.samples) == 1:
+            return AudioChunk(self.samples[0], self.start, sample_rate, self.references[0])
+        reference = None
+        if any(r is not None for r in self.references):
+            reference = np.concatenate([r if r is not None else np.zeros_like(s)
+                                        for s, r in zip(self.samples, self.references, strict=True)])
+        return AudioChunk(np.concatenate(self.samples), self.start, sample_rate, reference)

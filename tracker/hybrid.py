@@ -174,6 +174,11 @@ class PairedSource:
         self.room.stop()
         self.call.stop()
 
+    def captured_to(self) -> int | None:
+        """The room's capture position (its stamps are this source's), None if it has none."""
+        fn = getattr(self.room, "captured_to", None)
+        return int(fn()) if callable(fn) else None
+
     def _call_lost(self, why: str) -> None:
         if self.call_status == "ok":
             log.warning("call audio lost: %s; the room goes on without it", why)

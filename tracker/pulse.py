@@ -70,6 +70,7 @@ class PulseSource:
         self._thread: threading.Thread | None = None
         self._ended = threading.Event()
         self._error = ""
+        self._captured = 0  # samples parec has delivered, queued or dropped; NB: written by the pump thread only
         self._exe = _tool("parec")
 
     def start(self) -> None:
@@ -97,10 +98,15 @@ class PulseSource:
             except queue.Full:
                 self.stats.dropped_blocks += 1
             position += len(block)
+            self._captured = position
         proc.wait()
         err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
         self._error = err.splitlines()[-1] if err else f"parec exited with {proc.returncode}"
         self._ended.set()
+
+    def captured_to(self) -> int:
+        """The stamp just past the last sample captured, read or still queued (any thread may ask)."""
+        return self._captured
 
     def read(self, timeout: float) -> AudioChunk | None:
         try:

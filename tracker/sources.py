@@ -264,6 +264,13 @@ class FileSource:
                 raise AudioInputError(f"{self.path}: decoding failed mid-file ({exc}); expected an intact recording") from exc
             self._pending = np.concatenate([self._pending, out])
 
+    def captured_to(self) -> int:
+        """The stamp "now" has reached: in real time, the samples due by the wall clock since
+        ``start()`` (what a microphone would have captured, read or not); otherwise those read."""
+        if not self.realtime or self._t0 is None:
+            return self._position
+        return max(self._position, int((time.monotonic() - self._t0) * SAMPLE_RATE))
+
     def read(self, timeout: float) -> AudioChunk | None:
         self._fill()
         if len(self._pending) == 0:
@@ -468,13 +475,25 @@ class MicrophoneSource:
                 raise AudioInputError(self.device_error) from None
             return None
         assert self._resample is not None
-        if start != self._next_device:
-            # Dropped blocks still took wall time: skip exactly their length (converted without drift).
-            self._position += start * SAMPLE_RATE // self.rate - self._next_device * SAMPLE_RATE // self.rate
-        self._next_device = start + len(block)
         # NB: sanitized before resampling (a NaN would poison the resampler's state), clipped after
         # (resampling may overshoot full scale a little).
         samples = np.clip(self._resample(_sanitize(block, self.stats)), -1.0, 1.0)
-        chunk = AudioChunk(samples, self._position)
-        self._position += len(samples)
+        with self._lock:  # captured_to() reads the two positions together
+            if start != self._next_device:
+                # Dropped blocks still took wall time: skip exactly their length (converted without drift).
+                self._position += start * SAMPLE_RATE // self.rate - self._next_device * SAMPLE_RATE // self.rate
+            self._next_device = start + len(block)
+            chunk = AudioChunk(samples, self._position)
+            self._position += len(samples)
         return chunk
+
+    def captured_to(self) -> int:
+        """The stamp just past the last sample the device has captured, read or still queued.
+
+        This is where "now" is in this source's stream; any thread may ask. At a device rate other
+        than ``SAMPLE_RATE`` it is exact to the resampler's delay (a few milliseconds).
+        """
+        with self._lock:
+            position, expected = self._position, self._next_device
+        captured = self._captured  # NB: written by the callback; an int read is atomic
+        return position + captured * SAMPLE_RATE // self.rate - expected * SAMPLE_RATE // self.rate

@@ -1,0 +1,193 @@
+"""Pause and resume take effect where the microphone was when they were pressed, not when the
+pipeline gets round to reading its queue (it may lag by seconds).
+
+The microphone here is ``MicrophoneSource`` itself, fed through its PortAudio callback by the test;
+its reads wait until the test lets the pipeline in, so every block is captured before it is read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from api_fixtures import wait_for
+from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, render
+from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
+from tracker.capture import LiveInput
+from tracker.hybrid import PairedSource
+from tracker.runner import Pipeline, Runner
+from tracker.session import MeetingSession
+from tracker.sources import BLOCK_SAMPLES, EndOfStream, MicrophoneSource, SourceStats, _Resampler
+from tracker.stages.diarization import SpeakerSegment
+
+# Voice 0 talks in the parts that count, voice 1 in the part captured while paused.
+BEFORE = render([(0, 0.5, 3.5)], 4.0)  # captured while running, read after Pause
+PAUSED = render([(1, 0.5, 2.5)], 3.0)  # captured while paused
+AFTER = render([(0, 0.5, 1.5)], 2.0)  # captured after Resume
+
+
+class GatedMicrophone(MicrophoneSource):
+    """The microphone's read path (callback queue, stamps, resampler) fed by the test; reads
+    wait for ``release`` (a pipeline that lags), and the stream ends when the queue is empty."""
+
+    def __init__(self) -> None:
+        super().__init__(max_queue_blocks=10_000)
+        self.release = threading.Event()
+
+    def start(self) -> None:
+        self._resample = _Resampler(SAMPLE_RATE)
+        self._stream = object()
+        self.device_name = "fed microphone"
+
+    def stop(self) -> None:
+        self._stream = None
+
+    def capture(self, samples: np.ndarray) -> None:
+        for i in range(0, len(samples), BLOCK_SAMPLES):
+            block = samples[i : i + BLOCK_SAMPLES, None]
+            self._callback(block, len(block), None, None)
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        if not self.release.wait(timeout):
+            return None
+        if self._queue.empty():
+            raise EndOfStream
+        return super().read(timeout)
+
+
+def fresh_pipeline() -> Pipeline:
+    return Pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
+
+
+@pytest.fixture
+def mic() -> Iterator[GatedMicrophone]:
+    yield GatedMicrophone()
+
+
+def session_on(mic: GatedMicrophone, *, autostart: bool = True) -> MeetingSession:
+    session = MeetingSession(fresh_pipeline(), LiveInput(lambda: mic, retry=False, label="fed microphone"),
+                             autostart=autostart)
+    session.open()
+    wait_for(lambda: session.input.source is mic, what="the microphone to open")
+    return session
+
+
+def read_all(session: MeetingSession, mic: GatedMicrophone) -> None:
+    mic.release.set()
+    wait_for(lambda: session.input.status == "end of input", what="the queue to be read")
+    session.end()
+
+
+def timeline_of(audio: np.ndarray) -> list[SpeakerSegment]:
+    """What the same pipeline makes of ``audio`` read straight through the microphone's path."""
+    mic = GatedMicrophone()
+    mic.release.set()
+    pipeline = fresh_pipeline()
+    mic.start()
+    mic.capture(audio)
+    Runner(LiveInput(lambda: mic, retry=False), pipeline).run()
+    return list(pipeline.accountant.timeline)
+
+
+def test_talk_captured_before_pause_counts_and_talk_after_it_does_not(mic: GatedMicrophone) -> None:
+    session = session_on(mic)
+    mic.capture(BEFORE)
+    session.pause()  # the pipeline has read nothing yet
+    mic.capture(PAUSED)
+    read_all(session, mic)
+    snap = session.snapshot()
+    assert snap.clock_s == len(BEFORE) / SAMPLE_RATE  # sample-exact: 4.0 s
+    assert snap.input.paused_s == len(PAUSED) / SAMPLE_RATE
+    assert session.input.delivered_samples == len(BEFORE)
+    assert list(session.pipeline.accountant.timeline) == timeline_of(BEFORE)
+    assert sum(p.talk_time_s for p in snap.speakers) == pytest.approx(3.0, abs=0.1)
+
+
+def test_pause_and_resume_cut_out_exactly_the_audio_captured_between_them(mic: GatedMicrophone) -> None:
+    session = session_on(mic)
+    mic.capture(BEFORE)
+    session.pause()
+    mic.capture(PAUSED)
+    session.start()  # resumed before the pipeline read anything: the paused talk must still not count
+    mic.capture(AFTER)
+    read_all(session, mic)
+    snap = session.snapshot()
+    assert session.input.delivered_samples == len(BEFORE) + len(AFTER)
+    assert session.input.paused_samples == len(PAUSED)
+    # The meeting's stream is the two counted stretches joined, exactly as if nothing had been between them.
+    assert list(session.pipeline.accountant.timeline) == timeline_of(np.concatenate([BEFORE, AFTER]))
+    assert [p.talk_time_s for p in snap.speakers] == [pytest.approx(4.0, abs=0.1)]  # voice 1 never counted
+
+
+def test_audio_captured_before_start_is_not_counted_though_read_after_it(mic: GatedMicrophone) -> None:
+    session = session_on(mic, autostart=False)
+    mic.capture(PAUSED)  # the room chats before the facilitator starts the meeting
+    session.start()
+    mic.capture(AFTER)
+    read_all(session, mic)
+    assert session.input.paused_samples == len(PAUSED)
+    assert session.input.delivered_samples == len(AFTER)
+    assert list(session.pipeline.accountant.timeline) == timeline_of(AFTER)
+
+
+class PositionedSource:
+    """A source with a capture position the test sets, to cut a chunk at any sample."""
+
+    def __init__(self, chunks: list[AudioChunk]) -> None:
+        self.stats = SourceStats()
+        self.chunks = chunks
+        self.position = 0
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def captured_to(self) -> int:
+        return self.position
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        if not self.chunks:
+            raise EndOfStream
+        return self.chunks.pop(0)
+
+
+def test_a_switch_inside_a_block_cuts_it_at_that_sample_with_the_call_audio_beside_it() -> None:
+    n = 1000
+    samples = np.linspace(-0.5, 0.5, n, dtype=np.float32)
+    reference = np.linspace(0.5, -0.5, n, dtype=np.float32)
+    # The second block starts 200 samples after the first ended: the device dropped them.
+    src = PositionedSource([AudioChunk(samples[:400], 0, reference=reference[:400]),
+                            AudioChunk(samples[600:], 600, reference=reference[600:])])
+    live = LiveInput(lambda: src, retry=False)
+    live.start()
+    src.position = 100
+    live.counting = False
+    src.position = 300
+    live.counting = True
+    src.position = 700
+    live.counting = False
+    src.position = 750
+    live.counting = True
+    first, second = live.read(0.1), live.read(0.1)
+    assert first is not None and second is not None
+    assert first.start_sample == 0 and len(first.samples) == 100 + 100  # [0, 100) and [300, 400)
+    assert first.reference is not None and len(first.reference) == len(first.samples)
+    # The gap [400, 600) counts as time (200 samples), then [600, 700) and [750, 1000) are joined.
+    assert second.start_sample == 200 + 200 and len(second.samples) == 100 + 250
+    assert live.paused_samples == 200 + 50 and live.delivered_samples == 400 + 350
+    assert second.reference is not None
+    np.testing.assert_array_equal(second.reference, np.concatenate([reference[600:700], reference[750:]]))
+    assert live.counting
+
+
+def test_a_hybrid_room_pauses_at_the_room_microphones_position(mic: GatedMicrophone) -> None:
+    call = GatedMicrophone()
+    paired = PairedSource(mic, call)
+    paired.start()
+    mic.capture(np.zeros(to_samples(1.5), np.float32))
+    assert paired.captured_to() == mic.captured_to() == to_samples(1.5)
