@@ -3,6 +3,8 @@
 ``MeetingRecorder`` follows a ``MeetingSession``: every ``interval_s`` seconds (and at once when the
 meeting ends) it writes what changed (segments added or corrected, names, roster, phases) and a
 heartbeat in one short transaction. A killed process therefore loses at most the last interval.
+A flush costs the segments changed since the last one (``Accountant.take_changes``), not the
+meeting's length, so the pipeline's lock is held as briefly after 8 hours as after a minute.
 
 While it records, the recorder holds an OS lock on ``<data folder>/live/<meeting id>.lock``; the
 kernel drops it when the process dies, even by ``kill -9``. ``recover`` ends every unfinished
@@ -183,7 +185,9 @@ class MeetingRecorder:
         self.interval_s = interval_s
         self.info = info or live_info(session)
         self.error: str | None = None  # the last flush's failure, None once one succeeds
-        self._stored: Counter[SpeakerSegment] = Counter()
+        self.examined = 0  # segments the last flush looked at (its cost; see _change)
+        self._stored: Counter[SpeakerSegment] = Counter()  # the segments in the store
+        self._pending: dict[SpeakerSegment, int] = {}  # changes taken from the accountant, not yet stored
         self._people: tuple[dict[int, str], list[str]] = ({}, [])
         self._phases: list[Phase] = []
         self._started_at: str | None = None
@@ -244,18 +248,39 @@ class MeetingRecorder:
         with self._flush_lock:
             change, state = self._change()
             self.store.write(lambda c: records.apply_live(c, self.info.id, change), doing="storing the meeting")
-            self._stored, self._people, self._phases = state
+            for seg, n in self._pending.items():
+                left = self._stored[seg] + n
+                if left > 0:
+                    self._stored[seg] = left
+                else:
+                    del self._stored[seg]
+            self._pending = {}
+            self._people, self._phases = state
             self._started_at = self._started_at or change.started_at
             self._ended_at = self._ended_at or change.ended_at
             self.error = None
 
-    def _change(self) -> tuple[LiveChange, tuple[Counter[SpeakerSegment], tuple[dict[int, str], list[str]], list[Phase]]]:
+    def _change(self) -> tuple[LiveChange, tuple[tuple[dict[int, str], list[str]], list[Phase]]]:
+        """What to write; the segments' changes are kept in ``_pending`` until a write succeeds."""
         snap = self.session.snapshot()
         with self.session.runner.lock:
             acc = self.session.pipeline.accountant
-            current = Counter(acc.timeline)
+            delta = acc.take_changes()
+            current = Counter(acc.timeline) if delta is None else None
             people = (dict(acc.names), list(acc.expected))
             clock = acc.clock_samples
+        if current is not None:  # the first flush, or the accountant was reset: compare it all, once
+            self.examined = len(self._stored) + len(current)
+            self._pending = {**{s: n for s, n in (current - self._stored).items()},
+                             **{s: -n for s, n in (self._stored - current).items()}}
+        else:
+            self.examined = len(delta or ()) + len(self._pending)
+            for seg, n in (delta or {}).items():
+                v = self._pending.get(seg, 0) + n
+                if v:
+                    self._pending[seg] = v
+                else:
+                    del self._pending[seg]
         phases = _phases(snap)
         change = LiveChange(
             clock_samples=clock,
@@ -263,13 +288,13 @@ class MeetingRecorder:
             started_at=snap.started_at if self._started_at is None else None,
             ended_at=iso_now() if snap.status == "ended" and self._ended_at is None else None,
             dropped_blocks=snap.input.dropped_blocks,
-            add=list((current - self._stored).elements()),
-            remove=list((self._stored - current).elements()),
+            add=[seg for seg, n in self._pending.items() for _ in range(n)],
+            remove=[seg for seg, n in self._pending.items() for _ in range(-n)],
             people=None if people == self._people else people,
             phases=None if phases == self._phases else phases,
             end_reason=snap.end_reason or "ended",
         )
-        return change, (current, people, phases)
+        return change, (people, phases)
 
     def record(self) -> MeetingRecord:
         """The meeting as it stands, straight from the session (what the next flush will store)."""

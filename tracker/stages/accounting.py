@@ -245,6 +245,8 @@ class Accountant:
     bisection, and turns, speech and overlap are swept once over settled segments.
     ``provisional`` holds speech not yet attributed for good (see ``set_provisional``): it is in
     the figures the room sees, never in ``timeline``, which is what is stored.
+    ``take_changes()`` says what ``timeline`` gained and lost since it was last called, so a
+    store can follow it in O(changes) rather than comparing the whole meeting.
     """
 
     def __init__(self, config: AccountingConfig | None = None) -> None:
@@ -258,6 +260,7 @@ class Accountant:
         self.clock_samples = 0
         self.provisional: list[SpeakerSegment] = []
         self._origin: int | None = None
+        self._journal: dict[SpeakerSegment, int] | None = None  # see take_changes; off after a reset
         self._reindex()
 
     def _reindex(self) -> None:
@@ -325,6 +328,8 @@ class Accountant:
             j += 1
         keep = [t for t in tl[lo:hi] if t.speaker != seg.speaker]
         merged = sorted([*keep, SpeakerSegment(seg.speaker, start, end)], key=lambda t: t.start_sample)
+        self._note(tl[lo:hi], -1)
+        self._note(merged, +1)
         tl[lo:hi] = merged
         self._runs.setdefault(seg.speaker, _Runs()).put(start, end)
         if lo < self._settled:  # older than SETTLE_S: the sweeps start over (rare)
@@ -339,6 +344,26 @@ class Accountant:
             if self._view_gap >= 0:
                 _join(self._view, self._view_last, tl[self._settled], self._view_gap)
             self._settled += 1
+
+    def take_changes(self) -> dict[SpeakerSegment, int] | None:
+        """The net change to ``timeline`` since the last call: segment -> +n added / -n removed.
+
+        None the first time and after ``reset()``: nothing was being noted, so the caller compares
+        the whole ``timeline`` once; changes are noted from this call on. Costs O(changes).
+        """
+        journal, self._journal = self._journal, {}
+        return journal
+
+    def _note(self, segments: Iterable[SpeakerSegment], n: int) -> None:
+        journal = self._journal
+        if journal is None:
+            return
+        for seg in segments:
+            v = journal.get(seg, 0) + n
+            if v:
+                journal[seg] = v
+            else:
+                del journal[seg]
 
     # -- corrections
 
@@ -356,6 +381,7 @@ class Accountant:
             (SpeakerSegment(keep if s.speaker == gone else s.speaker, s.start_sample, s.end_sample) for s in self.timeline),
             key=lambda s: (s.start_sample, s.speaker),
         )
+        self._note(self.timeline, -1)
         self.timeline = []
         self._reindex()
         self.add(segs)
