@@ -238,7 +238,11 @@ class Room:
         while len(self._past) > KEEP_PAST:
             self._past.popitem(last=False)
         if record.info.end_reason == "silence" and not record.segments and self._recorder is not None:
-            self._recorder.store.delete(session.id)  # nobody spoke: nothing to keep
+            try:
+                self._recorder.store.delete(session.id)  # nobody spoke: nothing to keep
+            except StoreError as exc:  # NB: the room goes on (a talk-started room readies the next meeting)
+                log.error("meeting %s had no speech, but it stays in the store, empty: %s", session.id, exc)
+                return
             self.hosted.discard(session.id)
             self._stored.discard(session.id)
             self._past.pop(session.id, None)
