@@ -1,8 +1,18 @@
-"""Post-meeting pass: re-cluster every window of the meeting with hindsight (no audio needed).
+"""Post-meeting pass: look at every window of the meeting again, with hindsight (no audio needed).
 
-The live diarizer had to decide each window with only the past; here all window embeddings are
+The live diarizer had to decide each window with only the past. Here all window embeddings are
 clustered together (agglomerative, average linkage on cosine distance), voices too small to be a
-person are folded into the closest one, and each span is relabelled from its neighbourhood.
+person are folded into the closest one, and each span is relabelled from its neighbourhood: the
+*whole-meeting* proposal.
+
+By default (``method="anchored"``) that proposal is not taken as it is. The pass starts from the
+live labels and moves a window to another voice only when the proposal says so *and* the window's
+own evidence agrees clearly: the window, with its neighbours, is closer to that voice's centroid
+than to its live voice's by more than ``switch_margin``, and that voice is an established live
+voice (``min_speaker_s`` of talk). The live voices are neither merged nor split. On recorded
+meetings the kept embeddings could not tell a right merge or split from a wrong one (README,
+"Where the accuracy stands"), and a wrong one moves a whole person's share, so the report would
+be worse than the dashboard. ``method="whole"`` keeps the whole-meeting proposal as it is.
 """
 
 from __future__ import annotations
@@ -17,19 +27,25 @@ from tracker.audio import to_samples
 from tracker.stages.diarization import SpeakerSegment, WindowRecord, unit as _unit
 
 
+METHODS = ("anchored", "whole")
+
+
 @dataclass(frozen=True)
 class ReclusteringConfig:
     """Settings of the post-meeting pass."""
 
+    method: str = "anchored"  # "anchored": the live voices, with clearly supported moves only; "whole": the proposal as it is
     threshold: float = 0.68  # cosine similarity at which two groups of windows are one voice
     min_speaker_s: float = 2.0  # seconds of speech below which a cluster is folded into its closest voice
     context_windows: int = 1  # neighbours on each side whose embeddings help label a span
     region_gap_s: float = 0.5  # seconds of pause that end a stretch of speech
     region_windows: int = 0  # windows per stretch at most; 0 = as few as keep the clustering under max_items
     max_items: int = 2000  # stretches clustered at most (memory grows with its square)
-    switch_margin: float = 0.1  # how much closer a window must be to another voice to leave its stretch's
+    switch_margin: float = 0.1  # how much closer (cosine) a window must be to another voice to leave its stretch's or live voice
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"ReclusteringConfig.method expected one of {METHODS}, got {self.method!r}")
         if not 0 < self.threshold < 1:
             raise ValueError(f"ReclusteringConfig.threshold expected in (0, 1), got {self.threshold!r}")
 
@@ -66,7 +82,22 @@ def _region_embedding(records: list[WindowRecord], idx: list[int], embs: dict[in
 
 
 def recluster(records: list[WindowRecord], config: ReclusteringConfig) -> list[SpeakerSegment]:
-    """Relabel every window's speech with the whole meeting in view.
+    """The post-meeting answer: who spoke when, with the whole meeting in view.
+
+    ``config.method`` picks the live-anchored pass (the default) or the whole-meeting proposal
+    as it is (see the module docstring). Every speech sample of ``records`` is labelled at most
+    once; speaker ids are the live ids wherever a voice is a live one.
+    """
+    if not any(r.strong and r.embedding is not None for r in records):
+        return _segments(records, [r.label for r in records])
+    proposal = whole_meeting(records, config)
+    labels = proposal if config.method == "whole" else anchored(records, proposal, config)
+    return _segments(records, labels)
+
+
+def whole_meeting(records: list[WindowRecord], config: ReclusteringConfig) -> list[int | None]:
+    """Relabel every window with the whole meeting in view; one label per record (None: no speech
+    to label), as live ids where a final voice matches a live one.
 
     1. Windows are grouped into stretches of unbroken speech (a pause splits them) and each
        stretch gets the mean of its windows' embeddings: longer speech, steadier voice vectors.
@@ -79,8 +110,6 @@ def recluster(records: list[WindowRecord], config: ReclusteringConfig) -> list[S
     most of its speech had), so a name given during the meeting stays with its person.
     """
     have = [i for i, r in enumerate(records) if r.embedding is not None]
-    if not any(records[i].strong for i in have):
-        return [SpeakerSegment(r.label, s, e) for r in records if r.label is not None for s, e in r.speech]
     embs = {i: records[i].embedding.astype(np.float64) for i in have}  # type: ignore[union-attr]
     per = config.region_windows or max(1, -(-len(have) // config.max_items))
     groups = regions(records, max_gap=to_samples(config.region_gap_s), max_windows=per)
@@ -105,14 +134,53 @@ def recluster(records: list[WindowRecord], config: ReclusteringConfig) -> list[S
             out_label[i] = k
     if config.context_windows >= 0:  # then each window with its neighbours, for changes inside a stretch
         for i in have:
-            lo, hi = max(0, i - config.context_windows), min(len(records), i + config.context_windows + 1)
-            ctx = [embs[j] * records[j].speech_fraction * (2.0 if j == i else 1.0) for j in range(lo, hi) if j in embs]
-            sims = centroids @ _unit(np.sum(ctx, axis=0))
+            sims = centroids @ _context(records, i, config.context_windows)
             best = int(np.argmax(sims))
             cur = out_label[i]
             if cur is None or sims[best] - sims[cur] > config.switch_margin:
                 out_label[i] = best
-    return _segments_with_live_ids(records, _fill_nearest(out_label))
+    return _live_ids(records, _fill_nearest(out_label))
+
+
+def anchored(records: list[WindowRecord], proposal: list[int | None], config: ReclusteringConfig) -> list[int | None]:
+    """The live labels, with a window moved to the voice ``proposal`` gives it only when that is an
+    established live voice (``min_speaker_s`` of talk) and the window, with its neighbours, is
+    closer to its centroid than to its live voice's by more than ``switch_margin``."""
+    live = [r.label for r in records]
+    talk: dict[int, int] = {}
+    for r in records:
+        if r.label is not None:
+            talk[r.label] = talk.get(r.label, 0) + r.speech_samples
+    centroids = voice_centroids(records)
+    established = {v for v in centroids if talk.get(v, 0) >= to_samples(config.min_speaker_s)}
+    out = list(live)
+    for i, (r, p, v) in enumerate(zip(records, proposal, live, strict=True)):
+        if p is None or v is None or p == v or r.embedding is None or p not in established or v not in centroids:
+            continue
+        ctx = _context(records, i, max(0, config.context_windows))
+        if float(ctx @ centroids[p]) - float(ctx @ centroids[v]) > config.switch_margin:
+            out[i] = p
+    return out
+
+
+def voice_centroids(records: list[WindowRecord]) -> dict[int, npt.NDArray[np.float64]]:
+    """Each live voice's centroid: the unit mean of its strong windows' embeddings, weighted by
+    their speech fraction (voices with no strong window have none)."""
+    sums: dict[int, npt.NDArray[np.float64]] = {}
+    for r in records:
+        if r.label is not None and r.strong and r.embedding is not None:
+            e = r.embedding.astype(np.float64) * r.speech_fraction
+            sums[r.label] = sums[r.label] + e if r.label in sums else e
+    return {v: _unit(t) for v, t in sums.items()}
+
+
+def _context(records: list[WindowRecord], i: int, width: int) -> npt.NDArray[np.float64]:
+    """Window ``i``'s embedding (counted twice) plus its ``width`` neighbours' on each side, each
+    weighted by its speech fraction, as a unit vector; ``records[i]`` must have an embedding."""
+    lo, hi = max(0, i - width), min(len(records), i + width + 1)
+    ctx = [records[j].embedding.astype(np.float64) * records[j].speech_fraction * (2.0 if j == i else 1.0)  # type: ignore[union-attr]
+           for j in range(lo, hi) if records[j].embedding is not None]
+    return _unit(np.sum(ctx, axis=0))
 
 
 def _fill_nearest(labels: list[int | None]) -> list[int | None]:
@@ -125,7 +193,13 @@ def _fill_nearest(labels: list[int | None]) -> list[int | None]:
     return out
 
 
-def _segments_with_live_ids(records: list[WindowRecord], final: list[int | None]) -> list[SpeakerSegment]:
+def _segments(records: list[WindowRecord], labels: list[int | None]) -> list[SpeakerSegment]:
+    return [SpeakerSegment(v, s, e) for r, v in zip(records, labels, strict=True) if v is not None for s, e in r.speech]
+
+
+def _live_ids(records: list[WindowRecord], final: list[int | None]) -> list[int | None]:
+    """Final voice numbers as live ids: each takes the live id most of its speech had (one-to-one,
+    largest first); the others get new ids."""
     votes: dict[int, dict[int, int]] = {}
     for r, f in zip(records, final, strict=True):
         if f is not None and r.label is not None:
@@ -143,4 +217,4 @@ def _segments_with_live_ids(records: list[WindowRecord], final: list[int | None]
         if f not in mapping:
             mapping[f] = next_id
             next_id += 1
-    return [SpeakerSegment(mapping[f], s, e) for r, f in zip(records, final, strict=True) if f is not None for s, e in r.speech]
+    return [None if f is None else mapping[f] for f in final]
