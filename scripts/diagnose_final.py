@@ -17,6 +17,8 @@ what went wrong, person by person:
 - ``merge``: a found voice holding two or more reference people (each at least 15 % of it and 1 s);
 - ``lost``: a reference person with no found voice of their own (folded into someone else's).
 
+``moved`` is how much speech the final pass gave to another voice than the live labels did.
+
 The last lines pool the share error over every person of every file, as evaluate.py does.
 """
 
@@ -99,6 +101,14 @@ def score(segments: list[SpeakerSegment], ref: Annotation, uem: Timeline, uri: s
     return Score(len(present), share_errors(ref.crop(uem), hyp.crop(uem).subset(present)), 100 * der, hyp.crop(uem))
 
 
+def moved(live: list[SpeakerSegment], final: list[SpeakerSegment]) -> int:
+    """Samples of speech that ``final`` credits to another voice than ``live`` does."""
+    owner = np.full(max([s.end_sample for s in live + final] + [0]), -1, dtype=np.int64)
+    for s in live:
+        owner[s.start_sample : s.end_sample] = s.speaker
+    return sum(int(np.sum(owner[s.start_sample : s.end_sample] != s.speaker)) for s in final)
+
+
 def problems(ref: Annotation, hyp: Annotation) -> list[str]:
     """Splits, merges and lost people of ``hyp`` against ``ref`` (see the module docstring)."""
     rl, hl = ref.labels(), hyp.labels()
@@ -140,12 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         live_errs: list[float] = []
         final_errs: list[float] = []
         right = [0, 0]
+        total_moved = 0.0
         items = collect(folder, args.cache)
         if not args.quiet:
-            print(f"{folder}: {'file':32s} {'ref':>3s} | live: {'n':>2s} {'share':>6s} {'DER':>5s} | final: {'n':>2s} {'share':>6s} {'DER':>5s}")
+            print(f"{folder}: {'file':32s} {'ref':>3s} | live: {'n':>2s} {'share':>6s} {'DER':>5s} | final: {'n':>2s} {'share':>6s} {'DER':>5s} {'moved':>6s}")
         for item, ref, uem in items:
             live = score(item.live, ref, uem, item.uri, config.accounting)
-            final = score(recluster(item.records, rc), ref, uem, item.uri, config.accounting)
+            segments = recluster(item.records, rc)
+            final = score(segments, ref, uem, item.uri, config.accounting)
+            moved_s = moved(item.live, segments) / SAMPLE_RATE
+            total_moved += moved_s
             n = len(ref.crop(uem).labels())
             right[0] += live.people == n
             right[1] += final.people == n
@@ -154,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.quiet:
                 mark = "WORSE" if np.mean(final.share_errs) > np.mean(live.share_errs) + 0.5 else ""
                 print(f"  {item.uri:32s} {n:3d} | {live.people:8d} {np.mean(live.share_errs):6.2f} {live.der:5.1f}"
-                      f" | {final.people:9d} {np.mean(final.share_errs):6.2f} {final.der:5.1f} {mark}")
+                      f" | {final.people:9d} {np.mean(final.share_errs):6.2f} {final.der:5.1f} {moved_s:5.1f}s {mark}")
                 for p in problems(ref.crop(uem), final.hyp):
                     print(f"      {p}")
         print(f"POOLED {folder}: live {np.mean(live_errs):.2f} pp ({right[0]} of {len(items)} counts right), "
-              f"final {np.mean(final_errs):.2f} pp ({right[1]} of {len(items)} counts right)", flush=True)
+              f"final {np.mean(final_errs):.2f} pp ({right[1]} of {len(items)} counts right); "
+              f"{total_moved:.1f} s of speech moved", flush=True)
     return 0
 
 
