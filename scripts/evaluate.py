@@ -230,7 +230,8 @@ def _live_share_error(wav: Path, ref: Annotation, uem: Timeline | None, pipeline
     a = analyze(wav, pipeline, mode="live")
     hyp = Annotation(uri=wav.stem)
     for k, s in enumerate(a.segments):
-        hyp[Segment(s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE), k] = f"spk{s.speaker}"
+        # a voice merged into a profile's voice counts as that voice, past included, as on the dashboard
+        hyp[Segment(s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE), k] = f"spk{pipeline._alias(s.speaker)}"
     uem = uem or Timeline([Segment(0, a.duration_s)], uri=wav.stem)
     present = {f"spk{p.id}" for p in a.summary.speakers if p.present and not p.expected}
     named = dict(pipeline.known.from_profile) if pipeline.known is not None else {}
@@ -244,7 +245,7 @@ def _named_right(wav: Path, ref: Annotation, pipeline: Pipeline, named: dict[int
     for sid, name in named.items():
         overlap: dict[str, float] = {}
         for s in pipeline.segments:
-            if s.speaker != sid:
+            if pipeline._alias(s.speaker) != sid:
                 continue
             seg = Segment(s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE)
             for label in ref.crop(seg).labels():

@@ -38,7 +38,7 @@ ENROLL_MIN_WINDOWS = 6  # strong windows (each labels 0.4 s) an enrollment needs
 # windows, whose mean voices are less similar than this (one person's halves stay above it).
 TWO_VOICES_MIN_SHARE = 0.2
 TWO_VOICES_SIMILARITY = 0.75
-SEED_WEIGHT_WINDOWS = 20  # a seeded voice counts as this many windows at most, so today's voice can refine it
+SEED_WEIGHT_WINDOWS = MATCH_MIN_WINDOWS  # a seeded voice counts as 4 s of speech at most: after a few seconds in the room, today's voice weighs as much as the profile
 PROFILE_SPEAKER_BASE = 1000  # voice ids of seeded profiles start here, so guests stay "Guest 1", "Guest 2", ...
 
 
@@ -223,7 +223,9 @@ class KnownVoices:
             if profile is None:
                 continue
             sid = PROFILE_SPEAKER_BASE + k
-            diarizer.seed(sid, profile.embedding, windows=min(profile.windows, SEED_WEIGHT_WINDOWS))
+            # a single window claims the voice before it is heard only at the calibrated profile match
+            diarizer.seed(sid, profile.embedding, windows=min(profile.windows, SEED_WEIGHT_WINDOWS),
+                          claim_threshold=self.matcher.threshold)
             self._seeded[sid] = profile
 
     def add(self, speaker: int, name: str) -> None:

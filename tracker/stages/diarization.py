@@ -100,18 +100,21 @@ class OnlineClustering:
     """Incremental voice clustering over window embeddings (no I/O, no audio).
 
     ``voices`` maps a speaker id to the running sum of its windows' embeddings; ids are never
-    reused, so a label on the dashboard never changes meaning.
+    reused, so a label on the dashboard never changes meaning. ``unheard`` maps a seeded voice
+    that has not yet been heard in this meeting to the similarity a window needs to claim it.
     """
 
     config: DiarizationConfig
     voices: dict[int, _Voice] = field(default_factory=dict)
     next_id: int = 0
+    unheard: dict[int, float] = field(default_factory=dict)
 
-    def similarities(self, emb: npt.NDArray[np.float32]) -> dict[int, float]:
-        """Cosine similarity of ``emb`` to each voice's centroid."""
-        if not self.voices:
+    def similarities(self, emb: npt.NDArray[np.float32], *, heard_only: bool = False) -> dict[int, float]:
+        """Cosine similarity of ``emb`` to each voice's centroid (only voices heard in this meeting
+        with ``heard_only``: a seeded voice nobody has matched yet is left out)."""
+        ids = [i for i in self.voices if not (heard_only and i in self.unheard)]
+        if not ids:
             return {}
-        ids = list(self.voices)
         sims = unit(np.stack([self.voices[i].total for i in ids])) @ emb.astype(np.float64)
         return {i: float(v) for i, v in zip(ids, sims, strict=True)}
 
@@ -121,16 +124,21 @@ class OnlineClustering:
         m = unit(embs.astype(np.float64).sum(axis=0))
         return m.astype(np.float32), embs.astype(np.float64) @ m
 
-    def closest(self, emb: npt.NDArray[np.float32]) -> tuple[int | None, float]:
-        sims = self.similarities(emb)
+    def closest(self, emb: npt.NDArray[np.float32], *, heard_only: bool = False) -> tuple[int | None, float]:
+        sims = self.similarities(emb, heard_only=heard_only)
         if not sims:
             return None, -1.0
         sid = max(sims, key=sims.__getitem__)
         return sid, sims[sid]
 
+    def claim_threshold(self, sid: int) -> float:
+        """Similarity a strong window needs to join voice ``sid``."""
+        return self.unheard.get(sid, self.config.assign_threshold)
+
     def add(self, sid: int, emb: npt.NDArray[np.float32]) -> None:
         self.voices[sid].total += emb
         self.voices[sid].count += 1
+        self.unheard.pop(sid, None)
 
     def create(self, embs: list[npt.NDArray[np.float32]]) -> int:
         sid = self.next_id
@@ -146,6 +154,7 @@ class OnlineClustering:
             self.voices[keep].total += self.voices[gone].total
             self.voices[keep].count += self.voices[gone].count
             del self.voices[gone]
+            self.unheard.pop(keep, None)  # a voice of this meeting is now part of it
 
 
 class StreamingDiarizer:
@@ -261,10 +270,12 @@ class StreamingDiarizer:
         self._pending.append(rec)
         if rec.embedding is None:
             return  # takes the voice of the window released before it (see _resolve)
+        if not rec.strong:  # too little speech to decide: the closest voice heard in this meeting
+            rec.label, _ = self.clustering.closest(rec.embedding, heard_only=True)
+            return
         sid, sim = self.clustering.closest(rec.embedding)
-        if sid is not None and (sim >= self.config.assign_threshold or not rec.strong):
-            if rec.strong:
-                self.clustering.add(sid, rec.embedding)
+        if sid is not None and sim >= self.clustering.claim_threshold(sid):
+            self.clustering.add(sid, rec.embedding)
             rec.label = sid
 
     def _try_new_voice(self) -> None:
@@ -281,6 +292,7 @@ class StreamingDiarizer:
         if sid is not None and sim >= cfg.assign_threshold:
             for r in agree:  # the agreeing windows are a known voice after all
                 r.label = sid
+            self.clustering.unheard.pop(sid, None)
             return
         new = self.clustering.create([r.embedding for r in agree])  # type: ignore[misc]
         for r in agree:
@@ -308,11 +320,12 @@ class StreamingDiarizer:
         return done
 
     def _settle(self, rec: WindowRecord) -> bool:
-        """Give a timed-out window to the closest voice, or start the first voice of the meeting
-        from the windows waiting with it. False if there is nothing to build a voice from yet."""
+        """Give a timed-out window to the closest voice heard in this meeting, or start the first
+        voice of the meeting from the windows waiting with it. False if there is nothing to build a
+        voice from yet."""
         sid: int | None
         if rec.embedding is not None:
-            sid, _ = self.clustering.closest(rec.embedding)
+            sid, _ = self.clustering.closest(rec.embedding, heard_only=True)
         else:
             sid = self._last_label
         if sid is None:
@@ -361,16 +374,26 @@ class StreamingDiarizer:
             self._append(AudioChunk(np.zeros(0, np.float32), self._audio_end), frames)
         return self._run(final=True)
 
-    def seed(self, speaker: int, centroid: npt.NDArray[np.float32], *, windows: int = 1) -> None:
+    def seed(self, speaker: int, centroid: npt.NDArray[np.float32], *, windows: int = 1,
+             claim_threshold: float | None = None) -> None:
         """Make ``speaker`` a known voice before it speaks (an enrolled person's profile).
 
         ``centroid`` has shape (dimension,) and counts as ``windows`` windows, so windows close to it
         are assigned at once, without the new-voice wait. New voices never take a seeded id.
+
+        Until the voice is heard (a strong window of at least ``claim_threshold`` similarity,
+        default ``assign_threshold``, or a new voice's agreeing windows match it), it is only a
+        prior: windows too weak to decide, timed-out ones and provisional speech go to voices
+        heard in this meeting, never to it, so a person nobody enrolled is not swallowed by it.
         """
         if speaker < 0 or speaker in self.clustering.voices or windows < 1:
             raise ValueError(f"seed expected a new speaker id >= 0 and windows >= 1, got {speaker} and {windows}")
+        threshold = self.config.assign_threshold if claim_threshold is None else claim_threshold
+        if not 0 < threshold < 1:
+            raise ValueError(f"seed expected claim_threshold in (0, 1), got {claim_threshold!r}")
         vec = unit(np.asarray(centroid, dtype=np.float64))
         self.clustering.voices[speaker] = _Voice(total=vec * windows, count=windows)
+        self.clustering.unheard[speaker] = threshold
 
     def undecided(self, tentative: SpeechFrames | None = None) -> list[SpeakerSegment]:
         """Speech heard but not yet released, each piece credited to its likeliest voice: a window
@@ -385,7 +408,7 @@ class StreamingDiarizer:
         who: int | None = self._last_label
         for r in self._pending:
             if r.embedding is not None:
-                who, _ = self.clustering.closest(r.embedding)  # where a timeout would put it
+                who, _ = self.clustering.closest(r.embedding, heard_only=True)  # where a timeout would put it
             who = new_id if who is None else who
             out += [SpeakerSegment(who, s, e) for s, e in r.speech]
         who = new_id if who is None else who
