@@ -124,6 +124,18 @@ def test_final_mode_keeps_the_live_ids(analyzed: Analyzed) -> None:
     assert mapping(live.segments, rttm, sorted(present(live))) == mapping(final.segments, rttm, sorted(present(final)))
 
 
+@pytest.mark.parametrize("name", ["meeting2.wav", "meeting3.wav", "pyannote"])
+def test_the_report_counts_the_people_the_dashboard_counted(analyzed: Analyzed, pyannote_sample: Path, name: str) -> None:
+    """The final pass starts from the live labels and never merges or splits a voice, so the report
+    counts the people the dashboard did; hindsight only moves windows clearly another's, so each
+    share stays within 3 points of the dashboard's."""
+    path = pyannote_sample if name == "pyannote" else DATA / name
+    live, final = present(analyzed(path, "live")), present(analyzed(path, "final"))
+    assert set(final) == set(live)
+    for sid, share in live.items():
+        assert final[sid] == pytest.approx(share, abs=0.03), f"live {live}, final {final}"
+
+
 def test_silence_has_no_speech(pipeline: Pipeline, tmp_path: Path) -> None:
     path = tmp_path / "silence.wav"
     noise = np.random.default_rng(0).normal(0, 1e-4, 5 * SAMPLE_RATE).astype(np.float32)  # a quiet room
