@@ -87,8 +87,9 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
     """Run a file through the same runner the microphone uses.
 
     ``mode="live"`` returns exactly the labels the live pipeline emitted, without hindsight;
-    ``mode="final"`` re-clusters the whole meeting afterwards, or, given an ``engine``, runs it on
-    the decoded recording and maps its speakers onto the live ids by overlap.
+    ``mode="final"`` runs the post-meeting pass over the kept windows (``tracker.stages.reclustering``:
+    by default the live labels with the moves hindsight clearly supports), or, given an ``engine``,
+    runs it on the decoded recording and maps its speakers onto the live ids by overlap.
 
     ``call`` is a recording of the call's audio beside the room's (a hybrid meeting): the room
     file and it are read side by side (``tracker.hybrid.PairedSource``); ``pipeline`` must then be
