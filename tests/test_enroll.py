@@ -7,7 +7,9 @@ tests/data/meeting3.wav and meeting2.wav share one espeak-ng voice, "alex" (see 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,7 +23,7 @@ from api_fixtures import FedSource, wait_for
 from tracker.analysis import analyze
 from tracker.capture import LiveInput
 from tracker.enrollment import enroll_from_file, enroll_live, known_voices, read_roster, save_voice_profile
-from tracker.profiles import EnrollmentError, Profile, model_id
+from tracker.profiles import EnrollmentError, KnownVoices, Profile, ProfileMatcher, model_id
 from tracker.runner import Pipeline
 from tracker.session import ConflictError, MeetingSession
 from tracker.storage import STORE_FILE, MeetingStore
@@ -68,6 +70,42 @@ def test_enroll_from_a_recording_then_recognised_in_a_later_one(tmp_path: Path, 
     dana = next(s for s in seeded.summary.speakers if s.name == "Dana")
     assert dana.expected and dana.talk_time_s == 0  # on the roster, no profile: counts at zero
     assert fresh.known is not None and "Alex" in fresh.known.from_profile.values()
+
+
+# Three people nobody enrolled open with one-word turns (too short for a voice of their own at
+# once: their windows time out), then talk. The voices are make_meeting.py's meeting3 ones.
+OPENING_BY_STRANGERS = {
+    "voices": {"blair": {"voice": "en+f4", "pitch": 70, "speed": 165, "gain_db": -2.0},
+               "casey": {"voice": "en+Andy", "pitch": 50, "speed": 155, "gain_db": -4.0},
+               "alex": {"voice": "en-us+m3", "pitch": 35, "speed": 150}},
+    "turns": [["blair", "Hi."], ["casey", "Hello."], ["blair", "Ready?"], ["casey", "Yes."],
+              ["alex", "Good morning everyone and thank you for joining the planning meeting today."],
+              ["blair", "Thanks Alex. I have a short update on the customer survey we ran."],
+              ["casey", "Do we already know how much the travel costs went up this year?"]],
+}
+DANA_M2 = (5.5, 10.2)  # seconds of meeting2.wav where only dana speaks (RTTM: 5.739 + 4.300)
+
+
+def test_a_seeded_voice_does_not_swallow_people_nobody_enrolled(tmp_path: Path, fresh: Pipeline) -> None:
+    """Dana is on the roster with a voice profile but stays away. Before her voice is heard it is
+    only a prior: the strangers' timed-out windows must not go to her (before, she got 0.8 s of theirs)."""
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("needs espeak-ng and sox (scripts/bootstrap.sh --dev installs them)")
+    script = tmp_path / "strangers.json"
+    script.write_text(json.dumps(OPENING_BY_STRANGERS))
+    made = subprocess.run([sys.executable, "scripts/make_meeting.py", "--script", str(script), "--out", str(tmp_path),
+                           "--seed", "0"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert made.returncode == 0, made.stderr
+    voice = enroll_from_file(M2, fresh, start_s=DANA_M2[0], end_s=DANA_M2[1])
+    dana = Profile("Dana", model_id(fresh.diarizer.encoder), voice.embedding, windows=voice.windows,
+                   speech_s=voice.speech_s, consent=True)
+    fresh.use_profiles(KnownVoices(ProfileMatcher([dana], model=dana.model), roster=["Dana"]))
+    result = analyze(tmp_path / "strangers.wav", fresh, mode="live")
+    people = {s.name: s for s in result.summary.speakers}
+    assert people["Dana"].expected and people["Dana"].talk_time_s == 0, people["Dana"]
+    reference = sum(float(line.split()[4]) for line in (tmp_path / "strangers.rttm").read_text().splitlines())
+    guests = sum(s.talk_time_s for name, s in people.items() if name.startswith("Guest"))
+    assert guests == pytest.approx(reference, rel=0.2), (guests, reference)  # the strangers' talk is theirs
 
 
 def test_bad_enrollment_speech_asks_for_a_retake(fresh: Pipeline) -> None:
