@@ -185,6 +185,30 @@ def test_a_switch_inside_a_block_cuts_it_at_that_sample_with_the_call_audio_besi
     assert live.counting
 
 
+@pytest.mark.parametrize("pause_first", [True, False])
+def test_a_switch_inside_a_gap_of_dropped_blocks_takes_none_of_the_next_block(pause_first: bool) -> None:
+    """Blocks [0, 400) and [600, 1000): the device dropped [400, 600), and Pause (or Start) was
+    pressed at 500, inside the gap. The next block is wholly on the new side of the switch."""
+    samples = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
+    src = PositionedSource([AudioChunk(samples[:400], 0), AudioChunk(samples[600:], 600)])
+    live = LiveInput(lambda: src, retry=False)
+    live.start()
+    if not pause_first:
+        live.counting = False  # nothing open yet: paused from the start
+    first = live.read(0.1)
+    src.position = 500
+    live.counting = not pause_first
+    second = live.read(0.1)
+    if pause_first:
+        assert first is not None and len(first.samples) == 400 and second is None
+        assert live.delivered_samples == 500 and live.paused_samples == 500
+    else:
+        assert first is None and second is not None
+        assert second.start_sample == 100 and len(second.samples) == 400  # 100 of the gap counted as time
+        assert live.delivered_samples == 500 and live.paused_samples == 500
+    assert live.delivered_samples + live.paused_samples == 1000  # every captured sample is one or the other
+
+
 def test_a_hybrid_room_pauses_at_the_room_microphones_position(mic: GatedMicrophone) -> None:
     call = GatedMicrophone()
     paired = PairedSource(mic, call)

@@ -249,9 +249,10 @@ class LiveInput:
         """Inner samples [lo, hi): part of the gap before ``chunk`` and/or of the chunk itself."""
         a = chunk.start_sample
         gap = max(0, min(hi, a) - lo)  # a gap is audio the device dropped: it took time
-        lo = max(lo, a)
-        samples = chunk.samples[lo - a : hi - a]
-        reference = None if chunk.reference is None else chunk.reference[lo - a : hi - a]
+        i, j = max(lo, a) - a, max(hi, a) - a  # NB: a switch inside the gap leaves none of the chunk here
+        lo = a + i
+        samples = chunk.samples[i:j]
+        reference = None if chunk.reference is None else chunk.reference[i:j]
         if counting:
             self.delivered_samples += gap
             out.add(samples, reference, self.delivered_samples)

@@ -93,12 +93,12 @@ class PulseSource:
             if not data:
                 break
             block = np.frombuffer(data[: len(data) - len(data) % 4], dtype="<f4").astype(np.float32)
+            self._captured = position + len(block)  # NB: before the block can be read: never behind it
             try:
                 self._queue.put_nowait((position, block))
             except queue.Full:
                 self.stats.dropped_blocks += 1
             position += len(block)
-            self._captured = position
         proc.wait()
         err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
         self._error = err.splitlines()[-1] if err else f"parec exited with {proc.returncode}"
