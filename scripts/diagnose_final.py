@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 import models  # noqa: F401,E402 - telemetry off before pyannote is imported
@@ -66,6 +68,16 @@ class Score:
     hyp: Annotation
 
 
+def _live_code_digest() -> bytes:
+    """A digest of the sources the live runs depend on: the tracker and the model wrappers, but not
+    the post-meeting pass this script re-scores (so trying a change to it keeps the cache)."""
+    h = hashlib.sha256()
+    for f in sorted([*(ROOT / "tracker").rglob("*.py"), *(ROOT / "models").rglob("*.py")]):
+        if f.name != "reclustering.py":
+            h.update(f.read_bytes())
+    return h.digest()
+
+
 def collect(folder: Path, cache: Path) -> list[tuple[Cached, Annotation, Timeline]]:
     """Run every file of ``folder`` live once (cached) and return it with its reference and UEM."""
     uems = load_uem(folder / "all.uem")
@@ -75,7 +87,10 @@ def collect(folder: Path, cache: Path) -> list[tuple[Cached, Annotation, Timelin
         rttm = folder / "rttm" / f"{wav.stem}.rttm"
         if not rttm.exists():
             continue
-        path = cache / f"{folder.resolve().name}-{wav.stem}.pkl"
+        # NB: keyed on the audio's bytes and the code of the live path, so another set with the same
+        # file names, or a changed live pipeline, is never scored from a stale run.
+        key = hashlib.sha256(wav.read_bytes() + _live_code_digest()).hexdigest()[:16]
+        path = cache / f"{wav.stem}-{key}.pkl"
         if path.exists():
             item = Cached(**pickle.loads(path.read_bytes()))
         else:
@@ -141,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="override a setting of the post-meeting pass (repeatable)")
     ap.add_argument("--quiet", action="store_true", help="print only the pooled lines")
     args = ap.parse_args(argv)
+    wrong = [kv for kv in args.set if not kv.startswith("reclustering.")]
+    if wrong:
+        ap.error(f"--set expected reclustering.FIELD=VALUE (the live runs are cached), got {', '.join(wrong)}")
     config = with_overrides(PipelineConfig(), args.set)
     rc: ReclusteringConfig = config.reclustering
     for folder in args.dirs:
