@@ -348,6 +348,8 @@ class Accountant:
     def take_changes(self) -> dict[SpeakerSegment, int] | None:
         """The net change to ``timeline`` since the last call: segment -> +n added / -n removed.
 
+        There is one reader (the meeting's recorder): a second caller would take changes from it.
+
         None the first time and after ``reset()``: nothing was being noted, so the caller compares
         the whole ``timeline`` once; changes are noted from this call on. Costs O(changes).
         """
