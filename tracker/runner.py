@@ -142,7 +142,7 @@ class Pipeline:
         return self.account(self.decide_rest())
 
     def final_segments(self) -> list[SpeakerSegment]:
-        """The post-meeting answer: every window re-clustered with hindsight."""
+        """The post-meeting answer: the live labels revisited with hindsight (see ``recluster``)."""
         return [
             SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample)
             for s in recluster(self.diarizer.records, self.config.reclustering)
