@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 
 from api_fixtures import FedSource, wait_for
+from conftest import _require
 from tracker.analysis import analyze
 from tracker.capture import LiveInput
 from tracker.enrollment import enroll_from_file, enroll_live, known_voices, read_roster, save_voice_profile
@@ -89,8 +89,8 @@ DANA_M2 = (5.5, 10.2)  # seconds of meeting2.wav where only dana speaks (RTTM: 5
 def test_a_seeded_voice_does_not_swallow_people_nobody_enrolled(tmp_path: Path, fresh: Pipeline) -> None:
     """Dana is on the roster with a voice profile but stays away. Before her voice is heard it is
     only a prior: the strangers' timed-out windows must not go to her (before, she got 0.8 s of theirs)."""
-    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
-        pytest.skip("needs espeak-ng and sox (scripts/bootstrap.sh --dev installs them)")
+    _require("espeak-ng", "espeak-ng")  # a test tool: missing means the set-up is incomplete, not a skip
+    _require("sox", "sox")
     script = tmp_path / "strangers.json"
     script.write_text(json.dumps(OPENING_BY_STRANGERS))
     made = subprocess.run([sys.executable, "scripts/make_meeting.py", "--script", str(script), "--out", str(tmp_path),
