@@ -30,7 +30,7 @@ from tracker.runner import Pipeline, PipelineConfig
 from tracker.sources import AudioInputError, EndOfStream, FileSource, Source, SourceStats
 from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
 from tracker.stages.diarization import SpeakerSegment, StreamingDiarizer
-from tracker.stages.echo import EchoConfig, EchoGate
+from tracker.stages.echo import CallAligner, EchoConfig, EchoGate
 from tracker.stages.reclustering import recluster
 from tracker.stages.vad import VoiceActivityDetector
 
@@ -144,13 +144,23 @@ class PairedSource:
     call : the call's audio (the monitor of the output the meeting app plays to).
     wait_s : how long to wait for the call to catch up with a room chunk before going on without it.
     max_lead_s : call audio ahead of the room beyond this is dropped (two devices' clocks drift).
+    echo : the echo settings; their ``max_shift_s`` and ``shift_*`` fields drive the realignment.
+
+    The call is lined up with the room at the first call audio read. Devices that start at
+    different speeds can leave it off by a second or more, so a ``CallAligner`` watches each room
+    chunk with the call beside it and, when the call's echo is clearly in the wrong place, the call
+    is read from further on in its stream (its skipped audio is counted in ``call_skipped_samples``)
+    or is held back by inserting silence. Only the call moves: room chunks pass as read, so no room
+    audio is lost or counted twice. ``call_shifts`` lists the corrections (samples, > 0: the call
+    was late).
 
     The call side is best effort: if it fails or ends, room chunks go on without a reference
     (``call_status`` says why). Give a ``LiveInput`` as ``call`` to have a missing call device
     retried; while it delivers nothing the room does not wait for it.
     """
 
-    def __init__(self, room: Source, call: Source, *, wait_s: float = 0.25, max_lead_s: float = 2.0) -> None:
+    def __init__(self, room: Source, call: Source, *, wait_s: float = 0.25, max_lead_s: float = 2.0,
+                 echo: EchoConfig | None = None) -> None:
         self.room = room
         self.call = call
         self.wait_s = wait_s
@@ -162,6 +172,10 @@ class PairedSource:
         self._buf_start = 0  # room-stream sample of _buf[0]
         self._call_offset: int | None = None  # call stream sample - room stream sample
         self._stalled = 0  # room chunks in a row the call did not catch up with
+        self.aligner = CallAligner(echo)
+        self.call_shifts: list[int] = []  # corrections applied (samples the call was read further on)
+        self.call_skipped_samples = 0  # call audio skipped by corrections (a late call's, never the room's)
+        self._skip = 0  # call samples still to skip from the stream for the last correction
 
     def start(self) -> None:
         self.room.start()
@@ -210,18 +224,26 @@ class PairedSource:
                 if left <= 0:
                     break
                 continue
+            samples, at = chunk.samples, chunk.start_sample
+            if self._skip:  # a correction reads the call from further on
+                cut = min(self._skip, len(samples))
+                self._skip -= cut
+                samples, at = samples[cut:], at + cut
+                if not len(samples):
+                    continue
             end_now = self._buf_start + len(self._buf)
-            ahead = chunk.start_sample - self._call_offset - end_now if self._call_offset is not None else 0
-            if ahead + len(chunk.samples) <= 0 or ahead > self.max_lead:
+            ahead = at - self._call_offset - end_now if self._call_offset is not None else 0
+            if ahead + len(samples) <= 0 or ahead > self.max_lead:
                 # Nothing of it is still ahead of the room: the call came back after an outage (its
                 # input restamps from where it stopped) or its clock jumped. Line it up with the room
                 # again rather than trimming all its audio away from now on.
                 log.info("call audio lines up with the room again (%.1f s off)", seconds(ahead))
                 self._call_offset = None
+                self._skip = 0
             if self._call_offset is None:
-                self._call_offset = chunk.start_sample - end_now
-            start = chunk.start_sample - self._call_offset
-            samples = chunk.samples
+                self._call_offset = at - end_now
+                self.aligner.reset()
+            start = at - self._call_offset
             if start > end_now:  # the call device dropped audio: silence takes its place
                 samples = np.concatenate([np.zeros(start - end_now, np.float32), samples])
             elif start < end_now:
@@ -236,11 +258,32 @@ class PairedSource:
         a, b = chunk.start_sample, chunk.end_sample
         if self._buf_start + len(self._buf) < a:  # the room skipped ahead (a gap): so does the call buffer
             self._buf, self._buf_start = np.zeros(0, np.float32), a
+            self.aligner.reset()
         self._pull_call(b, self.wait_s)
         ref = self._slice(a, b)
         if ref is None:
             return chunk
+        shift = self.aligner(chunk.samples, ref)
+        if shift:
+            self._shift_call(shift)
         return AudioChunk(chunk.samples, a, chunk.sample_rate, reference=ref)
+
+    def _shift_call(self, shift: int) -> None:
+        """Read the call ``shift`` samples further on from the next room chunk (< 0: hold it back
+        with silence). The room is untouched."""
+        if self._call_offset is None:
+            return
+        log.info("the call's echo in the room says the call is %.2f s %s: it is lined up again",
+                 abs(seconds(shift)), "late" if shift > 0 else "early")
+        self._call_offset += shift
+        self.call_shifts.append(shift)
+        if shift > 0:
+            drop = min(shift, len(self._buf))
+            self._buf = self._buf[drop:]
+            self._skip += shift - drop
+            self.call_skipped_samples += shift
+        else:
+            self._buf = np.concatenate([np.zeros(-shift, np.float32), self._buf])
 
     def _slice(self, a: int, b: int) -> Samples | None:
         """The call audio beside room samples [a, b) (silence where it is missing), or None if
@@ -266,6 +309,7 @@ class PairedSource:
         if len(self._buf) > self.max_lead:  # the call's clock runs ahead of the room's: line them up again
             self._buf = np.zeros(0, dtype=np.float32)
             self._call_offset = None
+            self._skip = 0
 
 
 def paired_opener(room: Callable[[], Source], call: Callable[[], Source], *, retry_s: float = 2.0,

@@ -12,9 +12,13 @@ two streams frame by frame (20 ms):
 2. a room frame is echo when the call was speaking at that lag (or just before it: the room's
    reverberation tail) and the room is no louder than the predicted echo plus a margin;
 3. echo frames are set to silence before speech detection; everything else passes unchanged, so
-   someone in the room talking over the call (louder than the echo by the margin) still counts.
+   someone in the room talking over the call (louder than the echo by the margin) still counts;
+4. the delay is only searched from 0 to ``max_delay_s``, with the call first. ``CallAligner``
+   also looks the other way, and further: if the call reaches the pairing after its own echo, or
+   far too early, the pairing (``tracker.hybrid.PairedSource``) reads it from elsewhere, and the
+   gate, which runs the same aligner on the same audio, learns the delay again.
 
-A plain class with no I/O: it sees each room chunk with the call audio of the same span.
+Plain classes with no I/O: they see each room chunk with the call audio of the same span.
 """
 
 from __future__ import annotations
@@ -40,12 +44,26 @@ class EchoConfig:
     update_s: float = 1.0  # seconds between estimates
     min_correlation: float = 0.3  # envelope correlation needed to trust a delay estimate
     gain_percentile: float = 30.0  # of room-minus-call level while the call speaks: the echo's gain
+    # Lining the call up again (``CallAligner``, applied by ``tracker.hybrid.PairedSource``):
+    max_shift_s: float = 2.0  # longest misalignment of the call, either way, learned from its echo and corrected
+    shift_target_s: float = 0.1  # after a correction the call leads its echo by this much (inside 0..max_delay_s)
+    shift_min_speech_s: float = 1.5  # seconds of call speech an estimate compares at least, at every lag
+    shift_min_correlation: float = 0.6  # correlation (while the call speaks) a misalignment must reach
+    shift_margin: float = 0.3  # ... and by how much it must beat every lag more than shift_peak_s away
+    shift_peak_s: float = 0.2  # half the width of a correlation peak
+    shift_agree: int = 3  # estimates in a row (shift_update_s apart) that must agree within 2 frames
+    shift_update_s: float = 0.5  # seconds between estimates of the call's place
 
     def __post_init__(self) -> None:
         if self.frame_s <= 0 or self.max_delay_s < 0 or self.tail_s < 0 or self.history_s <= self.max_delay_s:
             raise ValueError(
                 "EchoConfig expected frame_s > 0, max_delay_s >= 0, tail_s >= 0 and history_s > max_delay_s, "
                 f"got {self.frame_s}, {self.max_delay_s}, {self.tail_s}, {self.history_s}"
+            )
+        if self.max_shift_s < 0 or not 0 <= self.shift_target_s <= self.max_delay_s or self.shift_agree < 1:
+            raise ValueError(
+                "EchoConfig expected max_shift_s >= 0, 0 <= shift_target_s <= max_delay_s and shift_agree >= 1, "
+                f"got {self.max_shift_s}, {self.shift_target_s}, {self.shift_agree}"
             )
 
 
@@ -57,12 +75,46 @@ class EchoStats:
     echo_frames: int = 0  # room frames silenced as the call's echo
     delay_s: float | None = None  # current estimate of the call-to-microphone delay
     gain_db: float | None = None  # current estimate of the echo's level relative to the call
+    realignments: int = 0  # times the call was found misplaced against its echo and lined up again
 
 
 def level_db(frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     """Mean power of each row in dBFS (floor -100 dB)."""
     power = np.mean(frames.astype(np.float64) ** 2, axis=-1)
     out: npt.NDArray[np.float64] = 10.0 * np.log10(power + 1e-10)
+    return out
+
+
+def lag_correlations(room: npt.NDArray[np.float64], call: npt.NDArray[np.float64], lo: int, hi: int,
+                     *, common: bool = True, call_active_db: float | None = None, min_frames: int = 2,
+                     ) -> npt.NDArray[np.float64]:
+    """Correlation of the room's level envelope with the call's at each lag ``lo..hi`` (frames).
+
+    Lag ``L`` pairs room frame ``i`` with call frame ``i - L``: positive when the call comes first
+    (the echo follows it), negative when the call lags its own echo. Only history is used.
+
+    - ``common``: every lag compares the same room frames, ``room[max(hi, 0) : n + min(lo, 0)]``;
+      otherwise each lag uses every frame pair it has, so the newest room frames count for the
+      lags that can reach them.
+    - ``call_active_db``: only pairs whose call frame is at least this loud count. Then the
+      correlation follows the syllables while the call speaks, not the stretches where both
+      sides happen to be quiet, and its peak is sharp (about 0.2 s wide).
+
+    A lag with fewer than ``min_frames`` pairs or a flat envelope gets -inf.
+    """
+    n = len(room)
+    out = np.full(hi - lo + 1, -np.inf)
+    for k, lag in enumerate(range(lo, hi + 1)):
+        a, b = (max(hi, 0), n + min(lo, 0)) if common else (max(lag, 0), n + min(lag, 0))
+        if b - a < 2:
+            continue
+        r, c = room[a:b], call[a - lag : b - lag]
+        if call_active_db is not None:
+            on = c >= call_active_db
+            r, c = r[on], c[on]
+        if len(r) < max(2, min_frames) or r.std() < 1e-6 or c.std() < 1e-6:
+            continue
+        out[k] = float(np.corrcoef(r, c)[0, 1])
     return out
 
 
@@ -87,14 +139,20 @@ class EchoGate:
     def reset(self) -> None:
         """Forget the stream (delay and gain are learned again)."""
         self.stats = EchoStats()
+        self.aligner = CallAligner(self.config)
         self._room_rest = np.zeros(0, np.float32)
         self._call_rest = np.zeros(0, np.float32)
+        self._next: int | None = None  # sample the next chunk must start at
+        self._relearn()
+
+    def _relearn(self) -> None:
+        """Forget the levels, the delay and the gain (the call is being lined up again)."""
         self._room_db = np.zeros(0)  # levels of the last `history` frames
         self._call_db = np.zeros(0)
         self._since_update = 0
         self._delay: int | None = None  # frames
         self._gain = 0.0  # dB
-        self._next: int | None = None  # sample the next chunk must start at
+        self.stats.delay_s = self.stats.gain_db = None
 
     # ------------------------------------------------------------------ estimation
 
@@ -106,17 +164,11 @@ class EchoGate:
         active = call >= self.config.call_active_db
         if active[: n - 1].mean() < 0.1:
             return  # the call has hardly spoken lately: keep what we had
-        best_lag, best_r = None, self.config.min_correlation
-        r_room = room[self.max_lag :]
-        for lag in range(self.max_lag + 1):
-            c = call[self.max_lag - lag : n - lag]
-            if c.std() < 1e-6 or r_room.std() < 1e-6:
-                continue
-            r = float(np.corrcoef(r_room, c)[0, 1])
-            if r > best_r:
-                best_lag, best_r = lag, r
-        if best_lag is None:
+        rs = lag_correlations(room, call, 0, self.max_lag)
+        best_lag = int(np.argmax(rs))
+        if not rs[best_lag] > self.config.min_correlation:
             return
+        r_room = room[self.max_lag :]
         c = call[self.max_lag - best_lag : n - best_lag]
         on = c >= self.config.call_active_db
         if on.sum() < 10:
@@ -154,6 +206,11 @@ class EchoGate:
         if self._next is None:
             self._next = chunk.start_sample
         self._next = chunk.end_sample
+        if self.aligner(chunk.samples, chunk.reference):
+            # The pairing, which runs the same aligner on the same audio, reads the call from
+            # elsewhere from the next chunk on: what was learned about the delay no longer holds.
+            self.stats.realignments += 1
+            self._relearn()
         room = np.concatenate([self._room_rest, chunk.samples])
         call = np.concatenate([self._call_rest, chunk.reference])
         n = len(room) // self.frame
@@ -187,3 +244,92 @@ class EchoGate:
             out[a:b] = 0.0
         return AudioChunk(out, chunk.start_sample, chunk.sample_rate, reference=chunk.reference)
 
+
+
+class CallAligner:
+    """Learns from the echo how far the call's audio is off, in either direction (no I/O).
+
+    ``EchoGate`` can only find an echo that follows the call by 0 to ``max_delay_s``: it looks at
+    the call's past, never its future, so that the room is not held back. If the call reaches the
+    pairing late (two devices that start at different speeds), its echo comes first and the gate
+    finds nothing. The aligner sees the same room chunks and call audio as the gate and compares
+    their level envelopes over lags of ``-max_shift_s`` to ``+max_shift_s``, from its history
+    only, counting only frames where the call speaks. When the best lag lies outside
+    ``0..max_delay_s``, with a clear peak (at least ``shift_min_correlation``, and ``shift_margin``
+    above every lag more than ``shift_peak_s`` away) in ``shift_agree`` estimates in a row
+    (``shift_update_s`` apart), it returns the shift that puts the echo
+    ``shift_target_s`` after the call. ``tracker.hybrid.PairedSource`` applies it to the call only:
+    the room's samples, which are the meeting's clock, are never moved.
+    """
+
+    def __init__(self, config: EchoConfig | None = None) -> None:
+        self.config = config or EchoConfig()
+        cfg = self.config
+        self.frame = max(1, int(round(cfg.frame_s * SAMPLE_RATE)))
+        self.max_lag = int(round(cfg.max_delay_s / cfg.frame_s))
+        self.max_shift = int(round(cfg.max_shift_s / cfg.frame_s))
+        self.target = int(round(cfg.shift_target_s / cfg.frame_s))
+        self.min_speech = int(round(cfg.shift_min_speech_s / cfg.frame_s))
+        self.peak = int(round(cfg.shift_peak_s / cfg.frame_s))
+        self.keep = int(round(cfg.history_s / cfg.frame_s)) + 2 * self.max_shift
+        self.update_every = max(1, int(round(cfg.shift_update_s / cfg.frame_s)))
+        self.estimates: list[tuple[float, float]] = []  # (lag s, correlation) of every estimate, for diagnosis
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the levels (after a correction, or when the streams were lined up afresh)."""
+        self._room_rest = np.zeros(0, np.float32)
+        self._call_rest = np.zeros(0, np.float32)
+        self._room_db = np.zeros(0)
+        self._call_db = np.zeros(0)
+        self._since_update = 0
+        self._outside: list[int] = []  # confident lags outside 0..max_lag, in a row
+
+    def __call__(self, room: npt.NDArray[np.float32], call: npt.NDArray[np.float32]) -> int:
+        """Take the next room samples and the call audio beside them (same length); return how many
+        samples further on in its own stream the call should be read from (0: leave it; > 0: the
+        call lands after its echo; < 0: it lands too early)."""
+        if len(room) != len(call):
+            raise ValueError(f"CallAligner expected room and call spans of the same length, got {len(room)} and {len(call)}")
+        if self.max_shift == 0:
+            return 0
+        r = np.concatenate([self._room_rest, room])
+        c = np.concatenate([self._call_rest, call])
+        n = len(r) // self.frame
+        self._room_rest, self._call_rest = r[n * self.frame :], c[n * self.frame :]
+        if n == 0:
+            return 0
+        self._room_db = np.concatenate([self._room_db, level_db(r[: n * self.frame].reshape(n, self.frame))])[-self.keep :]
+        self._call_db = np.concatenate([self._call_db, level_db(c[: n * self.frame].reshape(n, self.frame))])[-self.keep :]
+        self._since_update += n
+        if self._since_update < self.update_every:
+            return 0
+        self._since_update = 0
+        lag = self._estimate()
+        if lag is None:
+            self._outside = []
+            return 0
+        self._outside.append(lag)
+        last = self._outside[-self.config.shift_agree :]
+        if len(last) < self.config.shift_agree or max(last) - min(last) > 2:
+            return 0
+        shift = (self.target - int(np.median(last))) * self.frame
+        self.reset()
+        return shift
+
+    def _estimate(self) -> int | None:
+        """The lag (frames) if a clear envelope peak lies outside 0..max_lag, else None."""
+        cfg = self.config
+        room, call = self._room_db, self._call_db
+        rs = lag_correlations(room, call, -self.max_shift, self.max_shift, common=False,
+                              call_active_db=cfg.call_active_db, min_frames=self.min_speech)
+        if not np.isfinite(rs).all():
+            return None  # the call has not spoken long enough yet at every lag
+        k = int(np.argmax(rs))
+        best, lag = float(rs[k]), k - self.max_shift
+        self.estimates.append((lag * cfg.frame_s, best))
+        lags = np.arange(len(rs)) - self.max_shift
+        others = rs[np.abs(lags - lag) > self.peak]
+        if 0 <= lag <= self.max_lag or best < cfg.shift_min_correlation or best - float(np.max(others)) < cfg.shift_margin:
+            return None
+        return lag

@@ -1,0 +1,210 @@
+"""A call that reaches the pairing late (or far too early) is lined up again from its own echo.
+
+Real speech from tests/data: the call is meeting2.wav, the room's own talk is meeting3.wav, and the
+room microphone hears the call 50 ms later at -12 dB. The call stream is handed to ``PairedSource``
+late by 0.7 s or 1.5 s against its echo, as when the microphone starts slower than the call's
+monitor; ``EchoGate`` alone cannot find an echo that comes before the call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
+from tracker.hybrid import PairedSource
+from tracker.sources import EndOfStream, SourceStats
+from tracker.stages.echo import CallAligner, EchoConfig, EchoGate, level_db
+
+DATA = Path(__file__).resolve().parent / "data"
+ECHO_DELAY_S = 0.05  # loudspeaker to microphone
+ECHO_GAIN = 0.25  # -12 dB
+DURATION_S = 40.0
+FRAME = to_samples(0.02)
+CALL_SPEAKS = [(0.0, 12.0), (18.0, 30.0), (34.0, 40.0)]  # seconds
+ROOM_SPEAKS = [(12.0, 18.0), (24.0, 28.0), (30.0, 34.0)]  # 24-28: talk over the call
+
+
+class ListSource:
+    """Prepared chunks, then the end of the stream."""
+
+    def __init__(self, items: list[AudioChunk]) -> None:
+        self.items = list(items)
+        self.stats = SourceStats()
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        if not self.items:
+            raise EndOfStream
+        return self.items.pop(0)
+
+
+def cut(samples: Samples, size: int, start: int = 0) -> list[AudioChunk]:
+    return [AudioChunk(samples[i : i + size], start + i) for i in range(0, len(samples), size)]
+
+
+def load(name: str) -> Samples:
+    x, rate = sf.read(str(DATA / name), dtype="float32")
+    assert rate == SAMPLE_RATE
+    return np.asarray(x, dtype=np.float32)
+
+
+def windowed(x: Samples, spans: list[tuple[float, float]], n: int) -> Samples:
+    out = np.zeros(n, np.float32)
+    for a, b in spans:
+        out[to_samples(a) : to_samples(b)] = x[to_samples(a) : to_samples(b)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def meeting() -> tuple[Samples, Samples, Samples]:
+    """(room microphone, room talk alone, call) over DURATION_S, all aligned to the room's clock."""
+    n = to_samples(DURATION_S)
+    m2, m3 = load("meeting2.wav"), load("meeting3.wav")
+    call = windowed(np.concatenate([m2, m2])[:n], CALL_SPEAKS, n)
+    talk = windowed(m3[:n], ROOM_SPEAKS, n)
+    d = to_samples(ECHO_DELAY_S)
+    echo = np.concatenate([np.zeros(d, np.float32), call])[:n] * ECHO_GAIN
+    noise = np.random.default_rng(0).normal(0, 1e-3, n).astype(np.float32)  # about -60 dBFS
+    return (talk + echo + noise).astype(np.float32), talk, call
+
+
+@dataclass
+class Run:
+    src: PairedSource
+    gate: EchoGate
+    read: list[AudioChunk]  # as the pairing gave them
+    gated: list[AudioChunk]  # as the gate passed them on
+    at: int | None  # the room sample from which the call was read corrected
+
+
+def run(room: Samples, call: Samples, late_s: float, echo: EchoConfig | None = None) -> Run:
+    """Room and call through the pairing and the gate, the call stream ``late_s`` behind the room
+    (it starts at another sample number, as a device's clock does)."""
+    late = np.concatenate([np.zeros(to_samples(late_s), np.float32), call])
+    src = PairedSource(ListSource(cut(room, 1600)), ListSource(cut(late, 640, start=123_456)), echo=echo)
+    gate = EchoGate(echo)
+    read: list[AudioChunk] = []
+    gated: list[AudioChunk] = []
+    corrected_at = None
+    src.start()
+    while True:
+        try:
+            chunk = src.read(0.1)
+        except EndOfStream:
+            break
+        assert chunk is not None
+        if src.call_shifts and corrected_at is None:
+            corrected_at = chunk.end_sample
+        read.append(chunk)
+        gated.append(gate(chunk))
+    return Run(src, gate, read, gated, corrected_at)
+
+
+def frame_db(x: Samples) -> np.ndarray:
+    n = len(x) // FRAME
+    return level_db(x[: n * FRAME].reshape(n, FRAME))
+
+
+@pytest.mark.parametrize("late_s", [0.7, 1.5])
+def test_a_late_call_is_lined_up_again_and_its_echo_silenced(meeting: tuple[Samples, Samples, Samples], late_s: float) -> None:
+    room, talk, call = meeting
+    r = run(room, call, late_s + ECHO_DELAY_S)
+    src, read, gated, at = r.src, r.read, r.gated, r.at
+    # One correction, by the call's lateness plus the 0.1 s lead it is given (within a frame or two).
+    assert len(src.call_shifts) == 1, src.aligner.estimates
+    assert src.call_shifts[0] == pytest.approx(to_samples(late_s + 0.1), abs=2 * FRAME)
+    assert at is not None and at < to_samples(16.0), at / SAMPLE_RATE
+    # The room is its own clock: every sample read once, in order, untouched.
+    assert [c.start_sample for c in read] == list(range(0, len(room), 1600))
+    assert np.array_equal(np.concatenate([c.samples for c in read]), room)
+    out = np.concatenate([c.samples for c in gated])
+    assert len(out) == len(room) and np.all((out == room) | (out == 0))
+    # After the correction the call leads its echo again, within the gate's range.
+    ref = np.concatenate([c.reference for c in read if c.reference is not None and c.start_sample >= at])
+    assert len(ref) == len(room) - at
+    lead = src.call_shifts[0] - to_samples(late_s + ECHO_DELAY_S)  # the call now reads this far ahead of the room
+    assert 0 < lead and 0.0 <= ECHO_DELAY_S + lead / SAMPLE_RATE <= 0.6
+    # The gate, which runs the same aligner on the same audio, relearned the delay from then on.
+    assert r.gate.stats.realignments == 1
+    assert r.gate.stats.delay_s == pytest.approx(ECHO_DELAY_S + lead / SAMPLE_RATE, abs=0.03)
+    assert np.array_equal(ref[: len(call) - at - lead], call[at + lead :])  # contiguous: nothing doubled, one skip
+    assert src.call_skipped_samples == src.call_shifts[0]
+    # The echo is silenced from 2 s after the correction; the room's own talk, over the call too, is
+    # kept as well as when the call was never late (the gate's own limit on double talk).
+    echo_only, talk_loud, over = regions(room, talk, at + to_samples(2.0))
+    f_out = frame_db(np.concatenate([c.samples for c in gated]))
+    f_aligned = frame_db(np.concatenate([c.samples for c in run(room, call, 0.0).gated]))
+    assert echo_only.sum() > 300 and talk_loud.sum() > 300 and over.sum() > 50
+    assert np.mean(f_out[echo_only] < -99) > 0.9
+    assert np.mean(f_out[talk_loud] < -99) < np.mean(f_aligned[talk_loud] < -99) + 0.03 < 0.1
+    assert np.mean(f_out[over] < -99) < np.mean(f_aligned[over] < -99) + 0.03
+
+
+def regions(room: Samples, talk: Samples, after: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames of echo alone (from sample ``after`` on), of loud room talk, and of that talk over the call."""
+    f_talk, f_echo = frame_db(talk), frame_db(room - talk)
+    echo_only = (np.arange(len(f_talk)) * FRAME >= after) & (f_echo > -45) & (f_talk < -70)
+    talk_loud = (f_talk > f_echo + 12) & (f_talk > -40)
+    return echo_only, talk_loud, (f_talk > -40) & (f_echo > -45)
+
+
+def test_without_the_correction_the_late_echo_passes(meeting: tuple[Samples, Samples, Samples]) -> None:
+    """The control of the test above: with the aligner off, the gate finds no delay and the echo passes."""
+    room, talk, call = meeting
+    r = run(room, call, 0.7 + ECHO_DELAY_S, echo=EchoConfig(max_shift_s=0.0))
+    assert r.src.call_shifts == [] and r.at is None and r.gate.stats.realignments == 0
+    f_out = frame_db(np.concatenate([c.samples for c in r.gated]))
+    echo_only, _, _ = regions(room, talk, to_samples(12.0))
+    assert np.mean(f_out[echo_only] > -99) > 0.15  # with the correction: under 0.1 (the test above)
+
+
+@pytest.mark.parametrize("delay_s", [0.05, 0.3, 0.55])
+def test_an_echo_in_the_normal_range_is_left_alone(meeting: tuple[Samples, Samples, Samples], delay_s: float) -> None:
+    room, talk, call = meeting
+    d = to_samples(delay_s)
+    mic = (talk + np.concatenate([np.zeros(d, np.float32), call])[: len(call)] * ECHO_GAIN).astype(np.float32)
+    r = run(mic, call, 0.0)
+    assert r.src.call_shifts == [] and r.gate.stats.realignments == 0, r.src.aligner.estimates
+    assert r.gate.stats.delay_s == pytest.approx(delay_s, abs=0.03)
+
+
+def test_unrelated_room_talk_and_call_are_never_shifted() -> None:
+    """No echo at all: two different meetings side by side give no clear peak to act on."""
+    m2, m3 = load("meeting2.wav"), load("meeting3.wav")
+    n = len(m2)
+    for room, call in ((m3[:n], m2), (m3[-n:], m2), (m2, m3[-n:])):
+        r = run(room, call, 0.0)
+        assert r.src.call_shifts == [] and r.gate.stats.realignments == 0, r.src.aligner.estimates
+
+
+def test_a_call_far_too_early_is_held_back_with_silence(meeting: tuple[Samples, Samples, Samples]) -> None:
+    """An echo 1.2 s after the call (beyond the gate's 0.6 s): the call waits, nothing of it is skipped."""
+    room, talk, call = meeting
+    d = to_samples(1.2)
+    mic = (talk + np.concatenate([np.zeros(d, np.float32), call])[: len(call)] * ECHO_GAIN).astype(np.float32)
+    r = run(mic, call, 0.0)
+    src, read, at = r.src, r.read, r.at
+    assert len(src.call_shifts) == 1 and src.call_shifts[0] == pytest.approx(-to_samples(1.1), abs=2 * FRAME)
+    assert src.call_skipped_samples == 0
+    ref = np.concatenate([c.reference for c in read if c.reference is not None])
+    assert len(ref) == len(mic)
+    assert at is not None
+    wait = -src.call_shifts[0]
+    assert np.array_equal(ref[:at], call[:at])
+    assert not ref[at : at + wait].any()
+    assert np.array_equal(ref[at + wait :], call[at : len(call) - wait])  # the call goes on where it was, later
+
+
+def test_the_aligner_says_what_it_expected() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        CallAligner()(np.zeros(10, np.float32), np.zeros(11, np.float32))
+    with pytest.raises(ValueError, match="expected max_shift_s >= 0"):
+        EchoConfig(shift_target_s=1.0)
