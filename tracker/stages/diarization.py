@@ -320,8 +320,11 @@ class StreamingDiarizer:
         return done
 
     def _settle(self, rec: WindowRecord) -> bool:
-        """Give a timed-out window to the closest voice heard in this meeting, or start the first
-        voice of the meeting from the windows waiting with it. False if there is nothing to build a
+        """Give a timed-out window to the closest voice heard in this meeting. With none heard yet,
+        the windows waiting with it go to the seeded voice their mean matches at
+        ``assign_threshold`` (an enrolled person's short opening remark: too few windows for a new
+        voice, each under the seed's claim threshold), as a new voice's agreeing windows would;
+        otherwise they start the first voice of the meeting. False if there is nothing to build a
         voice from yet."""
         sid: int | None
         if rec.embedding is not None:
@@ -334,7 +337,12 @@ class StreamingDiarizer:
             waiting = [r for r in self._pending if r.embedding is not None and r.label is None]
             if not waiting:
                 return False
-            sid = self.clustering.create([r.embedding for r in waiting])  # type: ignore[misc]
+            embs = [r.embedding for r in waiting]
+            sid, sim = self.clustering.closest(self.clustering.agreement(np.stack(embs))[0])  # type: ignore[arg-type]
+            if sid is not None and sim >= self.config.assign_threshold:
+                self.clustering.unheard.pop(sid, None)  # heard now
+            else:
+                sid = self.clustering.create(embs)  # type: ignore[arg-type]
             for r in waiting:
                 r.label = sid
         rec.label = sid
