@@ -1,6 +1,7 @@
 """Measure hybrid meetings: is each remote person counted once, and are the shares right?
 
     python scripts/eval_hybrid.py [--mode live|final] [--shared ../shared/eval/dev] [--no-gate]
+                                  [--call-late MS] [--no-align]
 
 Two sets of meetings, each a room recording that holds the call's echo plus the call's own audio:
 
@@ -14,11 +15,17 @@ For each it reports the voices found in the room and on the call against the tru
 (room voices that are mostly the call's echo: a remote person counted a second time), the
 talk-share error over everyone (scripts/evaluate.py's definition, in percentage points) and the
 error of the remote people's total share. ``--no-gate`` turns the echo gate off, to see what it buys.
+
+``--call-late MS`` starts the call's recording MS milliseconds late, so that the call reaches the
+pairing after its own echo, as when the room microphone starts slower than the call's monitor.
+``--no-align`` turns off lining the call up again from its echo (``CallAligner``), as before it
+existed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -63,7 +70,12 @@ class Row:
     remote_err: float
 
 
-def synthetic_cases(out: Path) -> list[Case]:
+def late(call: np.ndarray, late_ms: float) -> np.ndarray:
+    """The call's audio starting ``late_ms`` late (silence first)."""
+    return np.concatenate([np.zeros(int(round(late_ms * SAMPLE_RATE / 1000))), call])
+
+
+def synthetic_cases(out: Path, late_ms: float = 0.0) -> list[Case]:
     cases = []
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -75,13 +87,14 @@ def synthetic_cases(out: Path) -> list[Case]:
                 d.mkdir(parents=True, exist_ok=True)
                 mic = room_microphone(room, call, echo_db=echo_db, delay_ms=delay, reverb=40.0, noise_snr=25.0, seed=0, tmp=tmp)
                 sf.write(str(d / "room.wav"), mic.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
-                sf.write(str(d / "call.wav"), (call * 0.9 / np.max(np.abs(call))).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+                sf.write(str(d / "call.wav"), late(call * 0.9 / np.max(np.abs(call)), late_ms).astype(np.float32), SAMPLE_RATE,
+                         subtype="PCM_16")
                 write_rttm(d / "hybrid.rttm", "hybrid", [(f"{side}:{s}", a, b) for side, s, a, b in ref])
                 cases.append(Case(name, d / "room.wav", d / "call.wav", load_rttm(d / "hybrid.rttm")))
     return cases
 
 
-def real_cases(shared: Path, out: Path) -> list[Case]:
+def real_cases(shared: Path, out: Path, late_ms: float = 0.0) -> list[Case]:
     phone = shared / "wav" / "pyannote_sample_phonecall.wav"
     if not phone.exists():
         return []
@@ -97,7 +110,7 @@ def real_cases(shared: Path, out: Path) -> list[Case]:
             d.mkdir(parents=True, exist_ok=True)
             mic = room_microphone(room[:n], call[:n], echo_db=-3.0, delay_ms=150.0, reverb=40.0, noise_snr=25.0, seed=0, tmp=tmp)
             sf.write(str(d / "room.wav"), mic.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
-            sf.write(str(d / "call.wav"), call[:n].astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
+            sf.write(str(d / "call.wav"), late(call[:n], late_ms).astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
             ref = Annotation(uri=wav.stem)
             end = n / SAMPLE_RATE
             for side, ann in (("room", load_rttm(shared / "rttm" / f"{wav.stem}.rttm")), ("call", call_ref)):
@@ -148,19 +161,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "eval" / "dev", help="the AMI clips (optional)")
     ap.add_argument("--no-gate", action="store_true", help="turn the echo gate off (margin -100 dB: nothing is echo)")
     ap.add_argument("--only", choices=("synthetic", "real"), help="one set only")
+    ap.add_argument("--call-late", type=float, default=0.0, metavar="MS", help="start the call's recording MS ms late")
+    ap.add_argument("--no-align", action="store_true", help="do not line the call up again from its echo")
     args = ap.parse_args(argv)
-    echo = EchoConfig(margin_db=-100.0) if args.no_gate else None
+    if args.call_late < 0:
+        ap.error(f"--call-late expected milliseconds >= 0, got {args.call_late}")
+    echo = EchoConfig(margin_db=-100.0 if args.no_gate else EchoConfig.margin_db, max_shift_s=0.0 if args.no_align else EchoConfig.max_shift_s)
+    if args.no_align:
+        # analyze() pairs the two files with a PairedSource of default settings: give it these.
+        import tracker.hybrid
+
+        tracker.hybrid.PairedSource = functools.partial(tracker.hybrid.PairedSource, echo=echo)  # type: ignore[misc]
     pipeline = build_hybrid_pipeline(echo=echo)
     with tempfile.TemporaryDirectory() as tmp_dir:
         out = Path(tmp_dir)
         sets = {}
         if args.only != "real":
-            sets["synthetic"] = synthetic_cases(out / "syn")
+            sets["synthetic"] = synthetic_cases(out / "syn", args.call_late)
         if args.only != "synthetic":
-            sets["real"] = real_cases(args.shared, out / "real")
+            sets["real"] = real_cases(args.shared, out / "real", args.call_late)
             if not sets["real"]:
                 print(f"eval_hybrid: no AMI clips under {args.shared}; the real set is skipped", file=sys.stderr)
-        print(f"mode={args.mode} echo gate {'off' if args.no_gate else 'on'}; share errors in pp")
+        print(f"mode={args.mode} echo gate {'off' if args.no_gate else 'on'}, realignment {'off' if args.no_align else 'on'}, "
+              f"call {args.call_late:.0f} ms late; share errors in pp")
         print(f"{'meeting':40s} {'room':>7s} {'call':>7s} {'twice':>5s} {'share':>6s} {'remote':>6s}")
         for set_name, cases in sets.items():
             rows = []

@@ -305,6 +305,10 @@ def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServe
             time.sleep(0.05)  # NB: the microphone's stream delivers its first audio up to 2 s after it opens
         room = pulse_server.play(tmp_path / "room.wav")
         call = subprocess.Popen(["paplay", "-d", call_sink, str(tmp_path / "call.wav")], env=pulse_server.env)
+        delays = []  # the gate's delay estimate every half second while the meeting plays
+        while room.poll() is None or call.poll() is None:
+            delays.append(pipe.echo.stats.delay_s)
+            time.sleep(0.5)
         assert room.wait(timeout=90) == 0 and call.wait(timeout=90) == 0
         time.sleep(1.5)
         session.end()
@@ -317,12 +321,16 @@ def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServe
     remote_found = sorted(v for k, v in found.items() if is_remote(k))
     # How the call was lined up: the corrections and every estimate of the call's place against its echo.
     why = (f"shifts {[round(s / SAMPLE_RATE, 2) for s in paired.call_shifts]} s; gate delay {pipe.echo.stats.delay_s}; "
-           f"estimates (lag s, r) {[(round(a, 2), round(b, 2)) for a, b in paired.aligner.estimates]}")
+           f"gate delays {delays}; estimates (lag s, r) {[(round(a, 2), round(b, 2)) for a, b in paired.aligner.estimates]}")
     print(why)
     assert len(room_found) == 2 and len(remote_found) == 2, (found, why)  # no call voice twice
     assert room_found == pytest.approx(sorted(v for k, v in ref.items() if k.startswith("room:")), abs=3.0), why
     assert remote_found == pytest.approx(sorted(v for k, v in ref.items() if k.startswith("call:")), abs=3.0), why
-    assert pipe.echo.stats.delay_s is not None and 0.0 <= pipe.echo.stats.delay_s <= 0.6, why
+    # While the meeting played, the gate ended on the echo's delay: 0.1 s after a correction. (After the
+    # meeting, when both sides fall silent, its estimate may wander: no call speech is left to gate.)
+    assert delays[-1] is not None and 0.0 <= delays[-1] <= 0.6, why
+    if paired.call_shifts:
+        assert delays[-1] == pytest.approx(0.1, abs=0.06), why
 
 
 @pytest.mark.audio
