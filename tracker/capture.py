@@ -7,7 +7,8 @@ the meeting is paused, and time without a device, are not part of the meeting's 
 
 Pause and resume take effect where the device was when they were pressed (its capture position),
 not when the pipeline reads the audio: a lagging pipeline reads blocks seconds after they were
-captured, and those blocks belong to the state the meeting was in when they were captured.
+captured, and those blocks belong to the state the meeting was in when they were captured
+(``tracker.switches`` keeps the pending switches and joins the counted parts of a block).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import numpy as np
 from tracker.audio import AudioChunk, seconds
 from tracker.onset import SpeechOnset
 from tracker.sources import AudioInputError, DcBlocker, EndOfStream, FileSource, MicrophoneSource, Source, SourceStats
+from tracker.switches import Pieces, Switches
 
 log = logging.getLogger("talktime")
 
@@ -116,10 +117,7 @@ class LiveInput:
         self._status = STATUS_STARTING
         self.device_name: str | None = None
         # NB: read and written from several threads; plain attribute writes are atomic in CPython.
-        self._wanted = True  # counting, as last set
-        self._counting = True  # counting, at the position the reader has reached
-        self._switches: deque[tuple[int, bool]] = deque()  # (inner stamp, counting from there), in order
-        self._switch_lock = threading.Lock()  # guards _counting, _switches and the choice of _inner
+        self._switches = Switches()  # its lock also guards the choice of _inner
         self.delivered_samples = 0
         self.paused_samples = 0
         self._inner: Source | None = None
@@ -153,28 +151,18 @@ class LiveInput:
     @property
     def counting(self) -> bool:
         """Whether the meeting counts, as last set (pending switches included)."""
-        return self._wanted
+        return self._switches.wanted
 
     @counting.setter
     def counting(self, value: bool) -> None:
-        with self._switch_lock:
-            if value == self._wanted:
+        with self._switches.lock:
+            if value == self._switches.wanted:
                 return
-            self._wanted = value
             inner = self._inner
             at = None if inner is None else capture_position(inner)
             if at is None and inner is not None:
                 at = self._inner_end  # no capture position: switch after what was read
-            if at is None:
-                self._switches.clear()
-                self._counting = value
-            else:
-                self._switches.append((at, value))
-
-    def _settle_switches(self) -> None:
-        """Apply every pending switch now (its source has gone); hold ``_switch_lock``."""
-        self._switches.clear()
-        self._counting = self._wanted
+            self._switches.set(value, at)
 
     @property
     def source(self) -> Source | None:
@@ -229,23 +217,17 @@ class LiveInput:
         a, b = chunk.start_sample, chunk.end_sample
         pos = a if self._inner_end is None else min(a, self._inner_end)
         self._inner_end = b
-        out = _Pieces()
+        out = Pieces()
         while True:
-            with self._switch_lock:
-                switch = self._switches[0] if self._switches else None
-                if switch is not None and switch[0] <= pos:
-                    self._switches.popleft()
-                    self._counting = switch[1]
-                    continue
-                counting = self._counting
-            stop = b if switch is None else min(switch[0], b)
+            counting, switch_at = self._switches.state_at(pos)
+            stop = b if switch_at is None else min(switch_at, b)
             if stop > pos:
                 self._span(chunk, pos, stop, counting, out)
                 pos = stop
             if pos >= b:
                 return out.chunk(chunk.sample_rate)
 
-    def _span(self, chunk: AudioChunk, lo: int, hi: int, counting: bool, out: _Pieces) -> None:
+    def _span(self, chunk: AudioChunk, lo: int, hi: int, counting: bool, out: Pieces) -> None:
         """Inner samples [lo, hi): part of the gap before ``chunk`` and/or of the chunk itself."""
         a = chunk.start_sample
         gap = max(0, min(hi, a) - lo)  # a gap is audio the device dropped: it took time
@@ -273,9 +255,7 @@ class LiveInput:
         if talk is None:
             return None
         self.onset = None
-        with self._switch_lock:  # talk starts the meeting here and now, whatever was pending
-            self._wanted = True
-            self._settle_switches()
+        self._switches.start_now()  # talk starts the meeting here and now, whatever was pending
         n = len(talk.samples)
         self.paused_samples = max(0, self.paused_samples - n)
         out = AudioChunk(talk.samples, self.delivered_samples, talk.sample_rate, talk.reference)
@@ -308,9 +288,9 @@ class LiveInput:
                 log.warning("no audio input: %s; retrying every %g s", exc, self.retry_s)
             self._next_try = time.monotonic() + self.retry_s
             return None
-        with self._switch_lock:
+        with self._switches.lock:
             self._inner, self._inner_end = src, None
-            self._settle_switches()  # stamps of a source that has gone mean nothing in this one
+            self._switches.settle()  # stamps of a source that has gone mean nothing in this one
         self._dc.reset()
         self.stats.notices.extend(src.stats.notices)
         self.device_name = getattr(src, "device_name", None)
@@ -329,9 +309,9 @@ class LiveInput:
         self._next_try = time.monotonic() + self.retry_s
 
     def _close_inner(self) -> None:
-        with self._switch_lock:
+        with self._switches.lock:
             inner, self._inner = self._inner, None
-            self._settle_switches()
+            self._switches.settle()
         if inner is not None:
             inner.stop()
             self._lost_overflows += inner.stats.overflows
@@ -385,31 +365,3 @@ class LiveInput:
         """Blocks with a large DC offset (removed before the speech detector)."""
         return self._dc.offset_blocks
 
-
-class _Pieces:
-    """The counted parts of one inner chunk, joined into one meeting chunk (they are contiguous in
-    the meeting's stream: only uncounted audio lies between them)."""
-
-    def __init__(self) -> None:
-        self.start: int | None = None
-        self.samples: list[np.ndarray] = []
-        self.references: list[np.ndarray | None] = []
-
-    def add(self, samples: np.ndarray, reference: np.ndarray | None, start: int) -> None:
-        if len(samples) == 0:
-            return
-        if self.start is None:
-            self.start = start
-        self.samples.append(samples)
-        self.references.append(reference)
-
-    def chunk(self, sample_rate: int) -> AudioChunk | None:
-        if self.start is None:
-            return None
-        if len(self.samples) == 1:
-            return AudioChunk(self.samples[0], self.start, sample_rate, self.references[0])
-        reference = None
-        if any(r is not None for r in self.references):
-            reference = np.concatenate([r if r is not None else np.zeros_like(s)
-                                        for s, r in zip(self.samples, self.references, strict=True)])
-        return AudioChunk(np.concatenate(self.samples), self.start, sample_rate, reference)
