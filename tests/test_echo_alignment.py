@@ -85,11 +85,11 @@ class Run:
     at: int | None  # the room sample from which the call was read corrected
 
 
-def run(room: Samples, call: Samples, late_s: float, echo: EchoConfig | None = None) -> Run:
+def run(room: Samples, call: Samples, late_s: float, echo: EchoConfig | None = None, block: int = 1600) -> Run:
     """Room and call through the pairing and the gate, the call stream ``late_s`` behind the room
     (it starts at another sample number, as a device's clock does)."""
     late = np.concatenate([np.zeros(to_samples(late_s), np.float32), call])
-    src = PairedSource(ListSource(cut(room, 1600)), ListSource(cut(late, 640, start=123_456)), echo=echo)
+    src = PairedSource(ListSource(cut(room, block)), ListSource(cut(late, 640, start=123_456)), echo=echo)
     gate = EchoGate(echo)
     read: list[AudioChunk] = []
     gated: list[AudioChunk] = []
@@ -154,6 +154,16 @@ def regions(room: Samples, talk: Samples, after: int) -> tuple[np.ndarray, np.nd
     echo_only = (np.arange(len(f_talk)) * FRAME >= after) & (f_echo > -45) & (f_talk < -70)
     talk_loud = (f_talk > f_echo + 12) & (f_talk > -40)
     return echo_only, talk_loud, (f_talk > -40) & (f_echo > -45)
+
+
+def test_a_recording_read_in_long_blocks_is_corrected_as_soon(meeting: tuple[Samples, Samples, Samples]) -> None:
+    """A file is read in 2 s blocks: the aligner still estimates every 0.5 s, so the correction
+    comes in the block where the live 0.1 s blocks got it."""
+    room, _, call = meeting
+    live, fast = run(room, call, 0.75), run(room, call, 0.75, block=32_000)
+    assert live.src.call_shifts == fast.src.call_shifts and len(fast.src.call_shifts) == 1
+    assert live.at is not None and fast.at is not None and 0 <= fast.at - live.at < 32_000
+    assert fast.gate.stats.realignments == 1
 
 
 def test_without_the_correction_the_late_echo_passes(meeting: tuple[Samples, Samples, Samples]) -> None:

@@ -145,14 +145,16 @@ class EchoGate:
         self._next: int | None = None  # sample the next chunk must start at
         self._relearn()
 
-    def _relearn(self) -> None:
-        """Forget the levels, the delay and the gain (the call is being lined up again)."""
+    def _relearn(self, delay: int | None = None) -> None:
+        """Forget the levels and the gain; the delay becomes ``delay`` (frames; None: unknown)."""
         self._room_db = np.zeros(0)  # levels of the last `history` frames
         self._call_db = np.zeros(0)
         self._since_update = 0
-        self._delay: int | None = None  # frames
+        self._delay: int | None = delay  # frames
         self._gain = 0.0  # dB
-        self.stats.delay_s = self.stats.gain_db = None
+        self._gain_known = False  # whether _gain was measured (at _delay)
+        self.stats.delay_s = None if delay is None else delay * self.config.frame_s
+        self.stats.gain_db = None
 
     # ------------------------------------------------------------------ estimation
 
@@ -167,15 +169,24 @@ class EchoGate:
         rs = lag_correlations(room, call, 0, self.max_lag)
         best_lag = int(np.argmax(rs))
         if not rs[best_lag] > self.config.min_correlation:
+            if self._delay is not None and not self._gain_known:
+                self._measure_gain(self._delay)  # the delay a realignment set, not yet searched
             return
+        self._measure_gain(best_lag)
+
+    def _measure_gain(self, lag: int) -> None:
+        """Take ``lag`` as the delay and measure the echo's gain there (if the call spoke enough)."""
+        room, call = self._room_db, self._call_db
+        n = len(room)
         r_room = room[self.max_lag :]
-        c = call[self.max_lag - best_lag : n - best_lag]
+        c = call[self.max_lag - lag : n - lag]
         on = c >= self.config.call_active_db
         if on.sum() < 10:
             return
-        self._delay = best_lag
+        self._delay = lag
         self._gain = float(np.percentile(r_room[on] - c[on], self.config.gain_percentile))
-        self.stats.delay_s = best_lag * self.config.frame_s
+        self._gain_known = True
+        self.stats.delay_s = lag * self.config.frame_s
         self.stats.gain_db = self._gain
 
     # ------------------------------------------------------------------ gating
@@ -206,11 +217,7 @@ class EchoGate:
         if self._next is None:
             self._next = chunk.start_sample
         self._next = chunk.end_sample
-        if self.aligner(chunk.samples, chunk.reference):
-            # The pairing, which runs the same aligner on the same audio, reads the call from
-            # elsewhere from the next chunk on: what was learned about the delay no longer holds.
-            self.stats.realignments += 1
-            self._relearn()
+        realigned = bool(self.aligner(chunk.samples, chunk.reference))
         room = np.concatenate([self._room_rest, chunk.samples])
         call = np.concatenate([self._call_rest, chunk.reference])
         n = len(room) // self.frame
@@ -223,7 +230,7 @@ class EchoGate:
         self._room_db = np.concatenate([self._room_db, r_db])
         self._call_db = np.concatenate([self._call_db, c_db])
         self._since_update += n
-        if self._since_update >= self.update_every or self._delay is None:
+        if self._since_update >= self.update_every or self._delay is None or not self._gain_known:
             self._since_update = 0
             self._estimate()
         first = len(self._room_db) - n
@@ -234,6 +241,12 @@ class EchoGate:
             self._call_db = self._call_db[-keep:]
         self.stats.frames += n
         self.stats.echo_frames += int(echo.sum())
+        if realigned:
+            # The pairing, which runs the same aligner on the same audio, reads the call from
+            # elsewhere from the next chunk on, with the echo shift_target_s after it: start from
+            # that delay, and measure the gain again.
+            self.stats.realignments += 1
+            self._relearn(self.aligner.target)
         if not echo.any():
             return chunk
         out = chunk.samples.copy()
@@ -299,12 +312,24 @@ class CallAligner:
         self._room_rest, self._call_rest = r[n * self.frame :], c[n * self.frame :]
         if n == 0:
             return 0
-        self._room_db = np.concatenate([self._room_db, level_db(r[: n * self.frame].reshape(n, self.frame))])[-self.keep :]
-        self._call_db = np.concatenate([self._call_db, level_db(c[: n * self.frame].reshape(n, self.frame))])[-self.keep :]
-        self._since_update += n
-        if self._since_update < self.update_every:
-            return 0
-        self._since_update = 0
+        r_db = level_db(r[: n * self.frame].reshape(n, self.frame))
+        c_db = level_db(c[: n * self.frame].reshape(n, self.frame))
+        i = 0
+        while i < n:  # one estimate every update_every frames, however long the chunk (a file's are 2 s)
+            step = min(n - i, self.update_every - self._since_update)
+            self._room_db = np.concatenate([self._room_db, r_db[i : i + step]])[-self.keep :]
+            self._call_db = np.concatenate([self._call_db, c_db[i : i + step]])[-self.keep :]
+            self._since_update += step
+            i += step
+            if self._since_update >= self.update_every:
+                self._since_update = 0
+                shift = self._decide()
+                if shift:
+                    return shift  # NB: the rest of the chunk is not looked at: the call moves after it
+        return 0
+
+    def _decide(self) -> int:
+        """One estimate; the shift (samples) once enough estimates agree, else 0."""
         lag = self._estimate()
         if lag is None:
             self._outside = []
