@@ -218,3 +218,27 @@ def test_embedding_failure_is_not_swallowed() -> None:
         for c in chunks(audio, 1_600):
             diarizer(c, vad(c))
         diarizer.flush(vad.flush())
+
+
+@pytest.mark.parametrize("other", [
+    DiarizationConfig(),
+    DiarizationConfig(assign_threshold=0.95, new_speaker_windows=2),
+    DiarizationConfig(new_speaker_windows=12, pending_timeout_s=0.8),
+])
+def test_replaying_the_records_gives_what_a_live_run_with_those_settings_gives(other: DiarizationConfig) -> None:
+    """The windows' embeddings do not depend on the assignment settings, so deciding the recorded
+    windows again must give exactly what feeding the audio with those settings gives."""
+    audio = render([*TWO_PEOPLE, (2, 23.5, 27.0), (1, 27.5, 30.0)], 31.0)
+    recorded = diarize(audio)
+    fresh = diarize(audio, config=other)
+    replayed = StreamingDiarizer(other, encoder=FakeEncoder()).replay(recorded.diarizer.records)
+    assert replayed == fresh.segments
+    if other == DiarizationConfig():
+        assert replayed == recorded.segments
+    assert [r.label for r in recorded.diarizer.records] == [r.label for r in diarize(audio).diarizer.records]  # copied
+
+
+def test_replay_needs_a_fresh_diarizer() -> None:
+    run = diarize(render(TWO_PEOPLE, 24.0))
+    with pytest.raises(RuntimeError, match="expected a fresh diarizer"):
+        run.diarizer.replay(run.diarizer.records)

@@ -10,7 +10,7 @@ kept for the post-meeting pass; sound is not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -381,6 +381,25 @@ class StreamingDiarizer:
         if frames is not None and len(frames.speech):
             self._append(AudioChunk(np.zeros(0, np.float32), self._audio_end), frames)
         return self._run(final=True)
+
+    def replay(self, records: list[WindowRecord]) -> list[SpeakerSegment]:
+        """Decide recorded windows again, in their order, as if each had just been cut, and return
+        every segment decided (the stream's end included). Their embeddings are reused, so no audio
+        or encoder is needed: this tries other assignment settings on a recorded meeting. With the
+        settings of the recording it gives the live labels exactly. Needs a diarizer that has not
+        been fed audio; the records are copied, not relabelled."""
+        if self._started:
+            raise RuntimeError("replay expected a fresh diarizer; this one has been fed audio")
+        released: list[WindowRecord] = []
+        for rec in records:
+            rec = replace(rec, label=None)
+            if self.keep_records:
+                self.records.append(rec)
+            self._decide(rec)
+            released += self._resolve(rec.span_end, final=False)
+        if records:
+            released += self._resolve(records[-1].span_end, final=True)
+        return self._segments(released)
 
     def seed(self, speaker: int, centroid: npt.NDArray[np.float32], *, windows: int = 1,
              claim_threshold: float | None = None) -> None:
