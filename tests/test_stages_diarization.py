@@ -10,7 +10,7 @@ import pytest
 
 from fakes import FAKE_VAD, EnergyVad, FakeEncoder, Turns, chunks, render
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.stages.diarization import DiarizationConfig, SpeakerSegment, StreamingDiarizer, speech_intervals
+from tracker.stages.diarization import DiarizationConfig, SpeakerSegment, StreamingDiarizer, WindowRecord, speech_intervals
 from tracker.stages.vad import VoiceActivityDetector, speech_mask_samples
 
 VAD = FAKE_VAD
@@ -242,3 +242,42 @@ def test_replay_needs_a_fresh_diarizer() -> None:
     run = diarize(render(TWO_PEOPLE, 24.0))
     with pytest.raises(RuntimeError, match="expected a fresh diarizer"):
         run.diarizer.replay(run.diarizer.records)
+    replayer = StreamingDiarizer(DiarizationConfig(), encoder=FakeEncoder())
+    replayer.replay(run.diarizer.records)
+    with pytest.raises(RuntimeError, match="expected a fresh diarizer"):
+        replayer.replay(run.diarizer.records)  # a second replay would mix two meetings' voices
+
+
+def _opening_remark(similarity: float, shared: float, *, agree: bool = True) -> tuple[np.ndarray, list[WindowRecord]]:
+    """A seed and a 3-window opening remark (too short for a new voice), then 3 s of silence so
+    that it times out. Each window lies at ``similarity`` to the seed (under its claim threshold,
+    so no window claims it alone); the rest of each window is a direction ``shared`` by the three
+    (the more shared, the closer their mean stays to ``similarity``) plus its own. With ``agree``
+    False the middle window's shared part points the other way."""
+    vecs = np.linalg.qr(np.random.default_rng(1).standard_normal((16, 5)))[0].T
+    seed, common, own = vecs[0], vecs[1], vecs[2:]
+    rest = np.sqrt(1 - similarity**2)
+    step = to_samples(0.4)
+    records = []
+    for k in range(3):
+        sign = -1.0 if not agree and k == 1 else 1.0
+        emb = similarity * seed + rest * (sign * shared * common + np.sqrt(1 - shared**2) * own[k])
+        records.append(WindowRecord(k, k * step, (k + 1) * step, [(k * step, (k + 1) * step)], 1.0,
+                                    emb.astype(np.float32), strong=True))
+    records += [WindowRecord(k, k * step, (k + 1) * step, [], 0.0) for k in range(3, 11)]
+    return seed.astype(np.float32), records
+
+
+@pytest.mark.parametrize(("similarity", "shared", "agree", "claimed"), [
+    (0.81, 0.5, True, True),  # the enrolled person's remark: the windows' mean is 0.89 alike
+    (0.80, 0.95, True, False),  # mean 0.81: above assign_threshold, under the claim threshold
+    (0.81, 1.0, False, False),  # mean 0.97, but the windows do not agree with one another
+])
+def test_a_timed_out_opening_remark_goes_to_a_seed_only_at_its_claim_threshold(
+        similarity: float, shared: float, agree: bool, claimed: bool) -> None:
+    seed, records = _opening_remark(similarity, shared, agree=agree)
+    diarizer = StreamingDiarizer(DiarizationConfig(), encoder=FakeEncoder())
+    diarizer.seed(7, seed, windows=10, claim_threshold=0.825)
+    segments = diarizer.replay(records)
+    assert {s.speaker for s in segments} == ({7} if claimed else {0})
+    assert (7 in diarizer.clustering.unheard) is not claimed

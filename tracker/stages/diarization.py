@@ -321,10 +321,10 @@ class StreamingDiarizer:
 
     def _settle(self, rec: WindowRecord) -> bool:
         """Give a timed-out window to the closest voice heard in this meeting. With none heard yet,
-        the windows waiting with it go to the seeded voice their mean matches at
-        ``assign_threshold`` (an enrolled person's short opening remark: too few windows for a new
-        voice, each under the seed's claim threshold), as a new voice's agreeing windows would;
-        otherwise they start the first voice of the meeting. False if there is nothing to build a
+        the windows waiting with it go to the seeded voice that they, agreeing with one another,
+        match together at the seed's claim threshold (an enrolled person's short
+        opening remark: too few windows for a new voice, each one under that threshold); otherwise
+        they start the first voice of the meeting. False if there is nothing to build a
         voice from yet."""
         sid: int | None
         if rec.embedding is not None:
@@ -338,8 +338,8 @@ class StreamingDiarizer:
             if not waiting:
                 return False
             embs = [r.embedding for r in waiting]
-            sid, sim = self.clustering.closest(self.clustering.agreement(np.stack(embs))[0])  # type: ignore[arg-type]
-            if sid is not None and sim >= self.config.assign_threshold:
+            sid = self._seed_for(embs)  # type: ignore[arg-type]
+            if sid is not None:
                 self.clustering.unheard.pop(sid, None)  # heard now
             else:
                 sid = self.clustering.create(embs)  # type: ignore[arg-type]
@@ -347,6 +347,17 @@ class StreamingDiarizer:
                 r.label = sid
         rec.label = sid
         return True
+
+    def _seed_for(self, embs: list[npt.NDArray[np.float32]]) -> int | None:
+        """The seeded voice that these windows, agreeing with one another as a new voice's must,
+        match together at that seed's claim threshold; None if there is none."""
+        if not embs:
+            return None
+        mean, sims = self.clustering.agreement(np.stack(embs))
+        if float(sims.min()) < self.config.new_speaker_agreement:
+            return None
+        sid, sim = self.clustering.closest(mean)
+        return sid if sid is not None and sim >= self.clustering.claim_threshold(sid) else None
 
     # ------------------------------------------------------------------ public
 
@@ -389,7 +400,8 @@ class StreamingDiarizer:
         settings of the recording it gives the live labels exactly. Needs a diarizer that has not
         been fed audio; the records are copied, not relabelled."""
         if self._started:
-            raise RuntimeError("replay expected a fresh diarizer; this one has been fed audio")
+            raise RuntimeError("replay expected a fresh diarizer; this one has been fed audio or replayed")
+        self._started = True
         released: list[WindowRecord] = []
         for rec in records:
             rec = replace(rec, label=None)
