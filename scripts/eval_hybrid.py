@@ -25,7 +25,6 @@ existed.
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -167,11 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.call_late < 0:
         ap.error(f"--call-late expected milliseconds >= 0, got {args.call_late}")
     echo = EchoConfig(margin_db=-100.0 if args.no_gate else EchoConfig.margin_db, max_shift_s=0.0 if args.no_align else EchoConfig.max_shift_s)
-    if args.no_align:
-        # analyze() pairs the two files with a PairedSource of default settings: give it these.
-        import tracker.hybrid
-
-        tracker.hybrid.PairedSource = functools.partial(tracker.hybrid.PairedSource, echo=echo)  # type: ignore[misc]
     pipeline = build_hybrid_pipeline(echo=echo)
     with tempfile.TemporaryDirectory() as tmp_dir:
         out = Path(tmp_dir)

@@ -99,9 +99,10 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
         raise ValueError(f"mode expected one of {MODES}, got {mode!r}")
     source: Source = FileSource(path, realtime=realtime)
     if call is not None:
-        from tracker.hybrid import PairedSource
+        from tracker.hybrid import HybridPipeline, PairedSource
 
-        source = PairedSource(source, FileSource(call, realtime=realtime))
+        echo = pipeline.echo.config if isinstance(pipeline, HybridPipeline) else None  # the gate's settings
+        source = PairedSource(source, FileSource(call, realtime=realtime), echo=echo)
     pipeline.reset()
     t0 = time.perf_counter()
     Runner(source, pipeline).run()

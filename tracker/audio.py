@@ -30,12 +30,18 @@ class AudioChunk:
     reference : np.ndarray or None
         In a hybrid meeting, the call's audio over the same span (same shape as ``samples``): what
         the room's loudspeakers played, so the call's echo can be told from room speech.
+    realigned : int or None
+        In a hybrid meeting, set when the call was lined up again with the room from this chunk's
+        first sample on (``tracker.hybrid.PairedSource``): the delay, in samples, at which the
+        call's echo is now expected in the room. The echo gate starts from it. A source that
+        cuts or re-stamps chunks carries it to the next chunk it emits.
     """
 
     samples: Samples
     start_sample: int
     sample_rate: int = SAMPLE_RATE
     reference: Samples | None = None
+    realigned: int | None = None
 
     def __post_init__(self) -> None:
         if self.samples.ndim != 1:
@@ -44,6 +50,8 @@ class AudioChunk:
             raise ValueError(f"AudioChunk expected a reference of shape {self.samples.shape}, got {self.reference.shape}")
         if self.start_sample < 0:
             raise ValueError(f"AudioChunk expected start_sample >= 0, got {self.start_sample}")
+        if self.realigned is not None and self.realigned < 0:
+            raise ValueError(f"AudioChunk expected realigned >= 0 samples or None, got {self.realigned}")
 
     @property
     def end_sample(self) -> int:

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,9 @@ class LiveInput:
     (NaN or infinite samples, replaced by silence), ``clipped_blocks`` (at full scale; kept),
     ``offset_blocks`` (a large DC offset; removed), plus ``overflows`` and ``dropped_blocks``.
 
+    A chunk's ``realigned`` mark (the call was lined up again from its first sample) is carried to
+    the first chunk emitted from there on, also when that sample was captured while paused.
+
     While ``onset`` is set (a room waiting for talk) and not counting, audio goes to it; when it
     finds talk, counting starts at the talk's onset and ``on_onset(buffered_samples)`` is called.
     """
@@ -124,6 +128,7 @@ class LiveInput:
         self._lost_overflows = 0
         self._lost_dropped = 0
         self._inner_end: int | None = None  # end sample of the inner source's last chunk
+        self._realigned: int | None = None  # a chunk's ``realigned`` mark not yet passed on
         self._next_try = 0.0  # time.monotonic() of the next attempt to open
         self._stop = threading.Event()
         self._dc = DcBlocker()
@@ -200,11 +205,18 @@ class LiveInput:
             return None
         if chunk is None:
             return None
+        chunk_mark = chunk.realigned
         # NB: clipped again: the high-pass of a clipped block may overshoot full scale.
         samples = np.clip(self._dc(chunk.samples), -1.0, 1.0)
         chunk = AudioChunk(samples, chunk.start_sample, chunk.sample_rate, chunk.reference)
+        if chunk_mark is not None:
+            self._realigned = chunk_mark  # the newest wins: it holds from its chunk on
         self._log_counters()
-        return self._restamp(chunk)
+        out = self._restamp(chunk)
+        if out is None or self._realigned is None:
+            return out
+        mark, self._realigned = self._realigned, None
+        return replace(out, realigned=mark)
 
     # -- internals
 
@@ -290,6 +302,7 @@ class LiveInput:
             return None
         with self._switches.lock:
             self._inner, self._inner_end = src, None
+            self._realigned = None  # a mark of the source that has gone
             self._switches.settle()  # stamps of a source that has gone mean nothing in this one
         self._dc.reset()
         self.stats.notices.extend(src.stats.notices)

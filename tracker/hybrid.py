@@ -152,7 +152,9 @@ class PairedSource:
     is read from further on in its stream (its skipped audio is counted in ``call_skipped_samples``)
     or is held back by inserting silence. Only the call moves: room chunks pass as read, so no room
     audio is lost or counted twice. ``call_shifts`` lists the corrections (samples, > 0: the call
-    was late).
+    was late). The first chunk read after a correction carries ``realigned``, the delay at which
+    the echo now follows the call, so the echo gate (built from the same ``echo`` settings) learns
+    of the correction from this one decision.
 
     The call side is best effort: if it fails or ends, room chunks go on without a reference
     (``call_status`` says why). Give a ``LiveInput`` as ``call`` to have a missing call device
@@ -176,6 +178,7 @@ class PairedSource:
         self.call_shifts: list[int] = []  # corrections applied (samples the call was read further on)
         self.call_skipped_samples = 0  # call audio skipped by corrections (a late call's, never the room's)
         self._skip = 0  # call samples still to skip from the stream for the last correction
+        self._realigned: int | None = None  # the mark for the next chunk with call audio
 
     def start(self) -> None:
         self.room.start()
@@ -240,6 +243,7 @@ class PairedSource:
                 log.info("call audio lines up with the room again (%.1f s off)", seconds(ahead))
                 self._call_offset = None
                 self._skip = 0
+                self._realigned = None
             if self._call_offset is None:
                 self._call_offset = at - end_now
                 self.aligner.reset()
@@ -263,16 +267,17 @@ class PairedSource:
         ref = self._slice(a, b)
         if ref is None:
             return chunk
+        mark, self._realigned = self._realigned, None
         shift = self.aligner(chunk.samples, ref)
-        if shift:
-            self._shift_call(shift)
-        return AudioChunk(chunk.samples, a, chunk.sample_rate, reference=ref)
+        if shift and self._shift_call(shift):
+            self._realigned = to_samples(self.aligner.config.shift_target_s)
+        return AudioChunk(chunk.samples, a, chunk.sample_rate, reference=ref, realigned=mark)
 
-    def _shift_call(self, shift: int) -> None:
+    def _shift_call(self, shift: int) -> bool:
         """Read the call ``shift`` samples further on from the next room chunk (< 0: hold it back
-        with silence). The room is untouched."""
+        with silence). The room is untouched. False if there is no call lined up to move."""
         if self._call_offset is None:
-            return
+            return False
         log.info("the call's echo in the room says the call is %.2f s %s: it is lined up again",
                  abs(seconds(shift)), "late" if shift > 0 else "early")
         self._call_offset += shift
@@ -284,6 +289,7 @@ class PairedSource:
             self.call_skipped_samples += shift
         else:
             self._buf = np.concatenate([np.zeros(-shift, np.float32), self._buf])
+        return True
 
     def _slice(self, a: int, b: int) -> Samples | None:
         """The call audio beside room samples [a, b) (silence where it is missing), or None if
@@ -310,16 +316,18 @@ class PairedSource:
             self._buf = np.zeros(0, dtype=np.float32)
             self._call_offset = None
             self._skip = 0
+            self._realigned = None
+            self.aligner.reset()
 
 
 def paired_opener(room: Callable[[], Source], call: Callable[[], Source], *, retry_s: float = 2.0,
-                  retry: bool = True) -> Callable[[], Source]:
+                  retry: bool = True, echo: EchoConfig | None = None) -> Callable[[], Source]:
     """An opener (see ``tracker.capture``) of the room source paired with the call's, the call
     retried every ``retry_s`` seconds while its device is missing (``retry=False`` for a recording:
-    its end is final)."""
+    its end is final). ``echo``: the settings of the pipeline's echo gate."""
     from tracker.capture import LiveInput
 
-    return lambda: PairedSource(room(), LiveInput(call, retry_s=retry_s, retry=retry, label="call"))
+    return lambda: PairedSource(room(), LiveInput(call, retry_s=retry_s, retry=retry, label="call"), echo=echo)
 
 
 def hybrid_input(
@@ -329,13 +337,15 @@ def hybrid_input(
     call_device: str | None = None,
     call_input: str | Path | None = None,
     retry_s: float = 2.0,
+    echo: EchoConfig | None = None,
 ) -> tuple[LiveInput, bool]:
     """The live input of a meeting with call audio, and whether it has a room side.
 
     ``call_device`` is a PulseAudio source (``"default"``: the monitor of the default output);
     with ``device`` (a microphone) the meeting is hybrid, alone it is fully remote.
     ``call_input`` replays a recording of the call beside ``input_path`` (the room's), or alone.
-    Devices and recordings are not mixed. A bad recording fails here.
+    Devices and recordings are not mixed. A bad recording fails here. ``echo``: the settings of
+    the pipeline's echo gate (the pairing lines the call up with them).
     """
     from tracker.capture import LiveInput, file_opener, microphone_opener
     from tracker.pulse import DEFAULT_CALL_SOURCE, PulseSource
@@ -354,7 +364,7 @@ def hybrid_input(
         room_open = file_opener(input_path)
         call_open = file_opener(call_input)
         label = f"file {Path(input_path).name} + {call_label}"
-        return LiveInput(paired_opener(room_open, call_open, retry_s=retry_s, retry=False), retry=False, retry_s=retry_s,
+        return LiveInput(paired_opener(room_open, call_open, retry_s=retry_s, retry=False, echo=echo), retry=False, retry_s=retry_s,
                          label=label), True
     if call_device is None:
         raise ValueError("expected a call device or a call recording")
@@ -369,4 +379,4 @@ def hybrid_input(
     if device is None:
         return LiveInput(open_call, retry_s=retry_s, label=f"call {name}"), False
     label = f"microphone + call {name}"
-    return LiveInput(paired_opener(microphone_opener(device), open_call, retry_s=retry_s), retry_s=retry_s, label=label), True
+    return LiveInput(paired_opener(microphone_opener(device), open_call, retry_s=retry_s, echo=echo), retry_s=retry_s, label=label), True

@@ -15,14 +15,17 @@ two streams frame by frame (20 ms):
    someone in the room talking over the call (louder than the echo by the margin) still counts;
 4. the delay is only searched from 0 to ``max_delay_s``, with the call first. ``CallAligner``
    also looks the other way, and further: if the call reaches the pairing after its own echo, or
-   far too early, the pairing (``tracker.hybrid.PairedSource``) reads it from elsewhere, and the
-   gate, which runs the same aligner on the same audio, learns the delay again.
+   far too early, the pairing (``tracker.hybrid.PairedSource``) reads it from elsewhere and marks
+   the first chunk so lined up (``AudioChunk.realigned``: the echo's new delay). The gate takes
+   that delay from the mark and measures the echo's level again. One decision, made where the
+   call is moved: the gate runs no aligner of its own.
 
 Plain classes with no I/O: they see each room chunk with the call audio of the same span.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +56,7 @@ class EchoConfig:
     shift_peak_s: float = 0.2  # half the width of a correlation peak
     shift_agree: int = 3  # estimates in a row (shift_update_s apart) that must agree within 2 frames
     shift_update_s: float = 0.5  # seconds between estimates of the call's place
+    shift_max_gain_db: float = 6.0  # at the peak, room minus call (dB) above this is the room's own voice sent back
 
     def __post_init__(self) -> None:
         if self.frame_s <= 0 or self.max_delay_s < 0 or self.tail_s < 0 or self.history_s <= self.max_delay_s:
@@ -75,7 +79,7 @@ class EchoStats:
     echo_frames: int = 0  # room frames silenced as the call's echo
     delay_s: float | None = None  # current estimate of the call-to-microphone delay
     gain_db: float | None = None  # current estimate of the echo's level relative to the call
-    realignments: int = 0  # times the call was found misplaced against its echo and lined up again
+    realignments: int = 0  # chunks marked ``realigned``: times the pairing lined the call up again
 
 
 def level_db(frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -139,7 +143,6 @@ class EchoGate:
     def reset(self) -> None:
         """Forget the stream (delay and gain are learned again)."""
         self.stats = EchoStats()
-        self.aligner = CallAligner(self.config)
         self._room_rest = np.zeros(0, np.float32)
         self._call_rest = np.zeros(0, np.float32)
         self._next: int | None = None  # sample the next chunk must start at
@@ -214,10 +217,12 @@ class EchoGate:
             return chunk
         if self._next is not None and chunk.start_sample != self._next:
             self.reset()
-        if self._next is None:
-            self._next = chunk.start_sample
         self._next = chunk.end_sample
-        realigned = bool(self.aligner(chunk.samples, chunk.reference))
+        if chunk.realigned is not None:
+            # The pairing lined the call up again from this chunk's first sample, with its echo
+            # chunk.realigned samples after it: start from that delay, and measure the gain again.
+            self.stats.realignments += 1
+            self._relearn(int(round(chunk.realigned / self.frame)))
         room = np.concatenate([self._room_rest, chunk.samples])
         call = np.concatenate([self._call_rest, chunk.reference])
         n = len(room) // self.frame
@@ -241,12 +246,6 @@ class EchoGate:
             self._call_db = self._call_db[-keep:]
         self.stats.frames += n
         self.stats.echo_frames += int(echo.sum())
-        if realigned:
-            # The pairing, which runs the same aligner on the same audio, reads the call from
-            # elsewhere from the next chunk on, with the echo shift_target_s after it: start from
-            # that delay, and measure the gain again.
-            self.stats.realignments += 1
-            self._relearn(self.aligner.target)
         if not echo.any():
             return chunk
         out = chunk.samples.copy()
@@ -255,7 +254,7 @@ class EchoGate:
             a = max(0, k * self.frame - offset)
             b = max(0, (k + 1) * self.frame - offset)
             out[a:b] = 0.0
-        return AudioChunk(out, chunk.start_sample, chunk.sample_rate, reference=chunk.reference)
+        return AudioChunk(out, chunk.start_sample, chunk.sample_rate, reference=chunk.reference, realigned=chunk.realigned)
 
 
 
@@ -273,6 +272,13 @@ class CallAligner:
     (``shift_update_s`` apart), it returns the shift that puts the echo
     ``shift_target_s`` after the call. ``tracker.hybrid.PairedSource`` applies it to the call only:
     the room's samples, which are the meeting's clock, are never moved.
+
+    A call that carries the room's own voice back (a remote participant without echo
+    cancellation) also gives a clear peak, with the call after the room. It is told apart by
+    level: at the peak, an echo is about as loud as the call or quieter, while the room's own voice
+    is much louder than what the call sends back. A peak where the room is more than
+    ``shift_max_gain_db`` louder than the call (the ``gain_percentile`` of room minus call while
+    the call speaks) is not acted on.
     """
 
     def __init__(self, config: EchoConfig | None = None) -> None:
@@ -286,7 +292,8 @@ class CallAligner:
         self.peak = int(round(cfg.shift_peak_s / cfg.frame_s))
         self.keep = int(round(cfg.history_s / cfg.frame_s)) + 2 * self.max_shift
         self.update_every = max(1, int(round(cfg.shift_update_s / cfg.frame_s)))
-        self.estimates: list[tuple[float, float]] = []  # (lag s, correlation) of every estimate, for diagnosis
+        # (lag s, correlation, room minus call dB at that lag) of the last estimates, for diagnosis
+        self.estimates: deque[tuple[float, float, float]] = deque(maxlen=1000)
         self.reset()
 
     def reset(self) -> None:
@@ -352,9 +359,21 @@ class CallAligner:
             return None  # the call has not spoken long enough yet at every lag
         k = int(np.argmax(rs))
         best, lag = float(rs[k]), k - self.max_shift
-        self.estimates.append((lag * cfg.frame_s, best))
+        gain = self._gain_at(lag)
+        self.estimates.append((lag * cfg.frame_s, best, gain))
         lags = np.arange(len(rs)) - self.max_shift
         others = rs[np.abs(lags - lag) > self.peak]
         if 0 <= lag <= self.max_lag or best < cfg.shift_min_correlation or best - float(np.max(others)) < cfg.shift_margin:
             return None
+        if gain > cfg.shift_max_gain_db:
+            return None  # the room is much louder than the call: its own voice sent back, not an echo
         return lag
+
+    def _gain_at(self, lag: int) -> float:
+        """Room minus call level (dB, the ``gain_percentile``) at ``lag`` while the call speaks."""
+        room, call = self._room_db, self._call_db
+        n = len(room)
+        a, b = max(lag, 0), n + min(lag, 0)
+        r, c = room[a:b], call[a - lag : b - lag]
+        on = c >= self.config.call_active_db
+        return float(np.percentile(r[on] - c[on], self.config.gain_percentile)) if on.any() else 0.0
