@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
+from tracker.capture import LiveInput
 from tracker.hybrid import PairedSource
 from tracker.sources import EndOfStream, SourceStats
 from tracker.stages.echo import CallAligner, EchoConfig, EchoGate, level_db
@@ -132,7 +133,10 @@ def test_a_late_call_is_lined_up_again_and_its_echo_silenced(meeting: tuple[Samp
     assert len(ref) == len(room) - at
     lead = src.call_shifts[0] - to_samples(late_s + ECHO_DELAY_S)  # the call now reads this far ahead of the room
     assert 0 < lead and 0.0 <= ECHO_DELAY_S + lead / SAMPLE_RATE <= 0.6
-    # The gate, which runs the same aligner on the same audio, relearned the delay from then on.
+    # The first chunk read after the correction carries the echo's new delay, and only that one;
+    # the gate relearned the delay from it.
+    marked = [c for c in read if c.realigned is not None]
+    assert len(marked) == 1 and marked[0].start_sample == at and marked[0].realigned == to_samples(0.1)
     assert r.gate.stats.realignments == 1
     assert r.gate.stats.delay_s == pytest.approx(ECHO_DELAY_S + lead / SAMPLE_RATE, abs=0.03)
     assert np.array_equal(ref[: len(call) - at - lead], call[at + lead :])  # contiguous: nothing doubled, one skip
@@ -218,3 +222,69 @@ def test_the_aligner_says_what_it_expected() -> None:
         CallAligner()(np.zeros(10, np.float32), np.zeros(11, np.float32))
     with pytest.raises(ValueError, match="expected max_shift_s >= 0"):
         EchoConfig(shift_target_s=1.0)
+
+
+def test_a_call_that_sends_the_room_back_is_not_shifted() -> None:
+    """A remote participant without echo cancellation sends the room's own voice back 0.4 or 0.8 s
+    later, 10 dB down: the envelopes match as an echo's would, with the call after the room. At the
+    peak the room is 10 dB louder than the call, far more than a real echo's, so no shift."""
+    n = to_samples(DURATION_S)
+    talk = load("meeting3.wav")[:n]
+    room = (talk + np.random.default_rng(0).normal(0, 1e-3, n)).astype(np.float32)
+    for rtt_s in (0.4, 0.8):
+        back = np.concatenate([np.zeros(to_samples(rtt_s), np.float32), talk])[:n] * 0.3
+        call = (back + np.random.default_rng(1).normal(0, 3e-4, n)).astype(np.float32)
+        r = run(room, call, 0.0)
+        assert r.src.call_shifts == [] and r.gate.stats.realignments == 0, list(r.src.aligner.estimates)[-5:]
+        # The control: without the level check the same peak is taken for a late call.
+        loose = run(room, call, 0.0, echo=EchoConfig(shift_max_gain_db=100.0))
+        assert len(loose.src.call_shifts) == 1 and loose.gate.stats.realignments == 1
+
+
+def test_the_aligner_keeps_a_bounded_history() -> None:
+    aligner = CallAligner()
+    assert aligner.estimates.maxlen is not None and aligner.estimates.maxlen <= 1000
+
+
+def test_a_late_call_paused_through_its_correction_reaches_the_gate(meeting: tuple[Samples, Samples, Samples]) -> None:
+    """The call lands 0.8 s late; the meeting is paused from 5 s to 20 s, so the pairing lines the
+    call up while its audio is dropped. The mark of the correction still reaches the gate, on the
+    first chunk after Start, and the echo is silenced from there as without the pause."""
+    room, talk, call = meeting
+    late = np.concatenate([np.zeros(to_samples(0.8), np.float32), call])
+    paired: list[PairedSource] = []
+
+    def opener() -> PairedSource:
+        paired.append(PairedSource(ListSource(cut(room, 1600)), ListSource(cut(late, 640, start=123_456))))
+        return paired[-1]
+
+    live = LiveInput(opener, retry=False, label="room + call")
+    gate = EchoGate()
+    live.start()
+    gated: list[AudioChunk] = []
+    shifted_paused = None
+    for k in range(10_000):
+        if k == 50:
+            live.counting = False  # Pause after 5 s
+        if k == 200:
+            live.counting = True  # Start at 20 s
+        try:
+            chunk = live.read(0.1)
+        except EndOfStream:
+            break
+        if paired[0].call_shifts and shifted_paused is None:
+            shifted_paused = not live.counting
+        if chunk is not None:
+            gated.append(gate(chunk))
+    assert shifted_paused is True and len(paired[0].call_shifts) == 1  # the case: the call moved while paused
+    assert live.paused_samples == to_samples(15.0)
+    marked = [c for c in gated if c.realigned is not None]
+    assert len(marked) == 1 and marked[0].start_sample == to_samples(5.0) and gate.stats.realignments == 1
+    assert gate.stats.delay_s == pytest.approx(0.1, abs=0.03)
+    # Echo alone in 20-25 s of the recording (5-10 s of the meeting): silenced as without the pause.
+    f_talk, f_echo = frame_db(talk), frame_db(room - talk)
+    f_out = frame_db(np.concatenate([c.samples for c in gated]))
+    idx = np.arange(len(f_talk))
+    echo_only = idx[(idx * FRAME >= to_samples(20.0)) & (idx * FRAME < to_samples(25.0)) & (f_echo > -45) & (f_talk < -70)]
+    assert len(echo_only) > 100
+    assert np.mean(f_out[echo_only - to_samples(15.0) // FRAME] > -99) < 0.1

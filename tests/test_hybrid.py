@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from conftest import PulseServer
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, chunks, render, rttm_mask, write_wav
@@ -251,6 +252,29 @@ def test_cli_analyze_with_call_audio(hybrid_meeting: Path, tmp_path: Path) -> No
     assert sum(r.startswith("Remote ") for r in rows) == 2 and sum(r.startswith("Guest ") for r in rows) == 2, proc.stdout
     assert "in the room" in proc.stdout and "remote" in proc.stdout
     assert len(out.read_text().splitlines()) > 5
+
+
+@pytest.mark.audio
+def test_analyze_lines_up_a_late_call_recording_with_the_pipelines_settings(hybrid_meeting: Path, tmp_path: Path,
+                                                                           fake_encoder: FakeEncoder) -> None:
+    """``talktime analyze --call`` with a call recording that starts 0.7 s late, so its echo comes
+    first: the call is lined up once, the gate learns of it, and everyone is found once on their
+    side. The pairing takes the pipeline's echo settings: with the realignment off, no shift."""
+    from tracker.analysis import analyze
+
+    call, rate = sf.read(str(hybrid_meeting / "call.wav"), dtype="float32")
+    late = tmp_path / "late_call.wav"
+    sf.write(str(late), np.concatenate([np.zeros(to_samples(0.7), np.float32), call]), rate, subtype="FLOAT")
+    pipe = build_hybrid_pipeline()
+    a = analyze(hybrid_meeting / "room.wav", pipe, mode="live", call=late)
+    assert pipe.echo.stats.realignments == 1
+    assert pipe.echo.stats.delay_s is not None and 0.1 <= pipe.echo.stats.delay_s <= 0.35
+    present = [s.id for s in a.summary.speakers if s.present]
+    assert sum(is_remote(k) for k in present) == 2 and sum(not is_remote(k) for k in present) == 2, present
+    off = HybridPipeline(FAKE_CONFIG, vad_model=EnergyVad(), call_vad_model=EnergyVad(), encoder=fake_encoder,
+                         echo=EchoConfig(max_shift_s=0.0))  # the speech side does not matter here
+    analyze(hybrid_meeting / "room.wav", off, mode="live", call=late)
+    assert off.echo.stats.realignments == 0
 
 
 def test_cli_call_file_missing_is_a_clear_error(tmp_path: Path) -> None:

@@ -215,3 +215,37 @@ def test_a_hybrid_room_pauses_at_the_room_microphones_position(mic: GatedMicroph
     paired.start()
     mic.capture(np.zeros(to_samples(1.5), np.float32))
     assert paired.captured_to() == mic.captured_to() == to_samples(1.5)
+
+
+@pytest.mark.parametrize(("pause_at", "start_at", "marked_start", "marked_len"), [
+    (2000, 6000, 1600, 400),  # the marked block [1600, 3200) is cut: the mark stays on its counted first part
+    (1000, 2400, 1000, 800),  # its first part is paused: the mark goes on its counted rest
+    (1000, 4000, 1000, 800),  # the whole marked block is paused: the mark goes on the next chunk emitted
+])
+def test_a_realigned_mark_reaches_the_first_chunk_emitted_from_it(pause_at: int, start_at: int, marked_start: int,
+                                                                   marked_len: int) -> None:
+    """A hybrid pairing marks the block from which the call was lined up again (``realigned``).
+    Cut at a Pause and a Start, or dropped while paused, the mark is on the first chunk emitted
+    from that block on, and on no other."""
+    samples = np.linspace(-0.5, 0.5, 6400, dtype=np.float32)
+    blocks = [AudioChunk(samples[i : i + 1600], i, reference=samples[i : i + 1600], realigned=1600 if i == 1600 else None)
+              for i in range(0, 6400, 1600)]
+    src = PositionedSource(blocks)
+    live = LiveInput(lambda: src, retry=False)
+    live.start()
+    src.position = pause_at
+    live.counting = False
+    src.position = start_at
+    live.counting = True
+    out = []
+    while True:
+        try:
+            chunk = live.read(0.1)
+        except EndOfStream:
+            break
+        if chunk is not None:
+            out.append(chunk)
+    marked = [c for c in out if c.realigned is not None]
+    assert len(marked) == 1 and marked[0].realigned == 1600
+    assert marked[0].start_sample == marked_start and len(marked[0].samples) == marked_len
+    assert live.delivered_samples == 6400 - (start_at - pause_at)
