@@ -86,6 +86,14 @@ OPENING_BY_STRANGERS = {
 DANA_M2 = (5.5, 10.2)  # seconds of meeting2.wav where only dana speaks (RTTM: 5.739 + 4.300)
 
 
+def _enroll_and_seed(pipeline: Pipeline, name: str, wav: Path, span: tuple[float, float]) -> None:
+    """Enroll ``name`` from ``span`` (seconds) of ``wav`` and seed them, on the roster, into ``pipeline``."""
+    voice = enroll_from_file(wav, pipeline, start_s=span[0], end_s=span[1])
+    profile = Profile(name, model_id(pipeline.diarizer.encoder), voice.embedding, windows=voice.windows,
+                      speech_s=voice.speech_s, consent=True)
+    pipeline.use_profiles(KnownVoices(ProfileMatcher([profile], model=profile.model), roster=[name]))
+
+
 def test_a_seeded_voice_does_not_swallow_people_nobody_enrolled(tmp_path: Path, fresh: Pipeline) -> None:
     """Dana is on the roster with a voice profile but stays away. Before her voice is heard it is
     only a prior: the strangers' timed-out windows must not go to her (before, she got 0.8 s of theirs)."""
@@ -96,10 +104,7 @@ def test_a_seeded_voice_does_not_swallow_people_nobody_enrolled(tmp_path: Path, 
     made = subprocess.run([sys.executable, "scripts/make_meeting.py", "--script", str(script), "--out", str(tmp_path),
                            "--seed", "0"], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert made.returncode == 0, made.stderr
-    voice = enroll_from_file(M2, fresh, start_s=DANA_M2[0], end_s=DANA_M2[1])
-    dana = Profile("Dana", model_id(fresh.diarizer.encoder), voice.embedding, windows=voice.windows,
-                   speech_s=voice.speech_s, consent=True)
-    fresh.use_profiles(KnownVoices(ProfileMatcher([dana], model=dana.model), roster=["Dana"]))
+    _enroll_and_seed(fresh, "Dana", M2, DANA_M2)
     result = analyze(tmp_path / "strangers.wav", fresh, mode="live")
     people = {s.name: s for s in result.summary.speakers}
     assert people["Dana"].expected and people["Dana"].talk_time_s == 0, people["Dana"]
@@ -132,10 +137,7 @@ def test_an_enrolled_persons_short_opening_remark_is_credited_to_them(tmp_path: 
     said = {name: sum(float(line.split()[4]) for line in (tmp_path / f"{name}.rttm").read_text().splitlines())
             for name in ("opening", "update")}
 
-    voice = enroll_from_file(M3, fresh, start_s=ALEX_M3[0], end_s=ALEX_M3[1])
-    alex = Profile("Alex", model_id(fresh.diarizer.encoder), voice.embedding, windows=voice.windows,
-                   speech_s=voice.speech_s, consent=True)
-    fresh.use_profiles(KnownVoices(ProfileMatcher([alex], model=alex.model), roster=["Alex"]))
+    _enroll_and_seed(fresh, "Alex", M3, ALEX_M3)
     result = analyze(tmp_path / "meeting.wav", fresh, mode="live")
     people = {s.name: s for s in result.summary.speakers}
     assert people["Alex"].talk_time_s == pytest.approx(said["opening"], abs=0.5), people
