@@ -345,7 +345,9 @@ def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServe
     remote_found = sorted(v for k, v in found.items() if is_remote(k))
     # How the call was lined up: the corrections and every estimate of the call's place against its echo.
     why = (f"shifts {[round(s / SAMPLE_RATE, 2) for s in paired.call_shifts]} s; gate delay {pipe.echo.stats.delay_s}; "
-           f"gate delays {delays}; estimates (lag s, r) {[(round(a, 2), round(b, 2)) for a, b in paired.aligner.estimates]}")
+           f"gate delays {delays}; estimates (lag s, r, room-call dB) "
+           f"{[(round(a, 2), round(b, 2), round(g, 1)) for a, b, g in paired.aligner.estimates]}; "
+           f"gate realignments {pipe.echo.stats.realignments}")
     print(why)
     assert len(room_found) == 2 and len(remote_found) == 2, (found, why)  # no call voice twice
     assert room_found == pytest.approx(sorted(v for k, v in ref.items() if k.startswith("room:")), abs=3.0), why
@@ -355,6 +357,7 @@ def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServe
     assert delays[-1] is not None and 0.0 <= delays[-1] <= 0.6, why
     if paired.call_shifts:
         assert delays[-1] == pytest.approx(0.1, abs=0.06), why
+    assert pipe.echo.stats.realignments == len(paired.call_shifts), why  # the gate learned of each correction
 
 
 @pytest.mark.audio
