@@ -494,10 +494,12 @@ def build_session(
         raise ValueError(f"expected a device or an input file, not both; got {device!r} and {str(input_path)!r}")
     if call_device is not None or call_input is not None:
         from tracker.hybrid import build_hybrid_pipeline, hybrid_input
+        from tracker.stages.echo import EchoConfig
 
+        echo = EchoConfig()  # NB: one for both: the pairing lines the call up as the gate expects
         live, has_room = hybrid_input(device=device, input_path=input_path, call_device=call_device,
-                                      call_input=call_input, retry_s=retry_s)
-        pipeline = build_hybrid_pipeline(config, room=has_room)
+                                      call_input=call_input, retry_s=retry_s, echo=echo)
+        pipeline = build_hybrid_pipeline(config, echo=echo, room=has_room)
     elif input_path is not None:
         FileSource(input_path)  # fail fast on a bad file
         live = LiveInput(file_opener(input_path), retry=False, retry_s=retry_s, label=f"file {Path(input_path).name}")
