@@ -288,3 +288,23 @@ def test_a_late_call_paused_through_its_correction_reaches_the_gate(meeting: tup
     echo_only = idx[(idx * FRAME >= to_samples(20.0)) & (idx * FRAME < to_samples(25.0)) & (f_echo > -45) & (f_talk < -70)]
     assert len(echo_only) > 100
     assert np.mean(f_out[echo_only - to_samples(15.0) // FRAME] > -99) < 0.1
+
+
+def tone_chunk(start: int, n: int = 3200, realigned: int | None = None) -> AudioChunk:
+    t = np.arange(n) / SAMPLE_RATE
+    x = (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    return AudioChunk(x, start, reference=x.copy(), realigned=realigned)
+
+
+def test_a_gap_in_the_stamps_keeps_the_meetings_counts() -> None:
+    """Blocks dropped under load make a jump in the stamps: the gate forgets the stream (the
+    delay is learned again) but the realignments and frames counted so far stay the meeting's."""
+    gate = EchoGate()
+    gate(tone_chunk(0, realigned=1600))
+    gate(tone_chunk(3200))
+    before = gate.stats.frames
+    gate(tone_chunk(3200 * 10))  # 1.4 s of blocks dropped
+    assert gate.stats.realignments == 1 and gate.stats.frames == before + 3200 // FRAME
+    assert gate.stats.delay_s is None  # the stream was forgotten
+    gate.reset()  # a new meeting starts the counts again
+    assert gate.stats.realignments == 0 and gate.stats.frames == 0

@@ -141,8 +141,13 @@ class EchoGate:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the stream (delay and gain are learned again)."""
+        """Forget the stream and the counts (a new meeting)."""
         self.stats = EchoStats()
+        self._restart()
+
+    def _restart(self) -> None:
+        """Forget the stream (delay and gain are learned again) but keep the meeting's counts in
+        ``stats``: a gap in the stamps (blocks the device dropped) is not a new meeting."""
         self._room_rest = np.zeros(0, np.float32)
         self._call_rest = np.zeros(0, np.float32)
         self._next: int | None = None  # sample the next chunk must start at
@@ -216,7 +221,7 @@ class EchoGate:
         if chunk.reference is None:
             return chunk
         if self._next is not None and chunk.start_sample != self._next:
-            self.reset()
+            self._restart()
         self._next = chunk.end_sample
         if chunk.realigned is not None:
             # The pairing lined the call up again from this chunk's first sample, with its echo
