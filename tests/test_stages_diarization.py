@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -281,3 +282,14 @@ def test_a_timed_out_opening_remark_goes_to_a_seed_only_at_its_claim_threshold(
     segments = diarizer.replay(records)
     assert {s.speaker for s in segments} == ({7} if claimed else {0})
     assert (7 in diarizer.clustering.unheard) is not claimed
+
+
+def test_a_lone_weak_window_never_claims_a_seed() -> None:
+    """One window always agrees with itself: a weak one (little speech) close to a seed must still
+    not mark it heard, or strangers' later windows would be given to an absent enrolled person."""
+    seed, records = _opening_remark(0.83, 0.5)
+    lone = dataclasses.replace(records[0], strong=False)
+    diarizer = StreamingDiarizer(DiarizationConfig(), encoder=FakeEncoder())
+    diarizer.seed(7, seed, windows=10, claim_threshold=0.825)
+    segments = diarizer.replay([lone, *records[3:]])
+    assert {s.speaker for s in segments} == {0} and 7 in diarizer.clustering.unheard

@@ -321,10 +321,9 @@ class StreamingDiarizer:
 
     def _settle(self, rec: WindowRecord) -> bool:
         """Give a timed-out window to the closest voice heard in this meeting. With none heard yet,
-        the windows waiting with it go to the seeded voice that they, agreeing with one another,
-        match together at the seed's claim threshold (an enrolled person's short
-        opening remark: too few windows for a new voice, each one under that threshold); otherwise
-        they start the first voice of the meeting. False if there is nothing to build a
+        the windows waiting with it go to the seeded voice they match (``_seed_for``: an enrolled
+        person's short opening remark, too few windows for a new voice and each one under the
+        seed's claim threshold); otherwise they start the first voice of the meeting. False if there is nothing to build a
         voice from yet."""
         sid: int | None
         if rec.embedding is not None:
@@ -338,7 +337,7 @@ class StreamingDiarizer:
             if not waiting:
                 return False
             embs = [r.embedding for r in waiting]
-            sid = self._seed_for(embs)  # type: ignore[arg-type]
+            sid = self._seed_for(waiting)
             if sid is not None:
                 self.clustering.unheard.pop(sid, None)  # heard now
             else:
@@ -348,14 +347,15 @@ class StreamingDiarizer:
         rec.label = sid
         return True
 
-    def _seed_for(self, embs: list[npt.NDArray[np.float32]]) -> int | None:
-        """The seeded voice that these windows, agreeing with one another as a new voice's must,
-        match together at that seed's claim threshold; None if there is none."""
-        if not embs:
+    def _seed_for(self, waiting: list[WindowRecord]) -> int | None:
+        """The seeded voice that these timed-out windows match: those that agree with the rest (as a
+        new voice's must), at least two of them strong, reach its claim threshold together. None if
+        there is none (a single window, or weak ones alone, never claim a seed here)."""
+        _, sims = self.clustering.agreement(np.stack([r.embedding for r in waiting]))  # type: ignore[misc]
+        agree = [r for r, sim in zip(waiting, sims, strict=True) if sim >= self.config.new_speaker_agreement]
+        if sum(r.strong for r in agree) < 2:
             return None
-        mean, sims = self.clustering.agreement(np.stack(embs))
-        if float(sims.min()) < self.config.new_speaker_agreement:
-            return None
+        mean, _ = self.clustering.agreement(np.stack([r.embedding for r in agree]))  # type: ignore[misc]
         sid, sim = self.clustering.closest(mean)
         return sid if sid is not None and sim >= self.clustering.claim_threshold(sid) else None
 
@@ -421,9 +421,11 @@ class StreamingDiarizer:
         are assigned at once, without the new-voice wait. New voices never take a seeded id.
 
         Until the voice is heard (a strong window of at least ``claim_threshold`` similarity,
-        default ``assign_threshold``, or a new voice's agreeing windows match it), it is only a
-        prior: windows too weak to decide, timed-out ones and provisional speech go to voices
-        heard in this meeting, never to it, so a person nobody enrolled is not swallowed by it.
+        default ``assign_threshold``; a new voice's agreeing windows matching it; or, before anyone
+        is heard, timed-out windows that agree and together reach ``claim_threshold``: see
+        ``_settle``), it is only a prior: windows too weak to decide, other timed-out ones and
+        provisional speech go to voices heard in this meeting, never to it, so a person nobody
+        enrolled is not swallowed by it.
         """
         if speaker < 0 or speaker in self.clustering.voices or windows < 1:
             raise ValueError(f"seed expected a new speaker id >= 0 and windows >= 1, got {speaker} and {windows}")
