@@ -14,6 +14,8 @@ SAMPLE_RATE = 16_000  # Hz; what webrtcvad, silero-vad and Resemblyzer all take
 
 Samples = npt.NDArray[np.float32]
 
+REALIGNED_UNKNOWN = -1  # an ``AudioChunk.realigned`` mark: the call was lined up afresh, its echo's delay is unknown
+
 
 @dataclass(frozen=True)
 class AudioChunk:
@@ -33,8 +35,10 @@ class AudioChunk:
     realigned : int or None
         In a hybrid meeting, set when the call was lined up again with the room from this chunk's
         first sample on (``tracker.hybrid.PairedSource``): the delay, in samples, at which the
-        call's echo is now expected in the room. The echo gate starts from it. A source that
-        cuts or re-stamps chunks carries it to the next chunk it emits.
+        call's echo is now expected in the room. The echo gate starts from it.
+        ``REALIGNED_UNKNOWN`` (-1): the call was lined up afresh (its device came back, or its
+        clock ran away) and the gate must find the delay again. A source that cuts or re-stamps
+        chunks carries it to the next chunk it emits; a newer mark replaces an older one.
     """
 
     samples: Samples
@@ -50,8 +54,8 @@ class AudioChunk:
             raise ValueError(f"AudioChunk expected a reference of shape {self.samples.shape}, got {self.reference.shape}")
         if self.start_sample < 0:
             raise ValueError(f"AudioChunk expected start_sample >= 0, got {self.start_sample}")
-        if self.realigned is not None and self.realigned < 0:
-            raise ValueError(f"AudioChunk expected realigned >= 0 samples or None, got {self.realigned}")
+        if self.realigned is not None and self.realigned < REALIGNED_UNKNOWN:
+            raise ValueError(f"AudioChunk expected realigned >= 0 samples, REALIGNED_UNKNOWN (-1) or None, got {self.realigned}")
 
     @property
     def end_sample(self) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from models.embedding import ResemblyzerEncoder, SpeakerEncoder
 from models.vad import FrameVadModel, load_vad_model
-from tracker.audio import AudioChunk, Samples, seconds, to_samples
+from tracker.audio import REALIGNED_UNKNOWN, AudioChunk, Samples, seconds, to_samples
 from tracker.runner import Pipeline, PipelineConfig
 from tracker.sources import AudioInputError, EndOfStream, FileSource, Source, SourceStats
 from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
@@ -154,7 +154,9 @@ class PairedSource:
     audio is lost or counted twice. ``call_shifts`` lists the corrections (samples, > 0: the call
     was late). The first chunk read after a correction carries ``realigned``, the delay at which
     the echo now follows the call, so the echo gate (built from the same ``echo`` settings) learns
-    of the correction from this one decision.
+    of the correction from this one decision. When the call is lined up afresh (its input came
+    back after an outage, or ran over ``max_lead_s`` ahead) the mark is ``REALIGNED_UNKNOWN``:
+    the gate must search for the delay again.
 
     The call side is best effort: if it fails or ends, room chunks go on without a reference
     (``call_status`` says why). Give a ``LiveInput`` as ``call`` to have a missing call device
@@ -243,7 +245,7 @@ class PairedSource:
                 log.info("call audio lines up with the room again (%.1f s off)", seconds(ahead))
                 self._call_offset = None
                 self._skip = 0
-                self._realigned = None
+                self._realigned = REALIGNED_UNKNOWN  # an earlier mark's delay no longer holds
             if self._call_offset is None:
                 self._call_offset = at - end_now
                 self.aligner.reset()
@@ -264,10 +266,11 @@ class PairedSource:
             self._buf, self._buf_start = np.zeros(0, np.float32), a
             self.aligner.reset()
         self._pull_call(b, self.wait_s)
+        mark, self._realigned = self._realigned, None  # NB: taken first: _slice may set the next chunk's
         ref = self._slice(a, b)
-        if ref is None:
+        if ref is None:  # no call audio: the mark waits for the next chunk that has some
+            self._realigned = self._realigned if self._realigned is not None else mark
             return chunk
-        mark, self._realigned = self._realigned, None
         shift = self.aligner(chunk.samples, ref)
         if shift and self._shift_call(shift):
             self._realigned = to_samples(self.aligner.config.shift_target_s)
@@ -316,7 +319,7 @@ class PairedSource:
             self._buf = np.zeros(0, dtype=np.float32)
             self._call_offset = None
             self._skip = 0
-            self._realigned = None
+            self._realigned = REALIGNED_UNKNOWN  # for the next chunk: its call audio is lined up afresh
             self.aligner.reset()
 
 

@@ -17,7 +17,8 @@ two streams frame by frame (20 ms):
    also looks the other way, and further: if the call reaches the pairing after its own echo, or
    far too early, the pairing (``tracker.hybrid.PairedSource``) reads it from elsewhere and marks
    the first chunk so lined up (``AudioChunk.realigned``: the echo's new delay). The gate takes
-   that delay from the mark and measures the echo's level again. One decision, made where the
+   that delay from the mark and measures the echo's level again (a call lined up afresh,
+   ``REALIGNED_UNKNOWN``: it searches for the delay again). One decision, made where the
    call is moved: the gate runs no aligner of its own.
 
 Plain classes with no I/O: they see each room chunk with the call audio of the same span.
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tracker.audio import SAMPLE_RATE, AudioChunk
+from tracker.audio import REALIGNED_UNKNOWN, SAMPLE_RATE, AudioChunk
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,9 @@ class EchoGate:
         if self._next is not None and chunk.start_sample != self._next:
             self._restart()
         self._next = chunk.end_sample
-        if chunk.realigned is not None:
+        if chunk.realigned == REALIGNED_UNKNOWN:
+            self._relearn()  # the pairing lined the call up afresh: the delay is searched again
+        elif chunk.realigned is not None:
             # The pairing lined the call up again from this chunk's first sample, with its echo
             # chunk.realigned samples after it: start from that delay, and measure the gain again.
             self.stats.realignments += 1
