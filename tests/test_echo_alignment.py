@@ -8,6 +8,7 @@ monitor; ``EchoGate`` alone cannot find an echo that comes before the call.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,7 +225,7 @@ def test_the_aligner_says_what_it_expected() -> None:
         EchoConfig(shift_target_s=1.0)
 
 
-def test_a_call_that_sends_the_room_back_is_not_shifted() -> None:
+def test_a_call_that_sends_the_room_back_is_not_shifted(caplog: pytest.LogCaptureFixture) -> None:
     """A remote participant without echo cancellation sends the room's own voice back 0.4 or 0.8 s
     later, 10 dB down: the envelopes match as an echo's would, with the call after the room. At the
     peak the room is 10 dB louder than the call, far more than a real echo's, so no shift."""
@@ -234,8 +235,14 @@ def test_a_call_that_sends_the_room_back_is_not_shifted() -> None:
     for rtt_s in (0.4, 0.8):
         back = np.concatenate([np.zeros(to_samples(rtt_s), np.float32), talk])[:n] * 0.3
         call = (back + np.random.default_rng(1).normal(0, 3e-4, n)).astype(np.float32)
-        r = run(room, call, 0.0)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="talktime"):
+            r = run(room, call, 0.0)
         assert r.src.call_shifts == [] and r.gate.stats.realignments == 0, list(r.src.aligner.estimates)[-5:]
+        # Said once, with the level difference and what was expected, so a user can tell why.
+        said = [m for m in caplog.messages if "shift_max_gain_db" in m]
+        assert len(said) == 1 and f"{rtt_s:.2f} s after" in said[0] and "at most 6.0 dB louder" in said[0], said
+        assert r.src.aligner.refused_loud
         # The control: without the level check the same peak is taken for a late call.
         loose = run(room, call, 0.0, echo=EchoConfig(shift_max_gain_db=100.0))
         assert len(loose.src.call_shifts) == 1 and loose.gate.stats.realignments == 1

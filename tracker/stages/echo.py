@@ -26,6 +26,7 @@ Plain classes with no I/O: they see each room chunk with the call audio of the s
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tracker.audio import REALIGNED_UNKNOWN, SAMPLE_RATE, AudioChunk
+
+log = logging.getLogger("talktime")
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,7 @@ class CallAligner:
         self.update_every = max(1, int(round(cfg.shift_update_s / cfg.frame_s)))
         # (lag s, correlation, room minus call dB at that lag) of the last estimates, for diagnosis
         self.estimates: deque[tuple[float, float, float]] = deque(maxlen=1000)
+        self.refused_loud = False  # whether a peak was refused for the room's level (logged once)
         self.reset()
 
     def reset(self) -> None:
@@ -374,7 +378,15 @@ class CallAligner:
         if 0 <= lag <= self.max_lag or best < cfg.shift_min_correlation or best - float(np.max(others)) < cfg.shift_margin:
             return None
         if gain > cfg.shift_max_gain_db:
-            return None  # the room is much louder than the call: its own voice sent back, not an echo
+            if not self.refused_loud:  # the room is much louder than the call: its own voice sent back
+                self.refused_loud = True
+                log.warning(
+                    "the call's audio matches the room's %.2f s %s it, but there the room is %.1f dB louder "
+                    "than the call; an echo was expected at most %.1f dB louder (shift_max_gain_db), so this is "
+                    "taken as the room's own voice sent back by the call and the call is not lined up from it "
+                    "(logged once)",
+                    abs(lag) * cfg.frame_s, "after" if lag < 0 else "before", gain, cfg.shift_max_gain_db)
+            return None
         return lag
 
     def _gain_at(self, lag: int) -> float:
