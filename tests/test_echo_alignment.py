@@ -367,3 +367,26 @@ def test_the_corrected_chunk_keeps_its_mark_when_the_call_is_then_lined_up_afres
     out = read_all(src)
     marks = [(c.start_sample, c.realigned) for c in out if c.realigned is not None]
     assert marks == [(1600, to_samples(0.1)), (3200, REALIGNED_UNKNOWN)]
+
+
+def test_a_mark_inside_a_chunk_is_applied_from_that_sample(meeting: tuple[Samples, Samples, Samples]) -> None:
+    """``realigned_at``: the gate passes the chunk's first part as before the mark and takes the
+    new delay from the marked sample on, exactly as if the chunk had come in two."""
+    room, _, call = meeting
+    n = len(room)
+    whole, halves = EchoGate(), EchoGate()
+    size, k, mark_block = 8000, 4000, 40  # the mark holds from 20.25 s (the call speaks), inside the 41st chunk
+    for i in range(0, n, size):
+        a, r, c = i, room[i : i + size], call[i : i + size]
+        if i // size != mark_block:
+            got, want = whole(AudioChunk(r, a, reference=c)), halves(AudioChunk(r, a, reference=c))
+            assert np.array_equal(got.samples, want.samples)
+            continue
+        got = whole(AudioChunk(r, a, reference=c, realigned=to_samples(0.6), realigned_at=k))
+        assert whole.stats.realignments == 1 and got.start_sample == a and got.realigned_at == k
+        head = halves(AudioChunk(r[:k], a, reference=c[:k]))
+        tail = halves(AudioChunk(r[k:], a + k, reference=c[k:], realigned=to_samples(0.6)))
+        assert np.array_equal(got.samples, np.concatenate([head.samples, tail.samples]))
+    assert whole.stats == halves.stats and whole.stats.delay_s is not None
+    with pytest.raises(ValueError, match="realigned_at inside the chunk"):
+        AudioChunk(room[:100], 0, reference=call[:100], realigned=1600, realigned_at=100)

@@ -249,3 +249,44 @@ def test_a_realigned_mark_reaches_the_first_chunk_emitted_from_it(pause_at: int,
     assert len(marked) == 1 and marked[0].realigned == 1600
     assert marked[0].start_sample == marked_start and len(marked[0].samples) == marked_len
     assert live.delivered_samples == 6400 - (start_at - pause_at)
+
+
+class BufferingOnset:
+    """Like ``SpeechOnset``: stamps what it is fed in its own stream (from 0) and, at the 8th chunk,
+    returns the last second of it as talk (onsets reach up to 10 s back)."""
+
+    def __init__(self) -> None:
+        self.fed: list[AudioChunk] = []
+
+    def __call__(self, chunk: AudioChunk) -> AudioChunk | None:
+        self.fed.append(chunk)
+        if len(self.fed) < 8:
+            return None
+        audio = np.concatenate([c.samples for c in self.fed])
+        ref = np.concatenate([c.reference for c in self.fed if c.reference is not None])
+        return AudioChunk(audio[-SAMPLE_RATE:], len(audio) - SAMPLE_RATE, reference=ref[-SAMPLE_RATE:])
+
+
+def test_a_mark_met_while_waiting_for_talk_holds_from_its_own_sample() -> None:
+    """The pairing lines the call up again (block 6, 1.2 s) while the room waits for talk; talk is
+    found at block 7 and starts 1 s back, at 0.6 s. The mark must hold from 1.2 s, 0.6 s into the
+    chunk emitted, not from its start: audio before it was paired the old way."""
+    b = 3200
+    blocks = [AudioChunk(np.full(b, 0.01 * i, np.float32), i * b, reference=np.zeros(b, np.float32),
+                         realigned=1600 if i == 6 else None) for i in range(12)]
+    live = LiveInput(lambda: PositionedSource(blocks), retry=False)
+    live.counting = False
+    live.onset = BufferingOnset()  # type: ignore[assignment]
+    live.start()
+    out = []
+    while True:
+        try:
+            chunk = live.read(0.1)
+        except EndOfStream:
+            break
+        if chunk is not None:
+            out.append(chunk)
+    marked = [c for c in out if c.realigned is not None]
+    assert len(marked) == 1 and marked[0].realigned == 1600
+    assert marked[0].start_sample == 0 and len(marked[0].samples) == SAMPLE_RATE
+    assert marked[0].realigned_at == 6 * b - (8 * b - SAMPLE_RATE)

@@ -39,6 +39,9 @@ class AudioChunk:
         ``REALIGNED_UNKNOWN`` (-1): the call was lined up afresh (its device came back, or its
         clock ran away) and the gate must find the delay again. A source that cuts or re-stamps
         chunks carries it to the next chunk it emits; a newer mark replaces an older one.
+    realigned_at : int
+        Where in the chunk the ``realigned`` mark holds from (an offset in samples, 0: its first
+        sample): a room waiting for talk emits audio from up to seconds before the mark.
     """
 
     samples: Samples
@@ -46,6 +49,7 @@ class AudioChunk:
     sample_rate: int = SAMPLE_RATE
     reference: Samples | None = None
     realigned: int | None = None
+    realigned_at: int = 0
 
     def __post_init__(self) -> None:
         if self.samples.ndim != 1:
@@ -56,6 +60,9 @@ class AudioChunk:
             raise ValueError(f"AudioChunk expected start_sample >= 0, got {self.start_sample}")
         if self.realigned is not None and self.realigned < REALIGNED_UNKNOWN:
             raise ValueError(f"AudioChunk expected realigned >= 0 samples, REALIGNED_UNKNOWN (-1) or None, got {self.realigned}")
+        if self.realigned_at != 0 and (self.realigned is None or not 0 < self.realigned_at < len(self.samples)):
+            raise ValueError("AudioChunk expected realigned_at inside the chunk (0 < realigned_at < "
+                             f"{len(self.samples)}) and a realigned mark, got {self.realigned_at} with {self.realigned}")
 
     @property
     def end_sample(self) -> int:

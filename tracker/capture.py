@@ -103,7 +103,9 @@ class LiveInput:
     ``offset_blocks`` (a large DC offset; removed), plus ``overflows`` and ``dropped_blocks``.
 
     A chunk's ``realigned`` mark (the call was lined up again from its first sample) is carried to
-    the first chunk emitted from there on, also when that sample was captured while paused.
+    the first chunk emitted from there on, also when that sample was captured while paused. Talk
+    found by ``onset`` may start before the mark: the mark then holds from inside the chunk
+    (``AudioChunk.realigned_at``).
 
     While ``onset`` is set (a room waiting for talk) and not counting, audio goes to it; when it
     finds talk, counting starts at the talk's onset and ``on_onset(buffered_samples)`` is called.
@@ -128,7 +130,9 @@ class LiveInput:
         self._lost_overflows = 0
         self._lost_dropped = 0
         self._inner_end: int | None = None  # end sample of the inner source's last chunk
-        self._realigned: int | None = None  # a chunk's ``realigned`` mark not yet passed on
+        self._realigned: tuple[int, int] | None = None  # a ``realigned`` mark not yet passed on, and its inner sample
+        self._mark_watched: int | None = None  # waiting samples given to ``onset`` from the held mark on
+        self._mark_from: int | None = None  # meeting sample the held mark holds from, inside talk just emitted
         self._next_try = 0.0  # time.monotonic() of the next attempt to open
         self._stop = threading.Event()
         self._dc = DcBlocker()
@@ -210,13 +214,20 @@ class LiveInput:
         samples = np.clip(self._dc(chunk.samples), -1.0, 1.0)
         chunk = AudioChunk(samples, chunk.start_sample, chunk.sample_rate, chunk.reference)
         if chunk_mark is not None:
-            self._realigned = chunk_mark  # the newest wins: it holds from its chunk on
+            self._realigned = (chunk_mark, chunk.start_sample)  # the newest wins: it holds from its chunk on
+            self._mark_watched = None
         self._log_counters()
+        self._mark_from = None
         out = self._restamp(chunk)
         if out is None or self._realigned is None:
             return out
-        mark, self._realigned = self._realigned, None
-        return replace(out, realigned=mark)
+        # The mark holds from its chunk's first sample; the chunk emitted starts there or after it,
+        # except talk found by ``onset``, which starts up to seconds before: the mark goes inside.
+        at = 0 if self._mark_from is None else max(0, self._mark_from - out.start_sample)
+        if at >= len(out.samples):
+            return out  # NB: not expected (talk ends with the chunk read); kept for the next chunk
+        mark, self._realigned, self._mark_watched = self._realigned[0], None, None
+        return replace(out, realigned=mark, realigned_at=at)
 
     # -- internals
 
@@ -263,10 +274,15 @@ class LiveInput:
         onset = self.onset
         if onset is None:
             return None
+        if self._realigned is not None:  # count the waiting audio from the held mark's sample on
+            from_mark = max(0, chunk.end_sample - max(chunk.start_sample, self._realigned[1]))
+            self._mark_watched = from_mark + (self._mark_watched or 0)
         talk = onset(chunk)
         if talk is None:
             return None
         self.onset = None
+        if self._mark_watched is not None:  # the talk ends with this chunk: the mark is that far back
+            self._mark_from = self.delivered_samples + max(0, len(talk.samples) - self._mark_watched)
         self._switches.start_now()  # talk starts the meeting here and now, whatever was pending
         n = len(talk.samples)
         self.paused_samples = max(0, self.paused_samples - n)

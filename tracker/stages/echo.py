@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -224,6 +224,11 @@ class EchoGate:
         """Silence the echo-only frames of a room chunk (``chunk.reference`` is the call)."""
         if chunk.reference is None:
             return chunk
+        if chunk.realigned_at:  # the mark holds from inside the chunk: gate its two parts in turn
+            cut, at = chunk.realigned_at, chunk.start_sample
+            head = self(AudioChunk(chunk.samples[:cut], at, chunk.sample_rate, chunk.reference[:cut]))
+            tail = self(AudioChunk(chunk.samples[cut:], at + cut, chunk.sample_rate, chunk.reference[cut:], chunk.realigned))
+            return replace(chunk, samples=np.concatenate([head.samples, tail.samples]))
         if self._next is not None and chunk.start_sample != self._next:
             self._restart()
         self._next = chunk.end_sample
