@@ -133,7 +133,9 @@ def test_run_a_meeting_in_the_browser(server: str, tmp_path: Path) -> None:
             name_box.fill("Ada Lovelace")
             name_box.press("Enter")
             expect(first.locator(".who")).to_have_text("Ada Lovelace")
-            expect(phone.locator(f'.bar-row[data-id="{speaker_id}"] .who')).to_have_text("Ada Lovelace", timeout=3_000)
+            # NB: that the rename reaches another viewer; how fast is measured by scripts/bench_dashboard.py
+            # (p95 10 ms). 3 s was missed twice when two whole suites shared the 2 cores.
+            expect(phone.locator(f'.bar-row[data-id="{speaker_id}"] .who')).to_have_text("Ada Lovelace", timeout=10_000)
             state = get_json(f"{server}/api/state", CODE)
             assert next(s for s in state["speakers"] if s["id"] == speaker_id)["name"] == "Ada Lovelace"
 
