@@ -9,6 +9,7 @@ however it was batched. ``EnergyVad`` and ``ScriptedVad`` are ``FrameVadModel``s
 from __future__ import annotations
 
 import zlib
+from typing import Any
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -166,3 +167,17 @@ class ScriptedVad:
 
     def reset(self) -> None:
         self._i = 0
+
+
+def read_to_end(source: Any, timeout: float = 0.1) -> list[AudioChunk]:
+    """Every chunk ``source`` (a started ``Source``) gives until its end; reads that time out are skipped."""
+    from tracker.sources import EndOfStream
+
+    out: list[AudioChunk] = []
+    while True:
+        try:
+            chunk = source.read(timeout)
+        except EndOfStream:
+            return out
+        if chunk is not None:
+            out.append(chunk)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from fakes import read_to_end
 from tracker.audio import REALIGNED_UNKNOWN, SAMPLE_RATE, AudioChunk, Samples, to_samples
 from tracker.capture import LiveInput
 from tracker.hybrid import PairedSource
@@ -317,25 +318,14 @@ def test_a_gap_in_the_stamps_keeps_the_meetings_counts() -> None:
     assert gate.stats.realignments == 0 and gate.stats.frames == 0
 
 
-def read_all(src: PairedSource) -> list[AudioChunk]:
-    src.start()
-    out: list[AudioChunk] = []
-    while True:
-        try:
-            c = src.read(0.0)
-        except EndOfStream:
-            return out
-        if c is not None:
-            out.append(c)
-
-
 def test_a_call_lined_up_afresh_tells_the_gate_its_delay_is_unknown() -> None:
     """The call's input comes back after an outage and re-stamps from where it stopped: the pairing
     lines it up afresh, and the gate must not keep (or be handed) a delay from before."""
     noise = np.random.default_rng(1).normal(0, 0.05, 16 * 1600).astype(np.float32)
     call = cut(noise[: 5 * 1600], 1600) + cut(noise[5 * 1600 :], 1600)  # the second run starts at 0 again
     src = PairedSource(ListSource(cut(noise, 1600)), ListSource(call))
-    out = read_all(src)
+    src.start()
+    out = read_to_end(src, 0.0)
     marks = [(c.start_sample, c.realigned) for c in out if c.realigned is not None]
     assert marks == [(5 * 1600, REALIGNED_UNKNOWN)]
     gate = EchoGate()
@@ -364,7 +354,8 @@ def test_the_corrected_chunk_keeps_its_mark_when_the_call_is_then_lined_up_afres
     noise = np.random.default_rng(2).normal(0, 0.05, 8 * 1600).astype(np.float32)
     src = PairedSource(ListSource(cut(noise, 1600)), ListSource(cut(noise, 1600)), max_lead_s=0.2)
     src.aligner = OneShift(-6400)
-    out = read_all(src)
+    src.start()
+    out = read_to_end(src, 0.0)
     marks = [(c.start_sample, c.realigned) for c in out if c.realigned is not None]
     assert marks == [(1600, to_samples(0.1)), (3200, REALIGNED_UNKNOWN)]
 

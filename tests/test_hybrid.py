@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 
 from conftest import PulseServer
-from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, chunks, render, rttm_mask, write_wav
+from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, chunks, read_to_end, render, rttm_mask, write_wav
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
 from tracker.capture import LiveInput
 from tracker.hybrid import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote
@@ -366,14 +366,7 @@ def test_a_missing_call_device_is_reported_and_the_room_goes_on(pulse_server: Pu
     src = PairedSource(FileSource(room), LiveInput(lambda: PulseSource("no_such_sink.monitor"), retry_s=0.5, label="call"))
     src.start()
     t0 = time.monotonic()
-    got = []
-    while True:
-        try:
-            c = src.read(0.2)
-        except EndOfStream:
-            break
-        if c is not None:
-            got.append(c)
+    got = read_to_end(src, 0.2)
     src.stop()
     assert sum(len(c.samples) for c in got) == 10 * SAMPLE_RATE
     assert time.monotonic() - t0 < 6.0  # the room did not wait for a call that is not there

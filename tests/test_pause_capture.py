@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from api_fixtures import wait_for
-from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, render
+from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, read_to_end, render
 from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
 from tracker.capture import LiveInput
 from tracker.hybrid import PairedSource
@@ -79,18 +79,6 @@ def read_all(session: MeetingSession, mic: GatedMicrophone) -> None:
     mic.release.set()
     wait_for(lambda: session.input.status == "end of input", what="the queue to be read")
     session.end()
-
-
-def drain(live: LiveInput) -> list[AudioChunk]:
-    """Every chunk ``live`` emits until its source ends."""
-    out = []
-    while True:
-        try:
-            chunk = live.read(0.1)
-        except EndOfStream:
-            return out
-        if chunk is not None:
-            out.append(chunk)
 
 
 def timeline_of(audio: np.ndarray) -> list[SpeakerSegment]:
@@ -249,7 +237,7 @@ def test_a_realigned_mark_reaches_the_first_chunk_emitted_from_it(pause_at: int,
     live.counting = False
     src.position = start_at
     live.counting = True
-    marked = [c for c in drain(live) if c.realigned is not None]
+    marked = [c for c in read_to_end(live) if c.realigned is not None]
     assert len(marked) == 1 and marked[0].realigned == 1600
     assert marked[0].start_sample == marked_start and len(marked[0].samples) == marked_len
     assert live.delivered_samples == 6400 - (start_at - pause_at)
@@ -282,7 +270,7 @@ def test_a_mark_met_while_waiting_for_talk_holds_from_its_own_sample() -> None:
     live.counting = False
     live.onset = BufferingOnset()  # type: ignore[assignment]
     live.start()
-    marked = [c for c in drain(live) if c.realigned is not None]
+    marked = [c for c in read_to_end(live) if c.realigned is not None]
     assert len(marked) == 1 and marked[0].realigned == 1600
     assert marked[0].start_sample == 0 and len(marked[0].samples) == SAMPLE_RATE
     assert marked[0].realigned_at == 6 * b - (8 * b - SAMPLE_RATE)
