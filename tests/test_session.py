@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from api_fixtures import FedSource, ScriptedPipeline, scripted_session, wait_for
+from tracker.audio import to_samples
 from tracker.capture import LiveInput, microphone_opener
 from tracker.meeting_view import ViewConfig
 from tracker.session import ConflictError, MeetingSession, UnknownSpeakerError, build_session
 from tracker.sources import AudioInputError
+from tracker.stages.diarization import SpeakerSegment
 
 
 @pytest.fixture
@@ -128,6 +130,22 @@ def test_rename_merge_and_roster(meeting: tuple[MeetingSession, FedSource]) -> N
         session.expect("Grace Hopper")
     session.rename(0, "Linus")  # the roster name is given to a voice
     assert [p.name for p in session.snapshot().speakers if p.expected] == []
+
+
+def test_a_voice_shown_before_its_first_turn_is_decided_can_be_renamed(
+    meeting: tuple[MeetingSession, FedSource],
+) -> None:
+    """The dashboard shows speech still being attributed (provisional) at once; the facilitator
+    may name that voice straight away (CI once got "no speaker with id 0" here, under load)."""
+    session, source = meeting
+    fed(session, source, 20.0)
+    with session.runner.lock:  # a new voice talking, nothing of it decided yet
+        session.pipeline.accountant.set_provisional([SpeakerSegment(5, to_samples(18.0), to_samples(20.0))])
+    assert 5 in {p.id for p in session.snapshot().speakers if p.present}
+    session.rename(5, "Ada")
+    assert next(p for p in session.snapshot().speakers if p.id == 5).name == "Ada"
+    with pytest.raises(UnknownSpeakerError):
+        session.rename(6, "Nobody")
 
 
 def test_merge_keeps_the_gone_voice_name(meeting: tuple[MeetingSession, FedSource]) -> None:

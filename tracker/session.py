@@ -309,8 +309,10 @@ class MeetingSession:
     # -- controls: people
 
     def _voices(self) -> set[int]:
+        """Every voice the dashboard can show: attributed talk, names, and speech still being
+        attributed (a first voice is on screen before its first turn is decided for good)."""
         acc = self.pipeline.accountant
-        return {s.speaker for s in acc.timeline} | set(acc.names)
+        return {s.speaker for s in acc.timeline} | {s.speaker for s in acc.provisional} | set(acc.names)
 
     def _check_voice(self, speaker: int) -> None:
         if speaker not in self._voices():
