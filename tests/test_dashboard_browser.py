@@ -135,8 +135,8 @@ def test_run_a_meeting_in_the_browser(server: str, tmp_path: Path) -> None:
             name_box.press("Enter")
             expect(row.locator(".who")).to_have_text("Ada Lovelace")
             # NB: that the rename reaches another viewer; how fast is measured by scripts/bench_dashboard.py
-            # (p95 10 ms). 3 s was missed twice when two whole suites shared the 2 cores.
-            expect(phone.locator(f'.bar-row[data-id="{speaker_id}"] .who')).to_have_text("Ada Lovelace", timeout=10_000)
+            # (p95 10 ms). The misses once put down to load were the server refusing an undecided voice.
+            expect(phone.locator(f'.bar-row[data-id="{speaker_id}"] .who')).to_have_text("Ada Lovelace", timeout=5_000)
             expect(page.locator("#control-error")).to_be_empty()  # taken, even for a voice whose first turn is undecided
             state = get_json(f"{server}/api/state", CODE)
             assert next(s for s in state["speakers"] if s["id"] == speaker_id)["name"] == "Ada Lovelace"
