@@ -17,12 +17,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from tracker.audio import AudioChunk, seconds
+from tracker.marks import Marks
 from tracker.onset import SpeechOnset
 from tracker.sources import AudioInputError, DcBlocker, EndOfStream, FileSource, MicrophoneSource, Source, SourceStats
 from tracker.switches import Pieces, Switches
@@ -130,9 +130,7 @@ class LiveInput:
         self._lost_overflows = 0
         self._lost_dropped = 0
         self._inner_end: int | None = None  # end sample of the inner source's last chunk
-        self._realigned: tuple[int, int] | None = None  # a ``realigned`` mark not yet passed on, and its inner sample
-        self._mark_watched: int | None = None  # waiting samples given to ``onset`` from the held mark on
-        self._mark_from: int | None = None  # meeting sample the held mark holds from, inside talk just emitted
+        self._marks = Marks()  # a ``realigned`` mark not yet passed on (see ``tracker.marks``)
         self._next_try = 0.0  # time.monotonic() of the next attempt to open
         self._stop = threading.Event()
         self._dc = DcBlocker()
@@ -209,25 +207,14 @@ class LiveInput:
             return None
         if chunk is None:
             return None
-        chunk_mark = chunk.realigned
+        self._marks.note(chunk.realigned, chunk.start_sample)
         # NB: clipped again: the high-pass of a clipped block may overshoot full scale.
         samples = np.clip(self._dc(chunk.samples), -1.0, 1.0)
         chunk = AudioChunk(samples, chunk.start_sample, chunk.sample_rate, chunk.reference)
-        if chunk_mark is not None:
-            self._realigned = (chunk_mark, chunk.start_sample)  # the newest wins: it holds from its chunk on
-            self._mark_watched = None
         self._log_counters()
-        self._mark_from = None
+        self._marks.new_block()
         out = self._restamp(chunk)
-        if out is None or self._realigned is None:
-            return out
-        # The mark holds from its chunk's first sample; the chunk emitted starts there or after it,
-        # except talk found by ``onset``, which starts up to seconds before: the mark goes inside.
-        at = 0 if self._mark_from is None else max(0, self._mark_from - out.start_sample)
-        if at >= len(out.samples):
-            return out  # NB: not expected (talk ends with the chunk read); kept for the next chunk
-        mark, self._realigned, self._mark_watched = self._realigned[0], None, None
-        return replace(out, realigned=mark, realigned_at=at)
+        return None if out is None else self._marks.apply(out)
 
     # -- internals
 
@@ -274,15 +261,12 @@ class LiveInput:
         onset = self.onset
         if onset is None:
             return None
-        if self._realigned is not None:  # count the waiting audio from the held mark's sample on
-            from_mark = max(0, chunk.end_sample - max(chunk.start_sample, self._realigned[1]))
-            self._mark_watched = from_mark + (self._mark_watched or 0)
+        self._marks.watched(chunk)  # the waiting audio from a held mark's sample on
         talk = onset(chunk)
         if talk is None:
             return None
         self.onset = None
-        if self._mark_watched is not None:  # the talk ends with this chunk: the mark is that far back
-            self._mark_from = self.delivered_samples + max(0, len(talk.samples) - self._mark_watched)
+        self._marks.talk_found(self.delivered_samples, len(talk.samples))
         self._switches.start_now()  # talk starts the meeting here and now, whatever was pending
         n = len(talk.samples)
         self.paused_samples = max(0, self.paused_samples - n)
@@ -318,7 +302,7 @@ class LiveInput:
             return None
         with self._switches.lock:
             self._inner, self._inner_end = src, None
-            self._realigned = None  # a mark of the source that has gone
+            self._marks.clear()  # a mark of the source that has gone
             self._switches.settle()  # stamps of a source that has gone mean nothing in this one
         self._dc.reset()
         self.stats.notices.extend(src.stats.notices)
