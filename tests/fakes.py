@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
 from tracker.runner import PipelineConfig
+from tracker.sources import AudioInputError, EndOfStream, SourceStats
 from tracker.stages.diarization import SpeakerSegment
 from tracker.stages.vad import VadConfig
 
@@ -169,10 +170,31 @@ class ScriptedVad:
         self._i = 0
 
 
+class ListSource:
+    """A ``Source`` over prepared chunks, then the end of the stream; after ``fail_after`` chunks
+    it raises ``AudioInputError`` instead (a device unplugged)."""
+
+    def __init__(self, items: list[AudioChunk], *, fail_after: int | None = None) -> None:
+        self.items = list(items)
+        self.stats = SourceStats()
+        self.fail_after = fail_after
+        self.n = 0
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def read(self, timeout: float) -> AudioChunk | None:
+        if self.fail_after is not None and self.n >= self.fail_after:
+            raise AudioInputError("device unplugged")
+        if not self.items:
+            raise EndOfStream
+        self.n += 1
+        return self.items.pop(0)
+
+
 def read_to_end(source: Any, timeout: float = 0.1) -> list[AudioChunk]:
     """Every chunk ``source`` (a started ``Source``) gives until its end; reads that time out are skipped."""
-    from tracker.sources import EndOfStream
-
     out: list[AudioChunk] = []
     while True:
         try:

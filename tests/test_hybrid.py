@@ -20,14 +20,14 @@ import pytest
 import soundfile as sf
 
 from conftest import PulseServer
-from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, chunks, read_to_end, render, rttm_mask, write_wav
+from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, ListSource, chunks, read_to_end, render, rttm_mask, write_wav
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
 from tracker.capture import LiveInput
 from tracker.hybrid import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote
 from tracker.pulse import PulseSource, list_pulse_sources
 from tracker.runner import Runner
 from tracker.session import build_session
-from tracker.sources import AudioInputError, EndOfStream, FileSource, SourceStats
+from tracker.sources import EndOfStream, FileSource, SourceStats
 from tracker.stages.echo import EchoConfig, EchoGate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,28 +148,6 @@ def test_merging_two_remote_voices_reaches_the_call_diarizer(fake_encoder: FakeE
     assert remote[1] not in pipe.call_diarizer.clustering.voices or remote[1] - REMOTE_SPEAKER_BASE not in pipe.call_diarizer.clustering.voices
     left = [s.id for s in pipe.accountant.summary().speakers if s.present and is_remote(s.id)]
     assert left == [remote[0]]
-
-
-class ListSource:
-    """A source over prepared chunks; ``fail_after`` chunks, it raises AudioInputError."""
-
-    def __init__(self, items: list[AudioChunk], *, fail_after: int | None = None) -> None:
-        self.items = list(items)
-        self.stats = SourceStats()
-        self.fail_after = fail_after
-        self.n = 0
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def read(self, timeout: float) -> AudioChunk | None:
-        if self.fail_after is not None and self.n >= self.fail_after:
-            raise AudioInputError("device unplugged")
-        if not self.items:
-            raise EndOfStream
-        self.n += 1
-        return self.items.pop(0)
 
 
 def test_paired_source_lines_up_streams_of_different_block_sizes_and_offsets() -> None:
