@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from fakes import read_to_end
+from fakes import ListSource, read_to_end
 from tracker.audio import REALIGNED_UNKNOWN, SAMPLE_RATE, AudioChunk, Samples, to_samples
 from tracker.capture import LiveInput
 from tracker.hybrid import PairedSource
-from tracker.sources import EndOfStream, SourceStats
+from tracker.sources import EndOfStream
 from tracker.stages.echo import CallAligner, EchoConfig, EchoGate, level_db
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -30,23 +30,6 @@ DURATION_S = 40.0
 FRAME = to_samples(0.02)
 CALL_SPEAKS = [(0.0, 12.0), (18.0, 30.0), (34.0, 40.0)]  # seconds
 ROOM_SPEAKS = [(12.0, 18.0), (24.0, 28.0), (30.0, 34.0)]  # 24-28: talk over the call
-
-
-class ListSource:
-    """Prepared chunks, then the end of the stream."""
-
-    def __init__(self, items: list[AudioChunk]) -> None:
-        self.items = list(items)
-        self.stats = SourceStats()
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def read(self, timeout: float) -> AudioChunk | None:
-        if not self.items:
-            raise EndOfStream
-        return self.items.pop(0)
 
 
 def cut(samples: Samples, size: int, start: int = 0) -> list[AudioChunk]:
@@ -135,10 +118,10 @@ def test_a_late_call_is_lined_up_again_and_its_echo_silenced(meeting: tuple[Samp
     assert len(ref) == len(room) - at
     lead = src.call_shifts[0] - to_samples(late_s + ECHO_DELAY_S)  # the call now reads this far ahead of the room
     assert 0 < lead and 0.0 <= ECHO_DELAY_S + lead / SAMPLE_RATE <= 0.6
-    # The first chunk read after the correction carries the echo's new delay, and only that one;
-    # the gate relearned the delay from it.
-    marked = [c for c in read if c.realigned is not None]
-    assert len(marked) == 1 and marked[0].start_sample == at and marked[0].realigned == to_samples(0.1)
+    # The first chunk read after the correction carries the echo's new delay, and only that one
+    # (the first chunk says the new pairing's delay is unknown); the gate relearned the delay from it.
+    marks = [(c.start_sample, c.realigned) for c in read if c.realigned is not None]
+    assert marks == [(0, REALIGNED_UNKNOWN), (at, to_samples(0.1))]
     assert r.gate.stats.realignments == 1
     assert r.gate.stats.delay_s == pytest.approx(ECHO_DELAY_S + lead / SAMPLE_RATE, abs=0.03)
     assert np.array_equal(ref[: len(call) - at - lead], call[at + lead :])  # contiguous: nothing doubled, one skip
@@ -286,8 +269,8 @@ def test_a_late_call_paused_through_its_correction_reaches_the_gate(meeting: tup
             gated.append(gate(chunk))
     assert shifted_paused is True and len(paired[0].call_shifts) == 1  # the case: the call moved while paused
     assert live.paused_samples == to_samples(15.0)
-    marked = [c for c in gated if c.realigned is not None]
-    assert len(marked) == 1 and marked[0].start_sample == to_samples(5.0) and gate.stats.realignments == 1
+    marks = [(c.start_sample, c.realigned) for c in gated if c.realigned is not None]
+    assert marks == [(0, REALIGNED_UNKNOWN), (to_samples(5.0), to_samples(0.1))] and gate.stats.realignments == 1
     assert gate.stats.delay_s == pytest.approx(0.1, abs=0.03)
     # Echo alone in 20-25 s of the recording (5-10 s of the meeting): silenced as without the pause.
     f_talk, f_echo = frame_db(talk), frame_db(room - talk)
@@ -327,7 +310,7 @@ def test_a_call_lined_up_afresh_tells_the_gate_its_delay_is_unknown() -> None:
     src.start()
     out = read_to_end(src, 0.0)
     marks = [(c.start_sample, c.realigned) for c in out if c.realigned is not None]
-    assert marks == [(5 * 1600, REALIGNED_UNKNOWN)]
+    assert marks == [(0, REALIGNED_UNKNOWN), (5 * 1600, REALIGNED_UNKNOWN)]  # a new pairing, then the return
     gate = EchoGate()
     gate(tone_chunk(0, realigned=1600))
     assert gate.stats.delay_s == pytest.approx(0.1)
@@ -357,7 +340,54 @@ def test_the_corrected_chunk_keeps_its_mark_when_the_call_is_then_lined_up_afres
     src.start()
     out = read_to_end(src, 0.0)
     marks = [(c.start_sample, c.realigned) for c in out if c.realigned is not None]
-    assert marks == [(1600, to_samples(0.1)), (3200, REALIGNED_UNKNOWN)]
+    assert marks == [(0, REALIGNED_UNKNOWN), (1600, to_samples(0.1)), (3200, REALIGNED_UNKNOWN)]
+
+
+def test_a_reopened_room_device_tells_the_gate_its_delay_is_unknown() -> None:
+    """The room microphone is lost after 4 blocks, while the gate follows a correction's delay
+    (0.1 s). ``LiveInput`` opens it again and a new pairing lines the call up afresh: its first
+    chunk says the delay is unknown, so the gate searches again instead of keeping the old 0.1 s."""
+    noise = np.random.default_rng(3).normal(0, 0.05, 8 * 1600).astype(np.float32)
+    paired: list[PairedSource] = []
+
+    def opener() -> PairedSource:
+        room = ListSource(cut(noise, 1600), fail_after=None if paired else 4)
+        paired.append(PairedSource(room, ListSource(cut(noise, 1600)), wait_s=0.0))
+        if len(paired) == 1:
+            paired[0].aligner = OneShift(-1600)  # the call held back: the gate is handed 0.1 s
+        return paired[-1]
+
+    live = LiveInput(opener, retry_s=0.01, label="room + call")
+    gate = EchoGate()
+    live.start()
+    out: list[AudioChunk] = []
+    delays: list[float | None] = []
+    for _ in range(1000):
+        chunk = live.read(0.05)
+        if chunk is not None:
+            out.append(gate(chunk))
+            delays.append(gate.stats.delay_s)
+        if len(out) == 4 + 8:
+            break
+    live.stop()
+    assert len(paired) == 2 and [c.start_sample for c in out] == [i * 1600 for i in range(12)]
+    marks = [(c.start_sample, c.realigned) for c in out if c.realigned is not None]
+    assert marks == [(0, REALIGNED_UNKNOWN), (1600, to_samples(0.1)), (4 * 1600, REALIGNED_UNKNOWN)]
+    assert delays[3] == pytest.approx(0.1)  # the old pairing's delay, up to the loss
+    assert delays[4] is None  # searched again from the new pairing's first chunk
+    assert gate.stats.realignments == 1
+
+
+def test_a_new_pairings_first_mark_changes_nothing_at_the_start(meeting: tuple[Samples, Samples, Samples]) -> None:
+    """Every pairing marks its first chunk ``REALIGNED_UNKNOWN``; a gate that has seen nothing yet
+    gates the meeting exactly as without the mark."""
+    room, _, call = meeting
+    marked, plain = EchoGate(), EchoGate()
+    for i in range(0, len(room), 1600):
+        r, c = room[i : i + 1600], call[i : i + 1600]
+        got = marked(AudioChunk(r, i, reference=c, realigned=REALIGNED_UNKNOWN if i == 0 else None))
+        assert np.array_equal(got.samples, plain(AudioChunk(r, i, reference=c)).samples)
+    assert marked.stats == plain.stats and plain.stats.echo_frames > 0
 
 
 def test_a_mark_inside_a_chunk_is_applied_from_that_sample(meeting: tuple[Samples, Samples, Samples]) -> None:

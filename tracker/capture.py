@@ -105,7 +105,7 @@ class LiveInput:
     A chunk's ``realigned`` mark (the call was lined up again from its first sample) is carried to
     the first chunk emitted from there on, also when that sample was captured while paused. Talk
     found by ``onset`` may start before the mark: the mark then holds from inside the chunk
-    (``AudioChunk.realigned_at``).
+    (``AudioChunk.realigned_at``). ``tracker.marks.Marks`` holds the mark meanwhile.
 
     While ``onset`` is set (a room waiting for talk) and not counting, audio goes to it; when it
     finds talk, counting starts at the talk's onset and ``on_onset(buffered_samples)`` is called.

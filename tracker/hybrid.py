@@ -154,9 +154,9 @@ class PairedSource:
     audio is lost or counted twice. ``call_shifts`` lists the corrections (samples, > 0: the call
     was late). The first chunk read after a correction carries ``realigned``, the delay at which
     the echo now follows the call, so the echo gate (built from the same ``echo`` settings) learns
-    of the correction from this one decision. When the call is lined up afresh (its input came
-    back after an outage, or ran over ``max_lead_s`` ahead) the mark is ``REALIGNED_UNKNOWN``:
-    the gate must search for the delay again.
+    of the correction from this one decision. When the call is lined up afresh (the pairing's
+    first chunk with call audio, its input came back after an outage, or it ran over ``max_lead_s``
+    ahead) the mark is ``REALIGNED_UNKNOWN``: the gate must search for the delay again.
 
     The call side is best effort: if it fails or ends, room chunks go on without a reference
     (``call_status`` says why). Give a ``LiveInput`` as ``call`` to have a missing call device
@@ -180,7 +180,10 @@ class PairedSource:
         self.call_shifts: list[int] = []  # corrections applied (samples the call was read further on)
         self.call_skipped_samples = 0  # call audio skipped by corrections (a late call's, never the room's)
         self._skip = 0  # call samples still to skip from the stream for the last correction
-        self._realigned: int | None = None  # the mark for the next chunk with call audio
+        # The mark for the next chunk with call audio. A new pairing lines the call up afresh: its
+        # first says so, or a gate that outlived an earlier pairing (the room device was reopened)
+        # would keep that pairing's delay.
+        self._realigned: int | None = REALIGNED_UNKNOWN
 
     def start(self) -> None:
         self.room.start()
