@@ -76,6 +76,29 @@ def test_a_room_that_waits_stores_nothing(store: MeetingStore) -> None:
         room.close()
 
 
+def test_a_meeting_that_counted_no_audio_is_not_kept(store: MeetingStore) -> None:
+    """A room service started without its microphone: each restart must not leave an empty meeting.
+    One the facilitator put something in (a roster name) is kept."""
+    session, _source = scripted_session()  # runs at once; no audio ever arrives
+    room = Room(session, store=store)
+    room.open()
+    try:
+        wait_for(lambda: room.recorder is not None, what="recording to start with the meeting")
+        assert [m.id for m in store.meetings()] == [session.id]
+    finally:
+        room.close()
+    assert store.meetings() == []
+    session, _source = scripted_session()
+    room = Room(session, store=store)
+    room.open()
+    try:
+        wait_for(lambda: room.recorder is not None, what="recording to start with the meeting")
+        session.expect("Ada")
+    finally:
+        room.close()
+    assert [m.id for m in store.meetings()] == [session.id]
+
+
 def test_silence_ends_a_meeting_at_its_last_words(store: MeetingStore) -> None:
     session, source = scripted_session([(0, 0.0, 1.5)])
     room = Room(session, store=store, auto_end_after_s=2.0, tick_s=0.05)

@@ -40,6 +40,20 @@ TICK_S = 1.0  # seconds between the room's checks when nothing wakes it
 KEEP_PAST = 20  # ended meetings whose records stay in memory (for their report without a store)
 
 
+def _nothing_to_keep(record: MeetingRecord, clock_s: float) -> str | None:
+    """Why an ended meeting is not worth keeping, or None to keep it: nobody spoke before it ended
+    for silence, or it counted no audio at all (no microphone, say) and nobody named, listed or
+    marked anything in it. A meeting with counted audio but no speech is kept: it tells the room
+    that the microphone heard nothing."""
+    if record.segments:
+        return None
+    if record.info.end_reason == "silence":
+        return "had no speech before it ended for silence"
+    if clock_s < 1.0 and not record.names and not record.expected and not record.phases:
+        return "counted no audio and nobody entered anything in it"
+    return None
+
+
 class Room:
     """The meetings of one room, one at a time.
 
@@ -237,16 +251,17 @@ class Room:
         self._past[session.id] = record
         while len(self._past) > KEEP_PAST:
             self._past.popitem(last=False)
-        if record.info.end_reason == "silence" and not record.segments and self._recorder is not None:
+        why = _nothing_to_keep(record, session.snapshot().clock_s)
+        if why is not None and self._recorder is not None:
             try:
-                self._recorder.store.delete(session.id)  # nobody spoke: nothing to keep
+                self._recorder.store.delete(session.id)
             except StoreError as exc:  # NB: the room goes on (a talk-started room readies the next meeting)
-                log.error("meeting %s had no speech, but it stays in the store, empty: %s", session.id, exc)
+                log.error("meeting %s %s, but it stays in the store, empty: %s", session.id, why, exc)
                 return
             self.hosted.discard(session.id)
             self._stored.discard(session.id)
             self._past.pop(session.id, None)
-            log.info("meeting %s had no speech before it ended for silence: not kept", session.id)
+            log.info("meeting %s %s: not kept", session.id, why)
 
     def _keep_corrections(self) -> None:
         """The ended current meeting changed (a name fixed for the report): store it and keep it."""
