@@ -4,7 +4,7 @@
 #   scripts/bootstrap.sh          runtime: Debian libraries + .venv with the pinned packages
 #   scripts/bootstrap.sh --dev    also the test tools (espeak-ng, sox, PulseAudio, Chromium, pytest, ...)
 #
-# Order matters (see README "Dependencies"): torch==2.13.0 (CPU) first, then the pinned
+# Order matters (see README "Set-up: two commands"): torch==2.13.0 (CPU) first, then the pinned
 # requirements, then the CUDA-linked torchaudio libraries removed, then resemblyzer --no-deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from api_fixtures import wait_for
+from conftest import DATA
 from fakes import render
 from tracker import capture, sources
 from tracker.audio import SAMPLE_RATE
-from tracker.capture import LiveInput, microphone_opener
+from tracker.capture import LiveInput, file_opener, microphone_opener
 from tracker.runner import Pipeline, Runner
 from tracker.session import MeetingSession
 from tracker.sources import BLOCK_SAMPLES, DcBlocker, EndOfStream, FileSource, SourceStats
@@ -192,3 +193,16 @@ def test_talk_times_of_a_recording_are_unchanged_by_a_dc_offset(pipeline: Pipeli
     assert sum(clean.values()) > 15 and len(clean) >= 2
     assert shifted.keys() == clean.keys()
     assert all(abs(shifted[k] - clean[k]) <= 0.05 for k in clean), (clean, shifted)
+
+
+def test_a_recording_is_logged_without_a_device(caplog: pytest.LogCaptureFixture) -> None:
+    """``--input FILE`` logs the file it opened, not "(default device)" as if it were a microphone."""
+    live = LiveInput(file_opener(DATA / "meeting3.wav"), label="file meeting3.wav")
+    caplog.set_level(logging.INFO, logger="talktime")
+    live.start()
+    try:
+        assert live.read(timeout=2.0) is not None
+    finally:
+        live.stop()
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("audio input opened"))
+    assert line == "audio input opened: file meeting3.wav"

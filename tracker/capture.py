@@ -308,8 +308,9 @@ class LiveInput:
         self.stats.notices.extend(src.stats.notices)
         self.device_name = getattr(src, "device_name", None)
         what = "returned" if self._was_lost else "found" if self.status.startswith(NO_MICROPHONE) else "opened"
-        log.log(logging.WARNING if what == "returned" else logging.INFO, "audio input %s: %s (%s)", what,
-                self.label or "input", self.device_name or "default device")
+        device = f" ({self.device_name or 'default device'})" if hasattr(src, "device_name") else ""  # a file has none
+        log.log(logging.WARNING if what == "returned" else logging.INFO, "audio input %s: %s%s", what,
+                self.label or "input", device)
         self._was_lost = False
         self.status = STATUS_OK
         return src
