@@ -30,26 +30,40 @@ CLOSE_FLOOD = 1008  # policy violation: sent more messages than messages_per_s a
 
 
 class Outbox:
-    """A bounded queue of encoded messages that drops the oldest when full (never blocks a producer)."""
+    """A bounded queue of encoded messages that never blocks a producer.
 
-    def __init__(self, maxlen: int) -> None:
-        if maxlen < 1:
-            raise ValueError(f"Outbox expected maxlen >= 1, got {maxlen!r}")
-        self._items: deque[str] = deque(maxlen=maxlen)
+    States and replies are bounded apart: a new state beyond ``maxlen`` drops the oldest queued
+    state (only the newest state matters), and a reply (``hello``, ``pong``, ``error``) beyond
+    ``max_replies`` drops the oldest queued reply. So a burst of states never pushes out the answer
+    to a browser's message. Messages leave in the order they were put.
+    """
+
+    def __init__(self, maxlen: int, *, max_replies: int = 32) -> None:
+        if maxlen < 1 or max_replies < 1:
+            raise ValueError(f"Outbox expected maxlen >= 1 and max_replies >= 1, got {maxlen!r} and {max_replies!r}")
+        self.maxlen, self.max_replies = maxlen, max_replies
+        self._items: deque[tuple[bool, str]] = deque()  # (is a reply, text)
+        self._counts = {False: 0, True: 0}
         self._ready = asyncio.Event()
         self.dropped = 0
 
-    def put(self, text: str) -> None:
-        if len(self._items) == self._items.maxlen:
+    def put(self, text: str, *, reply: bool = False) -> None:
+        if self._counts[reply] == (self.max_replies if reply else self.maxlen):
+            oldest = next(i for i, (kind, _) in enumerate(self._items) if kind is reply)
+            del self._items[oldest]
+            self._counts[reply] -= 1
             self.dropped += 1
-        self._items.append(text)
+        self._items.append((reply, text))
+        self._counts[reply] += 1
         self._ready.set()
 
     async def get(self) -> str:
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
-        return self._items.popleft()
+        reply, text = self._items.popleft()
+        self._counts[reply] -= 1
+        return text
 
     def __len__(self) -> int:
         return len(self._items)
@@ -105,8 +119,8 @@ class Hub:
         if len(self.connections) >= self.max_viewers:
             await websocket.close(CLOSE_TRY_LATER, f"too many viewers (at most {self.max_viewers})")
             return
-        conn = Connection(websocket, Outbox(self.outbox_size), role)
-        conn.outbox.put(encode(hello))
+        conn = Connection(websocket, Outbox(self.outbox_size, max_replies=max(self.message_burst, 1)), role)
+        conn.outbox.put(encode(hello), reply=True)
         if self.latest is not None:
             conn.outbox.put(self.latest)
         self.connections.add(conn)
@@ -161,7 +175,7 @@ class Hub:
                 return
             reply = self._answer(text)
             if reply is not None:
-                conn.outbox.put(reply)
+                conn.outbox.put(reply, reply=True)
 
     def _answer(self, text: str | None) -> str | None:
         """The reply to one browser message (an ``error`` event for anything unusable)."""
