@@ -54,8 +54,13 @@ def _figure(height_in: float) -> Figure:
     return fig
 
 
+def _short(name: str) -> str:
+    """A name for a chart's axis or legend: at most 24 characters, so long names leave room for the chart."""
+    return name if len(name) <= 24 else name[:23] + "…"
+
+
 def _label(p: PersonFigures) -> str:
-    return p.name if len(p.name) <= 24 else p.name[:23] + "…"
+    return _short(p.name)
 
 
 Target = Figure | SubFigure
@@ -184,7 +189,7 @@ def draw_trend(report: Report, target: Target) -> None:
     for k, name in enumerate(names[:12]):
         color = col.get(by_name.get(name, -999), PALETTE[k % len(PALETTE)])
         bottom.plot(xs, [p.shares.get(name) for p in points], marker="o", markersize=3.5, linewidth=1.3,
-                    color=color, label=name)
+                    color=color, label=_short(name))
     bottom.step(xs, [1 / p.people if p.people else None for p in points], where="mid", color=INK,
                 linestyle=(0, (4, 3)), linewidth=1, label="equal share")
     bottom.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))

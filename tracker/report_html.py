@@ -25,7 +25,7 @@ CSS = """
 :root { --ink: #1d2630; --muted: #5b6673; --line: #e3e7ec; --soft: #f5f7fa; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-       background: #fff; }
+       background: #fff; overflow-wrap: break-word; }
 main { max-width: 60rem; margin: 0 auto; padding: 2rem 1.5rem 3rem; }
 .kicker { color: var(--muted); font-size: .85rem; letter-spacing: .04em; text-transform: uppercase; margin: 0; }
 h1 { font-size: 1.9rem; margin: .2rem 0 .3rem; line-height: 1.2; }
@@ -39,8 +39,11 @@ h2 { font-size: 1.15rem; margin: 2.2rem 0 .6rem; padding-bottom: .3rem; border-b
 .good b { color: #1f8a4c; } .fair b { color: #8a6d00; } .uneven b { color: #b35c00; } .bad b { color: #b3261e; }
 .reading { margin: 0; padding-left: 1.1rem; }
 .notes { color: var(--muted); font-size: .92rem; }
-figure { margin: .4rem 0 .8rem; } figure svg { width: 100%; height: auto; display: block; }
+figure { margin: .4rem 0 .8rem; overflow-x: auto; }
+figure svg { width: 100%; min-width: 43rem; height: auto; display: block; }
+.wide { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: .93rem; }
+td:first-child { min-width: 8rem; }
 th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { color: var(--muted); font-weight: 600; font-size: .85rem; }
 td.num, th.num { text-align: right; }
@@ -48,8 +51,13 @@ td.num, th.num { text-align: right; }
           vertical-align: -0.05em; }
 .muted { color: var(--muted); }
 footer { margin-top: 3rem; color: var(--muted); font-size: .85rem; border-top: 1px solid var(--line); padding-top: 1rem; }
+@media (max-width: 32rem) {
+  main { padding: 1.2rem 1rem 2rem; } h1 { font-size: 1.5rem; }
+  .score { flex-direction: column; gap: .6rem; } .balance { text-align: left; }
+}
 @media print {
   body { font-size: 11pt; } main { max-width: none; padding: 0; }
+  figure { overflow: visible; } figure svg { min-width: 0; }
   section { break-inside: avoid; } h2 { break-after: avoid; }
 }
 """
@@ -77,7 +85,8 @@ def _td(text: str, value: Any = None, *, num: bool = False) -> str:
 
 def _table(table_id: str, header: Sequence[str], rows: Iterable[str], *, num: Sequence[int] = ()) -> str:
     head = "".join(f'<th{" class=num" if k in num else ""}>{escape(h)}</th>' for k, h in enumerate(header))
-    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (f'<div class="wide"><table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            "</table></div>")
 
 
 def _balance_class(b: float | None) -> str:

@@ -21,6 +21,10 @@ from typing import Any
 
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.font_manager import FontProperties
+from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.table import Cell
+from matplotlib.textpath import TextToPath
 
 from tracker import report_charts as charts
 from tracker.report import Report
@@ -30,6 +34,8 @@ SCHEMA = "talktime.report/1"
 FORMATS = ("html", "pdf", "csv", "json")
 CSV_COLUMNS = ("section", "item", "person_id", "person", "metric", "value")
 A4_IN = (8.27, 11.69)  # inches, portrait
+MARGIN_IN = 15 / 25.4  # every page keeps 15 mm clear on each side: printers clip the outer few millimetres
+TABLE_FONT = 8.5  # points
 
 
 class ReportError(Exception):
@@ -151,14 +157,52 @@ def _save(pdf: PdfPages, fig: Figure) -> None:
     pdf.savefig(fig)  # type: ignore[no-untyped-call]
 
 
-def _table(target: Figure | SubFigure, header: list[str], rows: list[list[str]], *, widths: list[float]) -> None:
+def _page() -> Figure:
+    """An A4 page whose content stays ``MARGIN_IN`` inside every edge."""
+    w, h = A4_IN
+    rect = (MARGIN_IN / w, MARGIN_IN / h, 1 - 2 * MARGIN_IN / w, 1 - 2 * MARGIN_IN / h)
+    fig = Figure(figsize=A4_IN)
+    fig.set_layout_engine(ConstrainedLayoutEngine(rect=rect))
+    return fig
+
+
+_TEXT = TextToPath()
+
+
+def fit(text: str, width_pt: float, fontsize: float = TABLE_FONT) -> str:
+    """``text`` cut short with "…" so it is at most ``width_pt`` points wide in the report's font."""
+    prop = FontProperties(size=fontsize)
+
+    def width(s: str) -> float:
+        return float(_TEXT.get_text_width_height_descent(s, prop, ismath=False)[0])
+
+    if width(text) <= width_pt:
+        return text
+    lo, hi = 0, len(text)  # the longest prefix that fits with the ellipsis
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if width(text[:mid].rstrip() + "…") <= width_pt:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo].rstrip() + "…"
+
+
+def _table(target: Figure | SubFigure, header: list[str], rows: list[list[str]], *, widths: list[float],
+           span: float = 1.0) -> None:
+    """A table of ``rows``; ``widths`` are fractions of its width, ``span`` the page's text width it takes.
+
+    A cell too long for its column is cut short with "…" (matplotlib's cells never wrap)."""
     ax = target.add_subplot()
     ax.axis("off")
     if not rows:
         return
+    text_pt = (A4_IN[0] - 2 * MARGIN_IN) * 72 * span
+    room = [w * text_pt * (1 - 2 * Cell.PAD) for w in widths]
+    rows = [[fit(cell, room[k]) for k, cell in enumerate(row)] for row in rows]
     t = ax.table(cellText=rows, colLabels=header, colWidths=widths, loc="upper center", cellLoc="left")
     t.auto_set_font_size(False)
-    t.set_fontsize(8.5)
+    t.set_fontsize(TABLE_FONT)
     t.scale(1, 1.35)
     for (r, _c), cell in t.get_celld().items():
         cell.set_edgecolor(charts.GRID)
@@ -168,7 +212,7 @@ def _table(target: Figure | SubFigure, header: list[str], rows: list[list[str]],
 
 
 def _page_one(pdf: PdfPages, report: Report) -> None:
-    fig = Figure(figsize=A4_IN, layout="constrained")
+    fig = _page()
     head, chart, table = _split(fig, [2.3, 3.0, 3.4])
     info, g = report.meeting, report.group
     head.text(0.02, 0.94, "talktime · meeting report", fontsize=9, color=charts.MUTED, va="top")
@@ -188,7 +232,7 @@ def _page_one(pdf: PdfPages, report: Report) -> None:
 
 
 def _page_two(pdf: PdfPages, report: Report) -> None:
-    fig = Figure(figsize=A4_IN, layout="constrained")
+    fig = _page()
     rows = len(report.people) + len([p for p in report.brief_voices if p.spoke])
     parts = _split(fig, [min(4.5, 1.0 + 0.32 * rows), 0.8 + 0.4 * len(report.phases) if report.phases else 0.2, 3.4])
     parts[0].suptitle("Who spoke when", x=0.02, ha="left", fontsize=11, weight="bold", color=charts.INK)
@@ -199,14 +243,16 @@ def _page_two(pdf: PdfPages, report: Report) -> None:
     low = _split(parts[2], [1.1, 1], across=True)
     low[0].suptitle("Longest monologues", x=0.04, ha="left", fontsize=11, weight="bold", color=charts.INK)
     _table(low[0], ["person", "from", "length"],
-           [[m.name, clock(m.start_s), clock(m.duration_s)] for m in report.monologues], widths=[0.5, 0.22, 0.22])
+           [[m.name, clock(m.start_s), clock(m.duration_s)] for m in report.monologues], widths=[0.5, 0.22, 0.22],
+           span=1.1 / 2.1)
     low[1].suptitle("Balance scores", x=0.04, ha="left", fontsize=11, weight="bold", color=charts.INK)
-    _table(low[1], ["measure", "value"], [[label, value] for label, value, _ in score_rows(report)], widths=[0.62, 0.3])
+    _table(low[1], ["measure", "value"], [[label, value] for label, value, _ in score_rows(report)], widths=[0.62, 0.3],
+           span=1 / 2.1)
     _save(pdf, fig)
 
 
 def _page_three(pdf: PdfPages, report: Report) -> None:
-    fig = Figure(figsize=A4_IN, layout="constrained")
+    fig = _page()
     top, middle, bottom = _split(fig, [4.2, 0.5, 5])
     top.suptitle("Trend of this recurring meeting", x=0.02, ha="left", fontsize=11, weight="bold", color=charts.INK)
     charts.draw_trend(report, top)
