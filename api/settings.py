@@ -7,13 +7,16 @@ in exactly one place. Precedence: flag, then environment variable, then default.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.limits import Limits
@@ -198,10 +201,93 @@ def add_cli_arguments(parser: argparse.ArgumentParser, names: Iterable[str] | No
         parser.add_argument(flag(name), **kwargs)
 
 
+class SettingsError(ValueError):
+    """Flags or ``TALKTIME_*`` variables that make no valid ``Settings``; one line saying what was expected."""
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from parsed flags (only those given), the environment and defaults."""
+    """Settings from parsed flags (only those given), the environment and defaults.
+
+    Raises ``SettingsError`` (one line naming each bad flag or variable and what it expected)
+    instead of pydantic's multi-line ``ValidationError``.
+    """
     given = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise SettingsError(settings_problem(exc, given=given)) from None
+
+
+def settings_problem(exc: ValidationError, *, given: Collection[str] = ()) -> str:
+    """``exc`` (from ``Settings``) as one line: ``--port expected an integer from 1 to 65535, got 'abc'``.
+
+    Each bad value is named as its flag when it was in ``given``, else as its ``TALKTIME_*``
+    variable when that is set; several problems are joined with ``; ``.
+    """
+    return "; ".join(_problem(e, given) for e in exc.errors())
+
+
+def _problem(error: Any, given: Collection[str]) -> str:
+    loc = error.get("loc") or ()
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    if not loc or loc[0] not in Settings.model_fields:  # a rule across settings: its own message
+        return message
+    name = str(loc[0])
+    where = _where(name, given)
+    if error.get("type") == "value_error":  # a validator's message already says what it expected
+        return f"{where} {message.removeprefix(name + ' ')}" if message.startswith(
+            (name + " expected", "expected")) else f"{where}: {message}"
+    return f"{where} expected {expected(name)}, got {_shown(error.get('input'))}"
+
+
+def _where(name: str, given: Collection[str]) -> str:
+    variable = ENV_PREFIX + name.upper()
+    if name not in given and any(k.upper() == variable for k in os.environ):
+        return variable
+    return flag(name)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str) and len(value) > 40:
+        return f"{len(value)} characters"
+    return repr(value)
+
+
+def _num(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def expected(name: str) -> str:
+    """What the setting ``name`` accepts, in words: ``an integer from 1 to 65535``."""
+    info = Settings.model_fields[name]
+    kind = info.annotation
+    if get_origin(kind) in (Union, UnionType):  # X | None: what X accepts
+        kind = next(a for a in get_args(kind) if a is not type(None))
+    limits = {type(m).__name__: m for m in info.metadata}
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(str(a) for a in get_args(kind))
+    if kind is bool:
+        return "true or false"
+    if kind in (int, float):
+        noun = "an integer" if kind is int else "a number"
+        low = limits.get("Ge") or limits.get("Gt")
+        high = limits.get("Le") or limits.get("Lt")
+        if isinstance(low, Ge) and isinstance(high, Le):
+            return f"{noun} from {_num(low.ge)} to {_num(high.le)}"
+        parts = [f"of at least {_num(low.ge)}" if isinstance(low, Ge) else f"above {_num(low.gt)}" if isinstance(low, Gt)
+                 else "", f"{'' if low else 'of '}at most {_num(high.le)}" if isinstance(high, Le) else f"below {_num(high.lt)}"
+                 if isinstance(high, Lt) else ""]
+        return " ".join([noun, " and ".join(p for p in parts if p)]).strip()
+    if kind is str:
+        short, long = limits.get("MinLen"), limits.get("MaxLen")
+        if isinstance(short, MinLen) and isinstance(long, MaxLen):
+            return f"text of {short.min_length} to {long.max_length} characters"
+        if isinstance(short, MinLen):
+            return f"text of at least {short.min_length} characters"
+        return "text"
+    if kind is Path:
+        return "a file or folder path"
+    return "a comma-separated list" if get_origin(kind) is list else "a valid value"
 
 
 def settings_markdown() -> str:

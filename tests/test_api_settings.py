@@ -67,8 +67,8 @@ def test_every_setting_is_a_flag(capsys: pytest.CaptureFixture[str]) -> None:
 def test_run_fails_early_with_a_clear_message(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["run", "--input", str(tmp_path / "missing.wav")]) == 1
     assert "AudioInputError: no such file" in capsys.readouterr().err
-    assert main(["run", "--device", "1", "--input", "x.wav"]) == 1
-    assert "not both" in capsys.readouterr().err
+    assert main(["run", "--device", "1", "--input", "x.wav"]) == 2
+    assert capsys.readouterr().err == "talktime: expected --device or --input, not both; got '1' and 'x.wav'\n"
     wav = tmp_path / "tone.wav"
     _write_tone(wav)
     with socket.socket() as busy:

@@ -7,14 +7,17 @@
     talktime history [MEETING]; talktime prune --older-than-days N; talktime forget-person NAME; talktime delete MEETING
     talktime profiles enroll|list|rename|delete|export|import ...; talktime run --roster FILE
 
-Errors are caught once here and printed as ``talktime: TypeName: message`` with a non-zero exit.
+Errors are caught once here and printed as ``talktime: TypeName: message`` with a non-zero exit;
+a bad flag or ``TALKTIME_*`` variable is ``talktime: --flag expected ..., got ...`` with exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +32,30 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 EXIT_INPUT = 1
+
+
+class UsageError(ValueError):
+    """A flag's value cannot be used; the message names the flag and what it expected."""
+
+
+def check_output_path(path: str, option: str) -> Path:
+    """``path`` as a file ``option`` can write: not a folder, in an existing folder where a file
+    can be created (tried with a temporary file, so nothing is analysed for a result that cannot be kept)."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{option} expected a file name, got the folder {path}")
+    folder = out.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} expected a file in an existing folder, got {path} (no folder {folder})")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise UsageError(f"{option} expected a file it may overwrite, got {path} (read-only)")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".talktime-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} expected a file in a writable folder, got {path} "
+                         f"({folder}: {exc.strerror or exc})") from None
+    return out
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -53,6 +80,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from tracker.stages.vad import VadConfig
 
     FileSource(args.audio)  # fail fast on a bad file, before loading models
+    for option, path in (("--rttm", args.rttm), ("--json", args.json)):
+        if path:
+            check_output_path(path, option)  # and on an output that could not be written afterwards
     if args.call is not None:
         FileSource(args.call)
         if args.engine != "talktime":
@@ -95,9 +125,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.call is not None:
         remote = sum(s.share for s in result.summary.speakers if s.present and is_remote(s.id))
         print(f"in the room {100 * (1 - remote):.0f}% of the talk, remote {100 * remote:.0f}%")
-    bal = "n/a" if g.balance is None else f"{g.balance:.2f}"
+    from tracker.report_render import score  # the 0-100 balance of the dashboard, reports and `meetings`
+
     print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {g.overlap_s:.1f}s; "
-          f"{g.people} people; balance {bal}: {g.reading}")
+          f"{g.people} people; balance {score(g.balance)}: {g.reading}")
     if args.rttm:
         with open(args.rttm, "w") as f:
             write_rttm(result.segments, f, uri=Path(args.audio).stem, label=lambda i: f"speaker{i + 1}")
@@ -254,11 +285,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         warnings.simplefilter("ignore")
     func: Callable[[argparse.Namespace], int] = args.func
+    from pydantic import ValidationError
+
+    from api.settings import Settings, SettingsError, settings_problem
+
     try:
         return func(args)
     except KeyboardInterrupt:
         return 130
+    except (UsageError, SettingsError) as exc:
+        print(f"talktime: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - one place turns every failure into a clear message
+        if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+            print(f"talktime: {settings_problem(exc)}", file=sys.stderr)  # a TALKTIME_* variable read without flags
+            return EXIT_USAGE
         if args.verbose:
             raise
         print(f"talktime: {type(exc).__name__}: {exc}", file=sys.stderr)

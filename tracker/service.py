@@ -158,17 +158,14 @@ class _RunFlags(argparse.ArgumentParser):
 
 def _check_run_args(run_args: list[str]) -> None:
     """Parse the flags as ``talktime run`` would, so a typo fails now rather than at every boot."""
-    from pydantic import ValidationError
-
-    from api.settings import add_cli_arguments, flag, settings_from_args
+    from api.settings import SettingsError, add_cli_arguments, settings_from_args
 
     parser = _RunFlags(prog="talktime run", add_help=False)
     add_cli_arguments(parser)
     try:
         settings_from_args(parser.parse_args(run_args))
-    except ValidationError as exc:
-        reasons = "; ".join(f"{flag(str(e['loc'][0])) if e['loc'] else 'flags'}: {e['msg']}" for e in exc.errors())
-        raise ServiceError(f"the run flags are not valid: {reasons}") from None
+    except SettingsError as exc:
+        raise ServiceError(f"the run flags are not valid: {exc}") from None
 
 
 def verify_unit(path: Path) -> str | None:
