@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from html import escape
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,7 +22,7 @@ from api.limits import Limiter, client_key
 from api.openapi import (
     LOGIN_FORM, LOGIN_RESPONSES, LOGOUT_RESPONSES, PAGE_RESPONSES, STATE_CREATED, STATE_RESPONSES,
 )
-from api.security import COOKIE, Access, role_of_scope
+from api.security import COOKIE, Access, role_of_scope, safe_next
 from tracker.room import Room
 from tracker.session import MAX_NAME_CHARS, MeetingSession
 
@@ -91,19 +91,21 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _enter(request: Request, secret: str) -> Response:
-    """Log in with ``secret``: set the cookie and go to the page, or show the form with the reason."""
+def _enter(request: Request, secret: str, next_path: str = "/") -> Response:
+    """Log in with ``secret``: set the cookie and go to ``next_path`` (a path of this site, else the
+    page), or show the form with the reason."""
     access: Access = request.app.state.access
     limiter: Limiter = request.app.state.limiter
     key = client_key(request.scope)
     if secret and (wait := limiter.locked_out(key)):
         error = f"Too many wrong codes from this device. Try again in {wait} s."
-        return _login_page(request, error=error, status_code=429, headers={"Retry-After": str(wait)})
+        return _login_page(request, error=error, status_code=429, headers={"Retry-After": str(wait)}, next_path=next_path)
     if access.role_of(secret) is None:
         if secret:
             limiter.failed(key)
-        return _login_page(request, error="That code is not right. Check the room screen and try again.")
-    response = RedirectResponse("/", status_code=303)
+        return _login_page(request, error="That code is not right. Check the room screen and try again.",
+                           next_path=next_path)
+    response = RedirectResponse(safe_next(next_path), status_code=303)
     response.set_cookie(
         COOKIE, secret, max_age=COOKIE_MAX_AGE_S, path="/", httponly=True, samesite="strict",
         secure=request.url.scheme == "https",
@@ -112,24 +114,32 @@ def _enter(request: Request, secret: str) -> Response:
 
 
 def _login_page(
-    request: Request, *, error: str = "", status_code: int = 401, headers: dict[str, str] | None = None
+    request: Request, *, error: str = "", status_code: int = 401, headers: dict[str, str] | None = None,
+    next_path: str = "/",
 ) -> HTMLResponse:
-    html = (STATIC_DIR / "login.html").read_text()
+    html = (STATIC_DIR / "login.html").read_text().replace("{{next}}", escape(safe_next(next_path)))
     return HTMLResponse(html.replace("{{error}}", escape(error)), status_code=status_code, headers=headers)
 
 
 @router.get("/", response_model=None, responses=PAGE_RESPONSES)
-def page(request: Request, code: str | None = None) -> Response:
+def page(
+    request: Request, code: str | None = None, next_path: Annotated[str | None, Query(alias="next")] = None
+) -> Response:
     """The dashboard, or the login page without a valid code.
 
     ``?code=`` (links printed by earlier versions) is moved into the URL's fragment, which the
     browser keeps and never sends: the login page's script logs in from there and clears it.
+    ``?next=`` is where a browser sent here to log in wanted to go (only a path of this site).
     """
     if code is not None:
         headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-        return RedirectResponse(f"/#code={quote(code.strip(), safe='')}", status_code=303, headers=headers)
+        back = safe_next(next_path)
+        query = f"?next={quote(back, safe='')}" if back != "/" else ""
+        return RedirectResponse(f"/{query}#code={quote(code.strip(), safe='')}", status_code=303, headers=headers)
     if role_of_scope(request.scope) is None:
-        return _login_page(request)
+        return _login_page(request, next_path=next_path or "/")
+    if safe_next(next_path) != "/":
+        return RedirectResponse(safe_next(next_path), status_code=303, headers={"Cache-Control": "no-store"})
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
 
 
@@ -139,9 +149,9 @@ def page(request: Request, code: str | None = None) -> Response:
 )
 async def login(request: Request) -> Response:
     """The login form (``code=...``, form-encoded)."""
-    body = (await request.body()).decode(errors="replace")
-    codes = parse_qs(body).get("code", [])
-    return _enter(request, codes[0].strip() if codes else "")
+    form = parse_qs((await request.body()).decode(errors="replace"))
+    codes, nexts = form.get("code", []), form.get("next", [])
+    return _enter(request, codes[0].strip() if codes else "", nexts[0] if nexts else "/")
 
 
 @router.post(

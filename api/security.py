@@ -5,7 +5,8 @@ once (the link's ``#code=...`` fragment, which never reaches the server, or the 
 then carry an HttpOnly, SameSite=Strict cookie (Secure over https); API clients send
 ``Authorization: Bearer <code or token>``. Every request that carries an ``Origin`` header
 (browsers always do on websockets and POSTs) must come from the page's own origin or one of
-``allowed_origins``. Only ``PUBLIC_PATHS`` answer without a code. A wrong secret counts against
+``allowed_origins``. Only ``PUBLIC_PATHS`` answer without a code; a browser opening any other
+page without one is sent to the login page, which brings it back there (``safe_next``). A wrong secret counts against
 the client's address (``api.limits``); a wrong cookie is deleted so a browser fails only once.
 """
 
@@ -16,6 +17,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -86,6 +88,38 @@ def origin_allowed(scope: Scope, headers: dict[str, str], allowed: Iterable[str]
     return origin == own or origin in set(allowed)
 
 
+def safe_next(value: str | None) -> str:
+    """``value`` when it is a path of this site (``/api/...?format=html``), else ``"/"``.
+
+    Only a single leading slash is accepted: no scheme, no host, no ``//`` or backslash (browsers
+    read both as another host), no spaces or control characters (browsers drop some of them, which
+    could turn ``/<tab>/evil`` into ``//evil``). So a login link's ``next`` can never send anyone away.
+    """
+    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if "\\" in value or any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in value):
+        return "/"
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else "/"
+
+
+def _wants_page(scope: Scope, headers: dict[str, str]) -> bool:
+    """A browser opening a link (GET or HEAD asking for HTML), not an API client."""
+    return (scope.get("method") in ("GET", "HEAD") and "authorization" not in headers
+            and "text/html" in headers.get("accept", ""))
+
+
+async def _to_login(scope: Scope, send: Send) -> None:
+    """303 to the login page, which comes back to the asked-for path once the code is given."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    raw = scope.get("raw_path")  # still percent-encoded, as the browser asked for it
+    wanted = (raw.decode("latin-1") if raw else scope["path"]) + (f"?{query}" if query else "")
+    location = "/?" + urlencode({"next": safe_next(wanted)})
+    headers = [(b"location", location.encode("latin-1")), (b"cache-control", b"no-store"), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def _json_response(send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -137,6 +171,9 @@ class AccessMiddleware:
         if role is None and (websocket or scope["path"] not in PUBLIC_PATHS):
             if websocket:
                 await send({"type": "websocket.close", "code": 1008, "reason": "meeting code required"})
+                return
+            if _wants_page(scope, headers):
+                await _to_login(scope, send)
                 return
             detail = "meeting code required; expected `Authorization: Bearer <code>` or the page's login"
             await _json_response(send, 401, detail, [(b"www-authenticate", b"Bearer")])

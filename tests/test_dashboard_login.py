@@ -1,0 +1,82 @@
+"""A shared link opened by a browser that has not logged in: the login form, then what it asked for.
+
+API clients (no ``text/html`` in Accept) keep the JSON 401. ``next`` only ever leads to a path of
+this site (no open redirect), on the form, the fragment login and an already logged-in browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.security import safe_next
+from api.settings import Settings
+from api_fixtures import scripted_session
+from security_fixtures import CODE, TOKEN, VIEW
+
+HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # what Chromium sends
+FOREIGN = ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "http:/x",
+           "javascript:alert(1)", "evil.example", " /x", ""]
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    session, source = scripted_session()
+    app = create_app(Settings(code=CODE, token=TOKEN, save=False), session=session)
+    with TestClient(app) as c:
+        source.feed(2.0)
+        yield c
+
+
+def test_a_report_link_leads_through_the_login_to_the_report(client: TestClient) -> None:
+    mid = client.get("/api/state", headers=VIEW).json()["meeting_id"]
+    link = f"/api/meetings/{mid}/report?format=html"
+    r = client.get(link, headers=HTML, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["cache-control"] == "no-store"
+    login_url = r.headers["location"]
+    assert parse_qs(urlsplit(login_url).query)["next"] == [link]
+    form = client.get(login_url, headers=HTML)
+    assert form.status_code == 401 and "Meeting code" in form.text
+    assert f'name="next" value="/api/meetings/{mid}/report?format=html"' in form.text
+    wrong = client.post("/login", data={"code": "nope", "next": link}, follow_redirects=False)
+    assert wrong.status_code == 401 and f'value="/api/meetings/{mid}/report?format=html"' in wrong.text  # kept
+    good = client.post("/login", data={"code": CODE, "next": link}, follow_redirects=False)
+    assert good.status_code == 303 and good.headers["location"] == link
+    report = client.get(link, headers=HTML)
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+
+
+def test_api_clients_still_get_the_json_401(client: TestClient) -> None:
+    mid = client.get("/api/state", headers=VIEW).json()["meeting_id"]
+    for accept in ("*/*", "application/json"):
+        r = client.get(f"/api/meetings/{mid}/report?format=html", headers={"Accept": accept}, follow_redirects=False)
+        assert r.status_code == 401 and "meeting code required" in r.json()["detail"], accept
+    wrong = client.get("/api/state", headers={**HTML, "Authorization": "Bearer wrong"}, follow_redirects=False)
+    assert wrong.status_code == 401  # a client that sent a token is an API client
+    post = client.post(f"/api/meetings/{mid}/end", headers=HTML, follow_redirects=False)
+    assert post.status_code == 401  # only reads are redirected
+
+
+@pytest.mark.parametrize("target", FOREIGN)
+def test_next_never_leaves_the_site(client: TestClient, target: str) -> None:
+    assert safe_next(target) == "/"
+    r = client.post("/login", data={"code": CODE, "next": target}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    logged_in = client.get("/", params={"next": target}, follow_redirects=False)
+    assert logged_in.status_code == 200 and "/static/app.js" in logged_in.text
+    client.cookies.clear()
+    form = client.get("/", params={"next": target})
+    assert 'name="next" value="/"' in form.text
+
+
+def test_an_old_code_link_keeps_next_and_a_logged_in_browser_goes_on(client: TestClient) -> None:
+    r = client.get("/", params={"code": CODE, "next": "/api/state"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/?next=%2Fapi%2Fstate#code={CODE}"
+    client.post("/login", data={"code": CODE}, follow_redirects=False)
+    on = client.get("/", params={"next": "/api/state"}, follow_redirects=False)
+    assert on.status_code == 303 and on.headers["location"] == "/api/state"
+    assert safe_next("/api/meetings/a%20b/report?format=pdf") == "/api/meetings/a%20b/report?format=pdf"
