@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.events import HelloEvent, Role, snapshot_dict
 from api.hub import Hub
 from api.limits import Limiter, client_key
+from api.network import lan_addresses, viewers_base_url
 from api.openapi import (
     LOGIN_FORM, LOGIN_RESPONSES, LOGOUT_RESPONSES, PAGE_RESPONSES, STATE_CREATED, STATE_RESPONSES,
 )
@@ -180,7 +181,9 @@ def access_info(request: Request, role: Annotated[Role, Depends(viewer)]) -> dic
     if role == "facilitator":
         code = request.app.state.access.code
         out["code"] = code
-        out["join_url"] = f"{request.base_url}#code={code}"  # NB: a fragment never reaches a server or its logs
+        # NB: a page opened on this machine (127.0.0.1) gives viewers the room network's address
+        base = viewers_base_url(str(request.base_url), request.app.state.settings.host, lan_addresses())
+        out["join_url"] = f"{base}#code={code}"  # NB: a fragment never reaches a server or its logs
     return out
 
 

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from api.app import create_app, room_from_settings, session_from_settings
 from api.limits import MAX_HEAD_BYTES
+from api.network import NO_NETWORK, is_loopback_host, lan_addresses
 from api.reports import open_store_for_run
 from api.settings import Settings, settings_from_args
 from tracker.cli import CurrentStderr
@@ -55,26 +56,29 @@ def _check_port_free(host: str, port: int) -> None:
             raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}); expected an address of this machine (--host)") from exc
 
 
-def lan_addresses() -> list[str]:
-    """This machine's IPv4 addresses other than loopback (from its own name; nothing is sent)."""
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
-    except OSError:
-        return []
-    return sorted({str(i[4][0]) for i in infos if not str(i[4][0]).startswith("127.")})
+def banner(settings: Settings, session: MeetingSession, addresses: list[str] | None = None) -> str:
+    """What ``talktime run`` prints: where to open the page and with which code.
 
-
-def banner(settings: Settings, session: MeetingSession) -> str:
-    """What ``talktime run`` prints: where to open the page and with which code."""
+    ``addresses`` are this machine's LAN addresses (default: found now, ``api.network.lan_addresses``).
+    """
     port = settings.port
-    local = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    hosts = lan_addresses() if settings.host in ("0.0.0.0", "::") else [settings.host]
+    everywhere = settings.host in ("0.0.0.0", "::")
+    local = "127.0.0.1" if everywhere else settings.host
     lines = [
         f"talktime: meeting {session.id} ({session.input.label})",
         f"  facilitator (this machine): http://{local}:{port}/#code={settings.token}",
     ]
     # NB: the code rides in the fragment, which browsers never send: it stays out of every log.
-    lines += [f"  viewers on the room's network: http://{h}:{port}/#code={settings.code}" for h in hosts]
+    if everywhere:
+        hosts = lan_addresses() if addresses is None else addresses
+        lines += [f"  viewers on the room's network: http://{h}:{port}/#code={settings.code}" for h in hosts]
+        if not hosts:
+            lines.append(f"  viewers: {NO_NETWORK}: http://{local}:{port}/#code={settings.code}")
+    elif is_loopback_host(settings.host):
+        lines.append(f"  viewers: this machine only (--host {settings.host}): "
+                     f"http://{local}:{port}/#code={settings.code}")
+    else:
+        lines.append(f"  viewers on the room's network: http://{settings.host}:{port}/#code={settings.code}")
     lines += [
         f"  meeting code: {settings.code}    facilitator token: {settings.token}",
         "  Ctrl-C ends the meeting.",

@@ -1,0 +1,89 @@
+"""Where viewers on the room's network can reach this machine: its LAN addresses, found without
+sending anything, and the viewers' link built from them.
+
+Two sources, both local:
+
+- for each probe address, the source address the kernel would use to reach it (a UDP socket's
+  ``connect`` only picks a route; no packet leaves). The first probe follows the default route;
+  the private ranges find a LAN that has no default route (a room network without internet);
+- the addresses this machine's name resolves to (``/etc/hosts`` often maps it to 127.0.1.1 only,
+  which is why the name alone is not enough).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+
+# NB: documentation and private addresses that nothing answers; connect() on UDP sends nothing.
+PROBES = ("192.0.2.254", "10.255.255.254", "172.31.255.254", "192.168.255.254")
+NO_NETWORK = "no network address found: viewers on this machine only"
+
+
+def _route_source(target: str) -> str | None:
+    """The address this machine would send from to reach ``target``, or None without a route."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((target, 9))  # the discard port; nothing is sent
+            return str(s.getsockname()[0])
+    except OSError:
+        return None
+
+
+def _name_addresses() -> list[str]:
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+    except OSError:
+        return []
+    return [str(i[4][0]) for i in infos]
+
+
+def _usable(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast)
+
+
+def lan_addresses(
+    route_source: Callable[[str], str | None] = _route_source,
+    name_addresses: Callable[[], list[str]] = _name_addresses,
+) -> list[str]:
+    """This machine's IPv4 addresses that others on its network can reach, the default route's first.
+
+    Loopback, link-local and unspecified addresses are left out; an empty list means no network.
+    The two finders are parameters so tests can fake a machine's network.
+    """
+    found = [a for a in (route_source(t) for t in PROBES) if a is not None] + name_addresses()
+    return list(dict.fromkeys(a for a in found if _usable(a)))
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a URL's host) names this machine only: localhost, 127.x.x.x or ::1."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def viewers_base_url(base_url: str, served_on: str, addresses: list[str]) -> str:
+    """The page's address for viewers: ``base_url`` (as the caller opened it), except that a
+    loopback host becomes the first LAN address when the server listens on every interface
+    (``served_on`` 0.0.0.0 or ::) and the machine has one."""
+    scheme, rest = base_url.split("://", 1)
+    netloc, _, path = rest.partition("/")
+    host, port = _split_netloc(netloc)
+    if not is_loopback_host(host) or served_on not in ("0.0.0.0", "::") or not addresses:
+        return base_url
+    return f"{scheme}://{addresses[0]}{port}/{path}"
+
+
+def _split_netloc(netloc: str) -> tuple[str, str]:
+    """``host`` and ``:port`` (or "") of a URL's netloc, IPv6 brackets kept."""
+    if netloc.startswith("["):
+        end = netloc.index("]") + 1
+        return netloc[:end], netloc[end:]
+    host, colon, port = netloc.partition(":")
+    return host, colon + port
