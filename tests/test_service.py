@@ -3,6 +3,7 @@ life as a subprocess: talk starts a meeting, the log says so, ``kill -9`` and a 
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -18,9 +19,15 @@ from test_cli_store import free_port, get, start_run, stored
 REPO = Path(__file__).resolve().parents[1]
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without ``TALKTIME_*`` and ``SUDO_USER`` (they change the unit), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TALKTIME_") and k != "SUDO_USER"}
+    return {**env, **extra}
+
+
 def talktime(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tracker.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          env=env or os.environ.copy(), timeout=120)
+                          env=env or clean_env(), timeout=120)
 
 
 def test_print_gives_a_unit_that_runs_this_talktime_with_the_flags() -> None:
@@ -34,7 +41,7 @@ def test_print_gives_a_unit_that_runs_this_talktime_with_the_flags() -> None:
     assert "--data-dir /" in exec_start  # its own, explicit data folder
     for line in ("Restart=always", "NoNewPrivileges=yes", "WantedBy=default.target"):
         assert line in unit.splitlines()
-    system = talktime("service", "print", "--system").stdout
+    system = talktime("service", "print", "--system", "--user", "daemon").stdout
     for line in ("ProtectSystem=strict", "StateDirectory=talktime", "DeviceAllow=char-alsa rw", "SupplementaryGroups=audio",
                  "WantedBy=multi-user.target"):
         assert line in system.splitlines()
@@ -42,15 +49,17 @@ def test_print_gives_a_unit_that_runs_this_talktime_with_the_flags() -> None:
 
 
 def test_install_writes_a_valid_unit_and_says_how_to_enable_it(tmp_path: Path) -> None:
-    env = dict(os.environ, TALKTIME_UNIT_DIR=str(tmp_path / "env-units"))
+    env = clean_env(TALKTIME_UNIT_DIR=str(tmp_path / "env-units"))
     proc = talktime("service", "install", "--auto-end-after", "30", env=env)
     assert proc.returncode == 0, proc.stderr
     unit = tmp_path / "env-units" / "talktime.service"
-    assert f"wrote {unit}" in proc.stdout and "systemctl --user enable --now talktime.service" in proc.stdout
+    # systemd does not read that folder: enabling it by its full path links it in
+    assert f"wrote {unit}" in proc.stdout and f"systemctl --user enable --now {unit}\n" in proc.stdout
     assert "loginctl enable-linger" in proc.stdout
     assert "--auto-end-after 30" in unit.read_text()
-    proc = talktime("service", "install", "--system", "--unit-dir", str(tmp_path / "system"))
-    assert proc.returncode == 0 and "sudo systemctl enable --now talktime.service" in proc.stdout
+    proc = talktime("service", "install", "--system", "--user", "daemon", "--unit-dir", str(tmp_path / "system"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"sudo systemctl enable --now {tmp_path / 'system' / 'talktime.service'}\n" in proc.stdout
     tool = shutil.which("systemd-analyze")
     if tool is not None:  # verified where systemd is installed; it need not be running
         for path in (unit, tmp_path / "system" / "talktime.service"):
@@ -65,6 +74,57 @@ def test_bad_run_flags_fail_at_install_not_at_boot(tmp_path: Path) -> None:
     proc = talktime("service", "print", "--no-such-flag")
     assert proc.returncode == 1 and "unrecognized arguments: --no-such-flag" in proc.stderr
     assert not (tmp_path / "talktime.service").exists()
+
+
+def _user_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, proc.stderr
+    return next(line for line in proc.stdout.splitlines() if line.startswith("User="))
+
+
+def test_the_system_unit_runs_as_the_account_that_ran_sudo_and_never_root_unasked() -> None:
+    as_root = os.geteuid() == 0
+    proc = talktime("service", "print", "--system", env=clean_env(SUDO_USER="daemon"))
+    assert _user_line(proc) == f"User={'daemon' if as_root else getpass.getuser()}"
+    assert _user_line(talktime("service", "print", "--system", "--user", "daemon")) == "User=daemon"
+    assert _user_line(talktime("service", "print", "--system", "--user=root")) == "User=root"  # asked by name
+    if as_root:  # root without sudo, or sudo from root: refused with the way out
+        for env in (clean_env(), clean_env(SUDO_USER="root")):
+            proc = talktime("service", "print", "--system", env=env)
+            assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+            assert "would run as root" in proc.stderr and "--user NAME" in proc.stderr and not proc.stdout
+    proc = talktime("service", "print", "--system", "--user", "no-such-account-here")
+    assert proc.returncode == 1 and "no account named 'no-such-account-here'" in proc.stderr
+    proc = talktime("service", "print", "--user", "daemon")  # a user unit runs as whoever installs it
+    assert proc.returncode == 1 and "--user expected --system" in proc.stderr
+
+
+def test_talktime_variables_are_written_into_the_unit_as_flags(tmp_path: Path) -> None:
+    env = clean_env(TALKTIME_DATA_DIR="/srv/talk data", TALKTIME_PORT="9100", TALKTIME_SAVE="false",
+                    TALKTIME_TOKEN="secret-facilitator-token", TALKTIME_TITLE="Room 2")
+    proc = talktime("service", "print", "--port", "9200", env=env)
+    assert proc.returncode == 0, proc.stderr
+    exec_start = next(line for line in proc.stdout.splitlines() if line.startswith("ExecStart="))
+    assert exec_start.endswith(' run --port 9200 --data-dir "/srv/talk data" --no-save --title "Room 2"'), exec_start
+    assert "9100" not in proc.stdout  # the flag wins, as in `talktime run`
+    assert "secret-facilitator-token" not in proc.stdout  # a unit file is readable by every account
+    assert "TALKTIME_TOKEN is not written into the unit" in proc.stderr and "service.env" in proc.stderr
+    proc = talktime("service", "install", "--system", "--user", "daemon", "--unit-dir", str(tmp_path),
+                    env=clean_env(TALKTIME_DATA_DIR="/srv/talk"))
+    assert proc.returncode == 0, proc.stderr
+    unit = (tmp_path / "talktime.service").read_text().splitlines()
+    assert "ReadWritePaths=/srv/talk" in unit and "EnvironmentFile=-/etc/talktime/service.env" in unit
+    assert next(line for line in unit if line.startswith("ExecStart=")).endswith(" run --data-dir /srv/talk")
+    assert "sudo install -d -m 700 -o daemon /srv/talk" in proc.stdout  # the sandbox cannot create it
+    proc = talktime("service", "print", env=clean_env(TALKTIME_PORT="xyz"))
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and not proc.stdout, proc.stderr
+
+
+def test_install_in_systemds_own_folder_enables_the_unit_by_name(tmp_path: Path) -> None:
+    proc = talktime("service", "install", env=clean_env(XDG_CONFIG_HOME=str(tmp_path / "config")))
+    assert proc.returncode == 0, proc.stderr
+    unit = tmp_path / "config" / "systemd" / "user" / "talktime.service"
+    assert f"wrote {unit}" in proc.stdout and unit.is_file()
+    assert "systemctl --user enable --now talktime.service\n" in proc.stdout and "does not read" not in proc.stdout
 
 
 # ----------------------------------------------------------------------------- the service's life

@@ -7,8 +7,12 @@ The default is a *user* service (``~/.config/systemd/user/talktime.service``): t
 desktop machine belongs to the logged-in user's sound server (PipeWire or PulseAudio), which a
 system service cannot reach. ``loginctl enable-linger USER`` starts the user's services at boot
 without anyone logging in. ``--system`` writes ``/etc/systemd/system/talktime.service`` for a
-machine without a desktop, capturing straight from ALSA as the installing user (member of
-``audio``), with stricter sandboxing. Both restart the tracker whatever made it stop.
+machine without a desktop, capturing straight from ALSA as ``--user NAME`` (default: the account
+that ran ``sudo``, never root unless asked for by name; member of ``audio``), with stricter
+sandboxing. Both restart the tracker whatever made it stop. ``TALKTIME_*`` variables set where the
+unit is made are written into it as flags, because systemd does not pass on the shell's
+environment; the code and token are not (the unit is readable by everyone): they belong in the
+unit's environment file.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import pwd
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -32,6 +39,15 @@ UNIT_DIR_ENV = "TALKTIME_UNIT_DIR"  # where `install` writes the unit instead (t
 RESTART_S = 5  # seconds systemd waits before restarting a stopped tracker
 STOP_TIMEOUT_S = 20  # seconds to end the meeting and write its last seconds on stop
 _PLAIN = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+SECRETS = ("code", "token")  # settings never written into a unit: it is readable by every account
+ENV_FILES = {False: "%h/.config/talktime/service.env", True: "/etc/talktime/service.env"}
+# the folders systemd reads units from (systemd.unit(5)); a unit elsewhere must be linked in
+SYSTEMD_DIRS = {
+    True: ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+           "/lib/systemd/system"),
+    False: ("/etc/systemd/user", "/run/systemd/user", "/usr/local/lib/systemd/user", "/usr/lib/systemd/user",
+            "/lib/systemd/user"),
+}
 
 
 class ServiceError(Exception):
@@ -58,8 +74,67 @@ def _quote(arg: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _has_flag(run_args: list[str], flag: str) -> bool:
-    return any(a == flag or a.startswith(flag + "=") for a in run_args)
+def _has_flag(run_args: list[str], name: str) -> bool:
+    return any(a == name or a.startswith(name + "=") for a in run_args)
+
+
+def _flag_value(run_args: list[str], name: str) -> str | None:
+    """The value of ``name`` in ``run_args`` (``--x V`` or ``--x=V``; the last one wins), or None."""
+    value = None
+    for k, a in enumerate(run_args):
+        if a == name and k + 1 < len(run_args):
+            value = run_args[k + 1]
+        elif a.startswith(name + "="):
+            value = a.split("=", 1)[1]
+    return value
+
+
+def environment_flags(run_args: list[str], environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """The ``TALKTIME_*`` variables of ``environ`` that ``talktime run`` would honour, as flags.
+
+    Returns (flags to add, variables left out). A variable whose flag is already in ``run_args``
+    is skipped (the flag wins, as in ``talktime run``); the code and token are left out, because
+    they must not be written into a unit file. A relative ``TALKTIME_DATA_DIR`` is made absolute.
+    """
+    from api.settings import ENV_PREFIX, Settings, flag
+
+    added: list[str] = []
+    left_out: list[str] = []
+    for name, info in Settings.model_fields.items():
+        variable = ENV_PREFIX + name.upper()
+        value = next((v for k, v in environ.items() if k.upper() == variable), None)
+        if value is None or _has_flag(run_args, flag(name)) or (
+                info.annotation is bool and _has_flag(run_args, "--no-" + flag(name)[2:])):
+            continue
+        if name in SECRETS:
+            left_out.append(variable)
+        elif info.annotation is bool:
+            on = value.strip().lower() in ("1", "true", "yes", "on", "t", "y")
+            added.append(flag(name) if on else "--no-" + flag(name)[2:])
+        elif name == "data_dir":
+            added += [flag(name), str(Path(value).expanduser().absolute())]
+        else:
+            added += [flag(name), value]
+    return added, left_out
+
+
+def system_account(name: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The account a system service runs as: ``name``, else the one that ran sudo, else the current one.
+
+    Root only when ``name`` says ``root``: a tracker that listens on the network should not run
+    with every privilege by accident. ``ServiceError`` for root by default or an unknown account.
+    """
+    env = os.environ if environ is None else environ
+    chosen = name or (env.get("SUDO_USER") if os.geteuid() == 0 else None) or getpass.getuser()
+    if chosen == "root" and name != "root":
+        raise ServiceError("the system service would run as root; expected the account that should own the "
+                           "meetings, a member of the audio group: --user NAME (--user root if you mean root)")
+    try:
+        pwd.getpwnam(chosen)
+    except KeyError:
+        raise ServiceError(f"no account named {chosen!r} on this machine; expected an existing user "
+                           "(--user NAME)") from None
+    return chosen
 
 
 def unit_text(run_args: list[str], *, system: bool = False, executable: Path | None = None, user: str | None = None) -> str:
@@ -70,12 +145,13 @@ def unit_text(run_args: list[str], *, system: bool = False, executable: Path | N
     run_args : flags of ``talktime run`` (checked by the caller); ``--data-dir`` is added if absent.
     system : a system service (ALSA, as ``user``) instead of a user service (PipeWire/PulseAudio).
     executable : the talktime command (default: this environment's).
-    user : the account a system service runs as (default: the current one).
+    user : the account a system service runs as (default: ``system_account(None)``).
     """
     exe = executable or talktime_executable()
     args = list(run_args)
     if not _has_flag(args, "--data-dir"):
         args += ["--data-dir", str(SYSTEM_DATA_DIR if system else default_data_dir().expanduser().absolute())]
+    data_dir = Path(_flag_value(args, "--data-dir") or SYSTEM_DATA_DIR)
     exec_start = " ".join(_quote(a) for a in [str(exe), "run", *args])
     lines = [
         "# talktime room service, written by `talktime service`. Edit the flags on ExecStart, then",
@@ -97,7 +173,7 @@ def unit_text(run_args: list[str], *, system: bool = False, executable: Path | N
         f"RestartSec={RESTART_S}",
         f"TimeoutStopSec={STOP_TIMEOUT_S}",
         "Environment=PYTHONUNBUFFERED=1",
-        f"EnvironmentFile=-{'/etc/talktime/service.env' if system else '%h/.config/talktime/service.env'}",
+        f"EnvironmentFile=-{ENV_FILES[system]}",
         "NoNewPrivileges=yes",
         "LockPersonality=yes",
         "RestrictSUIDSGID=yes",
@@ -107,7 +183,7 @@ def unit_text(run_args: list[str], *, system: bool = False, executable: Path | N
     ]
     if system:
         lines += [
-            f"User={user or getpass.getuser()}",
+            f"User={user or system_account(None)}",
             "SupplementaryGroups=audio",
             "StateDirectory=talktime",
             "StateDirectoryMode=0700",
@@ -123,29 +199,56 @@ def unit_text(run_args: list[str], *, system: bool = False, executable: Path | N
             "DevicePolicy=closed",
             "DeviceAllow=char-alsa rw",
         ]
+        if data_dir != SYSTEM_DATA_DIR:  # ProtectSystem=strict leaves only the StateDirectory writable
+            lines.append(f"ReadWritePaths={_quote(str(data_dir))}")
     lines += ["", "[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}", ""]
     return "\n".join(lines)
 
 
-def unit_dir(*, system: bool, override: str | None = None) -> Path:
+def unit_dir(*, system: bool, override: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """Where ``install`` writes the unit: ``override``, else ``$TALKTIME_UNIT_DIR``, else systemd's folder."""
-    chosen = override or os.environ.get(UNIT_DIR_ENV)
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    chosen = override or env.get(UNIT_DIR_ENV)
     if chosen:
         return Path(chosen).expanduser()
     if system:
         return SYSTEM_UNIT_DIR
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    config = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(config) / "systemd" / "user"
 
 
-def enable_commands(*, system: bool) -> list[str]:
-    """The commands that start the installed service now and at every boot."""
+def read_by_systemd(folder: Path, *, system: bool) -> bool:
+    """Whether systemd looks for units in ``folder`` (for a user unit: also ``~/.config/systemd/user``)."""
+    known = {Path(d) for d in SYSTEMD_DIRS[system]}
+    if not system:
+        own = unit_dir(system=False, environ={k: v for k, v in os.environ.items() if k != UNIT_DIR_ENV})
+        known |= {own, Path.home() / ".config/systemd/user", Path.home() / ".local/share/systemd/user"}
+    return folder.expanduser().absolute() in {d.absolute() for d in known}
+
+
+def enable_commands(*, system: bool, path: Path | None = None, data_dir: Path | None = None,
+                    user: str | None = None) -> list[str]:
+    """The commands that start the unit at ``path`` now and at every boot.
+
+    A unit in a folder systemd does not read is enabled by its full path, which links it in. A
+    system service's ``data_dir`` other than ``/var/lib/talktime`` must exist, owned by ``user``,
+    because its sandbox cannot create it.
+    """
+    unit = UNIT_NAME
+    notes = []
+    if path is not None and not read_by_systemd(path.parent, system=system):
+        unit = str(path.absolute())
+        notes = [f"# systemd does not read {path.parent}: `enable` with the full path links the unit in"]
     if system:
-        return ["sudo systemctl daemon-reload", f"sudo systemctl enable --now {UNIT_NAME}",
+        if data_dir is not None and data_dir != SYSTEM_DATA_DIR:
+            notes.append(f"sudo install -d -m 700 -o {shlex.quote(user or 'root')} {shlex.quote(str(data_dir))}"
+                         "    # the data folder: the sandbox cannot create it")
+        return [*notes, "sudo systemctl daemon-reload", f"sudo systemctl enable --now {shlex.quote(unit)}",
                 f"journalctl -u {UNIT_NAME} -f    # its log"]
     return [
+        *notes,
         "systemctl --user daemon-reload",
-        f"systemctl --user enable --now {UNIT_NAME}",
+        f"systemctl --user enable --now {shlex.quote(unit)}",
         f"sudo loginctl enable-linger {getpass.getuser()}    # start at boot, before anyone logs in",
         f"journalctl --user -u {UNIT_NAME} -f    # its log",
     ]
@@ -178,18 +281,20 @@ def verify_unit(path: Path) -> str | None:
 
 
 def _own_flags(args: argparse.Namespace) -> list[str]:
-    """The run flags, after taking out ``--system`` and ``--unit-dir`` given after the action."""
+    """The run flags, after taking out ``--system``, ``--unit-dir`` and ``--user`` given after the action."""
     rest: list[str] = []
     words = iter(args.run_args)
     for word in words:
         if word == "--system":
             args.system = True
-        elif word == "--unit-dir":
-            args.unit_dir = next(words, None)
-            if args.unit_dir is None:
-                raise ServiceError("--unit-dir expected a folder")
-        elif word.startswith("--unit-dir="):
-            args.unit_dir = word.split("=", 1)[1]
+        elif word in ("--unit-dir", "--user"):
+            value = next(words, None)
+            if value is None:
+                raise ServiceError(f"{word} expected a {'folder' if word == '--unit-dir' else 'user name'}")
+            setattr(args, word[2:].replace("-", "_"), value)
+        elif word.startswith(("--unit-dir=", "--user=")):
+            key, value = word[2:].split("=", 1)
+            setattr(args, key.replace("-", "_"), value)
         elif word != "--":
             rest.append(word)
     return rest
@@ -198,7 +303,18 @@ def _own_flags(args: argparse.Namespace) -> list[str]:
 def cmd_service(args: argparse.Namespace) -> int:
     run_args = _own_flags(args)
     _check_run_args(run_args)
-    text = unit_text(run_args, system=args.system)
+    if args.user is not None and not args.system:
+        raise ServiceError("--user expected --system beside it: the user service runs as the account that installs "
+                           "it (run `talktime service install` as the desktop user, without sudo)")
+    account = system_account(args.user) if args.system else getpass.getuser()
+    added, left_out = environment_flags(run_args, os.environ)
+    for variable in left_out:
+        print(f"talktime: {variable} is not written into the unit (every account can read it); put "
+              f"{variable}=... in {ENV_FILES[args.system].replace('%h', '~')} instead", file=sys.stderr)
+    if not args.system and account == "root":
+        print("talktime: note: this user service is root's; the room's microphone usually belongs to the desktop "
+              "user's sound server, so run `talktime service install` as that user (without sudo)", file=sys.stderr)
+    text = unit_text(run_args + added, system=args.system, user=account)
     if args.action == "print":
         sys.stdout.write(text)
         return 0
@@ -214,7 +330,10 @@ def cmd_service(args: argparse.Namespace) -> int:
         raise ServiceError(f"cannot write {path} ({exc.strerror}); expected a writable folder{hint}") from exc
     print(f"wrote {path}")
     print("start it now and at every boot with:")
-    print("\n".join(f"  {c}" for c in enable_commands(system=args.system)))
+    data_dir = _flag_value(run_args + added, "--data-dir")
+    commands = enable_commands(system=args.system, path=path, data_dir=None if data_dir is None else Path(data_dir),
+                               user=account)
+    print("\n".join(f"  {c}" for c in commands))
     return 0
 
 
@@ -232,5 +351,8 @@ def add_service_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     s.add_argument("--unit-dir", metavar="DIR",
                    help=f"install: write the unit here (default: ${UNIT_DIR_ENV}, else ~/.config/systemd/user "
                         "or /etc/systemd/system)")
+    s.add_argument("--user", metavar="NAME",
+                   help="--system: the account the service runs as (default: the one that ran sudo, else the "
+                        "current one; root only as --user root)")
     s.add_argument("run_args", nargs=argparse.REMAINDER, metavar="RUN FLAGS", help="flags of `talktime run`")
     s.set_defaults(func=cmd_service)
