@@ -7,6 +7,7 @@ what the dashboard showed at the end of the meeting. Rendering is in ``tracker.r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -86,6 +87,27 @@ class Report:
         found = next((p.name for p in self.people + self.brief_voices if p.id == speaker), None)
         return found or default_name(speaker)
 
+    def percent_of(self, speaker: int) -> int:
+        """A counted person's share as the whole percent the report shows (they add up to 100)."""
+        return dict(zip((p.id for p in self.people), whole_percents([p.share for p in self.people]), strict=True))[speaker]
+
+
+def whole_percents(shares: Sequence[float]) -> list[int]:
+    """Shares in [0, 1] as whole percents that add up to 100 when the shares add up to 1.
+
+    Each share is rounded down, and the points still missing go to the largest remainders
+    (ties: the earlier share), so 24.6 / 24.6 / 24.6 / 26.2 reads 25 / 25 / 24 / 26, not 25 x 3 + 26
+    = 101. Shares that do not add up to 1 are each rounded.
+    """
+    if not shares or abs(sum(shares) - 1.0) > 1e-6:
+        return [round(100 * s) for s in shares]
+    raw = [100 * s for s in shares]
+    out = [math.floor(r + 1e-9) for r in raw]
+    order = sorted(range(len(raw)), key=lambda k: (-(raw[k] - out[k]), k))
+    for k in order[: max(0, 100 - sum(out))]:
+        out[k] += 1
+    return out
+
 
 def accountant_for(record: MeetingRecord, config: AccountingConfig | None = None) -> Accountant:
     """An ``Accountant`` holding the stored meeting, as the live one held it at the end."""
@@ -119,7 +141,8 @@ def plain_reading(group: GroupStats, people: Sequence[PersonFigures], monologues
     counted = [p for p in people if p.present]
     top = max(counted, key=lambda p: p.share)
     if top.of_equal_share is not None:
-        out.append(f"{top.name} spoke most: {100 * top.share:.0f}% of the talk, {top.of_equal_share:.1f} times an "
+        shown = dict(zip((p.id for p in people), whole_percents([p.share for p in people]), strict=True))
+        out.append(f"{top.name} spoke most: {shown[top.id]}% of the talk, {top.of_equal_share:.1f} times an "
                    f"equal share ({100 / group.people:.0f}% each for {group.people} people).")
     remote = [p for p in counted if p.remote]
     if remote:

@@ -82,7 +82,7 @@ def draw_shares(report: Report, target: Target) -> None:
     ax.barh(list(ys), [p.share for p in people], color=[col[p.id] for p in people], height=0.62)
     top = max([p.share for p in people] + [report.equal_share or 0, 0.05])
     for y, p in zip(ys, people, strict=True):
-        ax.text(p.share + top * 0.012, y, f"{100 * p.share:.0f}%  ({_minutes(p.talk_time_s)})" if p.spoke else "did not speak",
+        ax.text(p.share + top * 0.012, y, f"{report.percent_of(p.id)}%  ({_minutes(p.talk_time_s)})" if p.spoke else "did not speak",
                 va="center", fontsize=8.5, color=INK if p.spoke else MUTED)
     if report.equal_share is not None:
         ax.axvline(report.equal_share, color=INK, linestyle=(0, (4, 3)), linewidth=1.1)

@@ -105,7 +105,7 @@ def _people(report: Report) -> str:
             f'<tr data-id="{p.id}"><td data-value="{escape(p.name)}">{name}'
             f'{" <span class=muted>(on the roster, did not speak)</span>" if not p.spoke else ""}'
             f'{" <span class=muted>(remote)</span>" if p.remote else ""}</td>'
-            + _td(clock(p.talk_time_s), p.talk_time_s, num=True) + _td(pct(p.share), p.share, num=True)
+            + _td(clock(p.talk_time_s), p.talk_time_s, num=True) + _td(f"{report.percent_of(p.id)}%", p.share, num=True)
             + _td(ratio, p.of_equal_share, num=True) + _td(str(p.turns), p.turns, num=True)
             + _td(f"{p.longest_turn_s:.0f} s", p.longest_turn_s, num=True) + "</tr>"
         )

@@ -225,7 +225,7 @@ def _page_one(pdf: PdfPages, report: Report) -> None:
     head.text(0.28, 0.52, "\n".join(lines), fontsize=8.5, color=charts.INK, va="top", linespacing=1.45)
     chart.suptitle("Who spoke how much", x=0.02, ha="left", fontsize=11, weight="bold", color=charts.INK)
     charts.draw_shares(report, chart)
-    rows = [[p.name + (" (remote)" if p.remote else ""), clock(p.talk_time_s), pct(p.share), "–" if p.of_equal_share is None else f"{p.of_equal_share:.2f}",
+    rows = [[p.name + (" (remote)" if p.remote else ""), clock(p.talk_time_s), f"{report.percent_of(p.id)}%", "–" if p.of_equal_share is None else f"{p.of_equal_share:.2f}",
              str(p.turns), f"{p.longest_turn_s:.0f} s"] for p in report.people[:18]]
     _table(table, ["person", "talk", "share", "× equal", "turns", "longest"], rows, widths=[0.34, 0.12, 0.1, 0.1, 0.1, 0.12])
     _save(pdf, fig)
@@ -282,6 +282,10 @@ def score_rows(report: Report) -> list[tuple[str, str, str]]:
     def ratio(x: float | None) -> str:
         return "–" if x is None else f"{x:.2f}"
 
+    silence = clock(g.silence_s)
+    if abs(g.speech_s + g.silence_s - report.duration_s) < 0.01:  # shown so that speech + silence = length
+        silence = clock(max(0, round(report.duration_s) - round(g.speech_s)))
+
     return [
         ("balance", score(g.balance), "100 × (1 − Gini): 100 when everyone talks equally, 0 when one person talks"),
         ("Gini", ratio(g.gini), "inequality of talk time between the people counted (0 = equal)"),
@@ -291,7 +295,7 @@ def score_rows(report: Report) -> list[tuple[str, str, str]]:
         ("dominance", ratio(g.dominance), "people × top share: 1 means the top talker had only an equal share"),
         ("turn spread", ratio(g.turn_cv), "variation of the number of turns per person (0 = everyone as many)"),
         ("speech", clock(g.speech_s), "time anyone was speaking"),
-        ("silence", clock(g.silence_s), "time nobody was speaking"),
+        ("silence", silence, "time nobody was speaking"),
         ("overlap", f"{g.overlap_s:.0f} s", "time two or more people spoke at once"),
     ]
 
