@@ -97,7 +97,14 @@ def test_retention_forgetting_and_deleting(talktime: Run, data_dir: Path) -> Non
     data = json.loads(talktime("report", "--format", "json").stdout)
     assert "Blair" not in {p["name"] for p in data["people"]} and data["meeting"]["removed_people"] == 1
     fails(talktime("forget-person", "blair"), "LookupError", "nobody named 'blair'")
-    assert talktime("delete", weekly[0][:8]).returncode == 0
+    short = talktime("delete", weekly[0][:3])  # too little of an id: a typo could match any meeting
+    assert short.returncode == 2 and short.stderr == (
+        f"talktime: delete expected at least 4 characters of the meeting's id (see `talktime meetings`), "
+        f"got '{weekly[0][:3]}'\n"), short.stderr
+    deleted = talktime("delete", weekly[0][:4])
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.startswith(f"deleted meeting {weekly[0][:8]} 'Weekly sync' (started ")
+    assert deleted.stdout.endswith(f"; id {weekly[0]})\n")
     with MeetingStore.in_folder(data_dir) as store:
         assert [m.id for m in store.meetings()] == list(reversed(weekly[1:]))
     fails(talktime("prune"), "ValueError", "expected --older-than-days N")

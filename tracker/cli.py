@@ -307,4 +307,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # NB: `python -m tracker.cli` runs this file as __main__; main from the module proper catches the
+    # same UsageError class that tracker.cli_store raises.
+    from tracker.cli import main as cli_main
+
+    sys.exit(cli_main())

@@ -190,11 +190,23 @@ def cmd_forget_person(args: argparse.Namespace) -> int:
     return 0
 
 
+MIN_ID_CHARS = 4  # `delete` needs this much of an id: one or two characters match a meeting by accident
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
+    """Delete one meeting, named by at least ``MIN_ID_CHARS`` of its id; no prompt, so scripts can use
+    it like ``prune`` and ``forget-person``. Says which meeting (title, start) it deleted."""
+    from tracker.cli import UsageError
+    from tracker.report_render import when
+
+    ref = args.meeting.strip()
+    if len(ref) < MIN_ID_CHARS:
+        raise UsageError(f"delete expected at least {MIN_ID_CHARS} characters of the meeting's id (see `talktime "
+                         f"meetings`), got {args.meeting!r}")
     with open_store(args) as store:
-        meeting_id = store.resolve(args.meeting)
-        store.delete(meeting_id)
-    print(f"deleted meeting {meeting_id}")
+        info = store.load(ref).info
+        store.delete(info.id)
+    print(f"deleted meeting {info.id[:8]} {info.title!r} (started {when(info.started_at)}; id {info.id})")
     return 0
 
 
@@ -238,7 +250,7 @@ def add_store_commands(sub: Any) -> None:
     f.set_defaults(func=cmd_forget_person)
 
     d = sub.add_parser("delete", help="delete one stored meeting")
-    d.add_argument("meeting", help="meeting id or its first characters")
+    d.add_argument("meeting", help=f"meeting id or its first characters (at least {MIN_ID_CHARS})")
     d.set_defaults(func=cmd_delete)
 
     for p in (m, r, h, pr, f, d):
