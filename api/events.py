@@ -24,6 +24,7 @@ class HelloEvent:
 
     meeting_id: str
     role: Role
+    warmup_s: float | None = None  # seconds before anyone is flagged quiet or dominant (--warmup-s)
     type: Literal["hello"] = "hello"
 
 

@@ -138,7 +138,9 @@ def page(
         query = f"?next={quote(back, safe='')}" if back != "/" else ""
         return RedirectResponse(f"/{query}#code={quote(code.strip(), safe='')}", status_code=303, headers=headers)
     if role_of_scope(request.scope) is None:
-        return _login_page(request, next_path=next_path or "/")
+        # NB: a first visit is a normal page (200, no console error); a wrong or old code answers 401
+        wrong = "authorization" in request.headers or COOKIE in request.cookies
+        return _login_page(request, next_path=next_path or "/", status_code=401 if wrong else 200)
     if safe_next(next_path) != "/":
         return RedirectResponse(safe_next(next_path), status_code=303, headers={"Cache-Control": "no-store"})
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
@@ -270,4 +272,4 @@ async def websocket(ws: WebSocket) -> None:
     session: MeetingSession = ws.app.state.room.current
     hub: Hub = ws.app.state.hub
     await ws.accept()
-    await hub.serve(ws, role=role, hello=HelloEvent(session.id, role))
+    await hub.serve(ws, role=role, hello=HelloEvent(session.id, role, warmup_s=session.view.warmup_s))

@@ -77,7 +77,7 @@ def test_only_the_health_check_answers_without_a_code(room: Room) -> None:
         assert "meeting code required" in r.json()["detail"]
     assert c.post(f"/api/meetings/{room.mid}/end").status_code == 401
     page = c.get("/")
-    assert page.status_code == 401 and "Meeting code" in page.text and "viewer-code" not in page.text
+    assert page.status_code == 200 and "Meeting code" in page.text and "viewer-code" not in page.text  # the login form
     assert page.headers["x-content-type-options"] == "nosniff"
     assert c.get("/api/state", headers={"Authorization": "Bearer wrong-code"}).status_code == 401
     with pytest.raises(WebSocketDisconnect) as exc:
@@ -108,7 +108,7 @@ def test_login_sets_a_cookie_for_the_page_and_websocket(room: Room) -> None:
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert c.get("/static/app.js").status_code == 200
     with c.websocket_connect("/ws") as ws:
-        assert ws.receive_json() == {"type": "hello", "meeting_id": room.mid, "role": "viewer"}
+        assert ws.receive_json() == {"type": "hello", "meeting_id": room.mid, "role": "viewer", "warmup_s": 60.0}
     bad = c.post("/login", data={"code": "nope"}, follow_redirects=False)
     assert bad.status_code == 401 and "not right" in bad.text
     good = c.post("/login", data={"code": TOKEN}, follow_redirects=False)

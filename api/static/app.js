@@ -5,6 +5,7 @@ const $ = (id) => document.getElementById(id);
 const PALETTE = ["#4e9cff", "#ff9f43", "#2ed573", "#ff6b9a", "#b197fc", "#ffd32a", "#1dd1c1", "#ff7f50",
                  "#74c0fc", "#d3f261", "#e599f7", "#63e6be"];
 const STATUS_TEXT = { ready: "waiting to start", running: "live", paused: "paused", ended: "ended" };
+const SPEAKING_NOW_S = 2;  // "speaking now": heard within this many seconds (the page gets a state every 0.1-0.4 s)
 
 const ui = {
   snap: null,          // the newest state
@@ -17,6 +18,7 @@ const ui = {
   rows: new Map(),     // speaker id -> row elements
   colors: new Map(),   // speaker id -> colour
   tabsKey: "",
+  warmupS: 0,          // seconds before anyone is flagged (hello.warmup_s, the server's --warmup-s)
 };
 
 // ----------------------------------------------------------------------------- formatting
@@ -35,25 +37,64 @@ function assignColors(s) {
   }
 }
 
+function roundHalfEven(x) {
+  // Python's round(), which the report uses (tracker/report_charts.py _minutes): 0.5 -> 0, 1.5 -> 2, 2.5 -> 2.
+  const f = Math.floor(x), d = x - f;
+  return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
+}
+
 function fmtClock(s) {
-  s = Math.max(0, Math.floor(s || 0));
+  s = Math.max(0, roundHalfEven(s || 0));
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = String(s % 60).padStart(2, "0");
   return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
 function fmtDur(s) {
-  s = Math.round(s || 0);
+  s = roundHalfEven(s || 0);
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-function fmtAgo(s) {
+function fmtAgo(s, snap) {
+  // When a person last spoke. "speaking now" only while the meeting runs; paused or ended, the
+  // moment of the meeting they last spoke (clock_s and since_last_spoke_s share one clock).
   if (s === null || s === undefined) return "not yet";
-  if (s < 5) return "speaking now";
-  if (s < 60) return `${Math.round(s)} s ago`;
-  return `${Math.round(s / 60)} min ago`;
+  if (snap.status !== "running") return `last spoke at ${fmtClock(snap.clock_s - s)}`;
+  if (s < SPEAKING_NOW_S) return "speaking now";
+  if (s < 60) return `${roundHalfEven(s)} s ago`;
+  return `${roundHalfEven(s / 60)} min ago`;
 }
 
-const pct = (x) => (x === null || x === undefined ? "–" : `${Math.round(100 * x)}%`);
+const pct = (x) => (x === null || x === undefined ? "–" : `${roundHalfEven(100 * x)}%`);
+
+function wholePercents(talk) {
+  // Talk times as whole percents of their sum that add up to 100, as the report shows them
+  // (tracker/report.py whole_percents): each rounded down, the missing points to the largest
+  // remainders (ties: the earlier one). ``talk``: [id, seconds] pairs, loudest first.
+  const total = talk.reduce((n, [, t]) => n + t, 0);
+  if (!(total > 0)) return new Map(talk.map(([id]) => [id, 0]));
+  const raw = talk.map(([, t]) => (100 * t) / total);
+  const out = raw.map((r) => Math.floor(r + 1e-9));
+  const order = raw.map((_, k) => k).sort((a, b) => (raw[b] - out[b]) - (raw[a] - out[a]) || a - b);
+  order.slice(0, Math.max(0, 100 - out.reduce((n, x) => n + x, 0))).forEach((k) => { out[k] += 1; });
+  return new Map(talk.map(([id], k) => [id, out[k]]));
+}
+
+function percentsOf(people, talkOf) {
+  // id -> whole percent of the counted people's talk (they add up to 100)
+  const talk = people.map((p) => [p.id, talkOf(p)]).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  return wholePercents(talk);
+}
+
+function warmingUp(s) {
+  // The rule the server flags people by (tracker/meeting_view.py): nobody before warmup_s.
+  return s.clock_s < ui.warmupS;
+}
+
+function tooEarly(s) {
+  const span = ui.warmupS === 60 ? "minute" : fmtDur(ui.warmupS);
+  return s.status === "ended" ? `too short to tell (under ${span === "minute" ? "a minute" : span})`
+    : `too early to tell (first ${span})`;
+}
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -70,7 +111,7 @@ function connect() {
   ws.onmessage = (event) => {
     const msg = JSON.parse(event.data);
     ui.lastMessage = Date.now();
-    if (msg.type === "hello") setRole(msg.role);
+    if (msg.type === "hello") { ui.warmupS = msg.warmup_s || 0; setRole(msg.role); }
     else if (msg.type === "state") render(msg.state);
   };
   ws.onclose = async () => {
@@ -132,10 +173,12 @@ function balanceClass(b) {
 }
 
 function renderBalance(s) {
+  // During the warm-up the score is shown but not judged, as the "Talking most" panel does.
   const b = s.group.balance;
-  $("balance").textContent = b === null ? "–" : String(Math.round(100 * b));
-  $("balance").className = `balance ${balanceClass(b)}`;
-  $("reading").textContent = s.group.reading;
+  const early = b !== null && warmingUp(s);
+  $("balance").textContent = b === null ? "–" : String(roundHalfEven(100 * b));
+  $("balance").className = `balance ${early ? "" : balanceClass(b)}`;
+  $("reading").textContent = early ? tooEarly(s) : s.group.reading;
 }
 
 function renderBanners(s) {
@@ -144,7 +187,7 @@ function renderBanners(s) {
   if (status.startsWith("no microphone")) {
     out.push(["error", `No microphone: ${status.slice(15) || "none found"}. Plug one in; it is picked up automatically.`]);
   } else if (status.startsWith("input failed")) out.push(["error", status]);
-  else if (status === "end of input" && s.status !== "ended") out.push(["info", "The recording has ended. End the meeting to keep these figures."]);
+  else if (status === "end of input" && s.status !== "ended") out.push(["info", "The recording has ended: nothing more is counted. End the meeting to close it and get its report."]);
   if (s.status === "paused") out.push(["warn", "Paused: nothing is counted until Start."]);
   if (s.status === "ready") {
     out.push(["info", s.waiting_for_speech ? "Ready: the meeting starts when someone speaks."
@@ -238,6 +281,7 @@ function renderBars(s) {
   const equal = s.equal_share || 0;
   const top = Math.max(0, ...people.map((p) => (figures.get(p.id) || [0, 0])[1]));
   const scale = Math.max(top, equal * 1.25, 0.01) * 1.05;
+  const percents = percentsOf(people, (p) => (figures.get(p.id) || [0, 0])[0]);
   $("equal-share").textContent = equal ? `(${pct(equal)} each for ${s.group.people})` : "";
   const list = $("bars");
   const seen = new Set();
@@ -245,7 +289,7 @@ function renderBars(s) {
     seen.add(p.id);
     let row = ui.rows.get(p.id);
     if (!row) { row = newRow(p.id); ui.rows.set(p.id, row); }
-    updateRow(row, p, figures.get(p.id) || [0, 0], equal, scale);
+    updateRow(row, p, figures.get(p.id) || [0, 0], equal, scale, percents.get(p.id));
   });
   for (const [id, row] of ui.rows) if (!seen.has(id)) { row.li.remove(); ui.rows.delete(id); }
   if (ui.editing === null) {
@@ -261,10 +305,10 @@ function renderBars(s) {
     : "";
 }
 
-function updateRow(row, p, [talk, share], equal, scale) {
+function updateRow(row, p, [talk, share], equal, scale, percent) {
   row.li.classList.toggle("expected", p.expected);
   if (ui.editing !== p.id) row.who.textContent = p.name;
-  row.share.textContent = pct(share);
+  row.share.textContent = percent === undefined ? pct(share) : `${percent}%`;
   row.time.textContent = fmtDur(talk);
   row.fill.style.width = `${(100 * share) / scale}%`;
   row.fill.style.background = colorOf(p.id);
@@ -285,7 +329,7 @@ function updateRow(row, p, [talk, share], equal, scale) {
   }
   row.meta.textContent = p.expected
     ? "on the roster · counts at zero until they speak"
-    : `${p.turns} turn${p.turns === 1 ? "" : "s"} · longest ${fmtDur(p.longest_turn_s)} · ${fmtAgo(p.since_last_spoke_s)}`;
+    : `${p.turns} turn${p.turns === 1 ? "" : "s"} · longest ${fmtDur(p.longest_turn_s)} · ${fmtAgo(p.since_last_spoke_s, ui.snap)}`;
 }
 
 function renderFlags(s) {
@@ -293,29 +337,44 @@ function renderFlags(s) {
   const dominant = s.speakers.filter((p) => p.dominant);
   const item = (name, note) => { const li = el("li"); li.append(el("span", "", name), el("span", "", note)); return li; };
   $("quiet").replaceChildren(...quiet.map((p) => item(p.name, p.quiet)));
-  $("dominant").replaceChildren(...dominant.map((p) => item(p.name, `${pct(p.share)} of the talk`)));
+  const percents = percentsOf(s.speakers.filter((p) => p.present), (p) => p.talk_time_s);
+  $("dominant").replaceChildren(...dominant.map((p) => item(p.name, `${percents.has(p.id) ? `${percents.get(p.id)}%` : pct(p.share)} of the talk`)));
   $("quiet-none").hidden = quiet.length > 0;
   $("dominant-none").hidden = dominant.length > 0;
+  const early = warmingUp(s);
+  const why = tooEarly(s);
+  $("quiet-none").textContent = early ? `Nobody yet: ${why}.` : "Nobody has been left out so far.";
+  $("dominant-none").textContent = early ? `Nobody yet: ${why}.` : "Nobody is dominating.";
+}
+
+function fmtSilence(g) {
+  // As the report shows it (tracker/report_render.py): when speech and silence make up the whole
+  // length, silence is the shown length minus the shown speech, so 0:44 + 0:05 reads 0:49.
+  if (Math.abs(g.speech_s + g.silence_s - g.duration_s) < 0.01) {
+    return fmtClock(Math.max(0, roundHalfEven(g.duration_s) - roundHalfEven(g.speech_s)));
+  }
+  return fmtClock(g.silence_s);
 }
 
 function renderFigures(s) {
   const g = s.group;
+  const counted = s.speakers.filter((p) => p.present);
   const turns = s.speakers.reduce((n, p) => n + (p.present ? p.turns : 0), 0);
   const longest = s.speakers.filter((p) => p.present).sort((a, b) => b.longest_turn_s - a.longest_turn_s)[0];
   const rows = [
     ["People counted", String(g.people)],
     ["Worth this many equal voices", g.effective_speakers === null ? "–" : g.effective_speakers.toFixed(1)],
-    ["Top speaker's share", pct(g.top_share)],
+    ["Top speaker's share", g.top_share === null || !counted.length ? pct(g.top_share)
+      : `${Math.max(...percentsOf(counted, (p) => p.talk_time_s).values())}%`],
     ["Turns", String(turns)],
     ["Longest monologue", longest && longest.longest_turn_s ? `${fmtDur(longest.longest_turn_s)} (${longest.name})` : "–"],
     ["Speech", fmtClock(g.speech_s)],
-    ["Silence", `${fmtClock(g.silence_s)} (${pct(g.duration_s ? g.silence_s / g.duration_s : null)})`],
+    ["Silence", `${fmtSilence(g)} (${pct(g.duration_s ? g.silence_s / g.duration_s : null)})`],
     ["Overlap", fmtDur(g.overlap_s)],
   ];
   if (s.input.paused_s > 0) rows.push(["Paused (not counted)", fmtClock(s.input.paused_s)]);
   if (s.input.call !== null && s.input.call !== undefined) {
     // Hybrid meeting: the people on the call are the ones most easily talked over.
-    const counted = s.speakers.filter((p) => p.present);
     const remote = counted.filter((p) => p.remote).reduce((n, p) => n + p.share, 0);
     const nRemote = counted.filter((p) => p.remote).length;
     rows.push(["In the room", `${pct(counted.length ? 1 - remote : null)} of the talk (${counted.length - nRemote} people)`]);
