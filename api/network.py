@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from collections.abc import Callable
 
 # NB: documentation and private addresses that nothing answers; connect() on UDP sends nothing.
@@ -31,12 +32,23 @@ def _route_source(target: str) -> str | None:
         return None
 
 
+NAME_TTL_S = 30.0  # how long the host name's addresses are reused (a lookup may wait on DNS)
+_names: tuple[float, list[str]] | None = None  # (monotonic time of the lookup, its addresses)
+
+
 def _name_addresses() -> list[str]:
+    """The addresses this machine's name resolves to, looked up at most every ``NAME_TTL_S``: when
+    the name is not in ``/etc/hosts`` the lookup asks DNS, which in an offline room only times out."""
+    global _names
+    now = time.monotonic()
+    if _names is not None and now - _names[0] < NAME_TTL_S:
+        return list(_names[1])
     try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        found = [str(i[4][0]) for i in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
     except OSError:
-        return []
-    return [str(i[4][0]) for i in infos]
+        found = []
+    _names = (now, found)
+    return list(found)
 
 
 def _usable(address: str) -> bool:

@@ -92,3 +92,22 @@ def test_access_sends_viewers_to_the_lan_address(client: TestClient) -> None:
 def test_access_keeps_loopback_without_a_network(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("api.routes.lan_addresses", lambda: [])
     assert client.get("/api/access", headers=CONTROL).json()["join_url"] == f"http://127.0.0.1:8731/#code={CODE}"
+
+
+def test_the_host_names_addresses_are_looked_up_once_in_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking the name up may wait on DNS (an offline room): /api/access must not do it every call."""
+    from api import network
+
+    calls: list[str] = []
+
+    def lookup(name: str, *args: object) -> list[tuple[object, ...]]:
+        calls.append(name)
+        return [(0, 0, 0, "", ("192.0.2.7", 0))]
+
+    monkeypatch.setattr(network.socket, "getaddrinfo", lookup)
+    monkeypatch.setattr(network, "_names", None)
+    assert network._name_addresses() == ["192.0.2.7"] and network._name_addresses() == ["192.0.2.7"]
+    assert len(calls) == 1
+    monkeypatch.setattr(network, "_names", (network.time.monotonic() - network.NAME_TTL_S - 1, ["192.0.2.7"]))
+    network._name_addresses()
+    assert len(calls) == 2  # stale: looked up again, so a changed network is followed
