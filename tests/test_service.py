@@ -192,3 +192,13 @@ def test_a_store_that_cannot_record_the_meeting_stops_run_in_one_line(tmp_path: 
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.startswith("talktime: StoreError: cannot write") and proc.stderr.count("\n") == 1, proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_paths_given_relative_to_here_are_written_absolute() -> None:
+    """systemd starts the service in /, so a relative --input, --roster or --data-dir would name another file."""
+    proc = talktime("service", "print", "--input", "tests/data/meeting3.wav", "--data-dir=room-data", "--title", "data")
+    assert proc.returncode == 0, proc.stderr
+    exec_start = next(line for line in proc.stdout.splitlines() if line.startswith("ExecStart="))
+    assert f"--input {REPO / 'tests' / 'data' / 'meeting3.wav'} " in exec_start
+    assert f"--data-dir={REPO / 'room-data'}" in exec_start
+    assert "--title data" in exec_start  # a value that is not a path stays as it is

@@ -137,6 +137,26 @@ def system_account(name: str | None, environ: Mapping[str, str] | None = None) -
     return chosen
 
 
+def _absolute_paths(run_args: list[str]) -> list[str]:
+    """``run_args`` with every path-valued flag (``--data-dir``, ``--input``, ``--roster``, ...) made
+    absolute: systemd starts the service in ``/``, so a path relative to here would name another file."""
+    from api.settings import Settings, flag
+
+    path_flags = {flag(n) for n, info in Settings.model_fields.items() if "Path" in str(info.annotation)}
+    out: list[str] = []
+    take_next = False
+    for a in run_args:
+        name, eq, value = a.partition("=")
+        if take_next:
+            out.append(str(Path(a).expanduser().absolute()))
+        elif eq and name in path_flags:
+            out.append(f"{name}={Path(value).expanduser().absolute()}")
+        else:
+            out.append(a)
+        take_next = not take_next and not eq and a in path_flags
+    return out
+
+
 def unit_text(run_args: list[str], *, system: bool = False, executable: Path | None = None, user: str | None = None) -> str:
     """The systemd unit that runs ``talktime run RUN_ARGS`` at boot and restarts it whenever it stops.
 
@@ -148,7 +168,7 @@ def unit_text(run_args: list[str], *, system: bool = False, executable: Path | N
     user : the account a system service runs as (default: ``system_account(None)``).
     """
     exe = executable or talktime_executable()
-    args = list(run_args)
+    args = _absolute_paths(list(run_args))
     if not _has_flag(args, "--data-dir"):
         args += ["--data-dir", str(SYSTEM_DATA_DIR if system else default_data_dir().expanduser().absolute())]
     data_dir = Path(_flag_value(args, "--data-dir") or SYSTEM_DATA_DIR)
@@ -330,7 +350,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         raise ServiceError(f"cannot write {path} ({exc.strerror}); expected a writable folder{hint}") from exc
     print(f"wrote {path}")
     print("start it now and at every boot with:")
-    data_dir = _flag_value(run_args + added, "--data-dir")
+    data_dir = _flag_value(_absolute_paths(run_args + added), "--data-dir")
     commands = enable_commands(system=args.system, path=path, data_dir=None if data_dir is None else Path(data_dir),
                                user=account)
     print("\n".join(f"  {c}" for c in commands))
