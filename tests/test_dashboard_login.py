@@ -80,3 +80,33 @@ def test_an_old_code_link_keeps_next_and_a_logged_in_browser_goes_on(client: Tes
     on = client.get("/", params={"next": "/api/state"}, follow_redirects=False)
     assert on.status_code == 303 and on.headers["location"] == "/api/state"
     assert safe_next("/api/meetings/a%20b/report?format=pdf") == "/api/meetings/a%20b/report?format=pdf"
+
+
+@pytest.mark.browser
+def test_in_chromium_a_report_link_asks_for_the_code_then_shows_the_report() -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from security_fixtures import live_room
+    from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+
+    with live_room(seconds=5.0) as room, sync_playwright() as p:
+        mid = room.session.id
+        link = f"{room.base}/api/meetings/{mid}/report?format=html"
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(link)
+            expect(page.locator("#code")).to_be_visible()  # the login form, not {"detail": ...}
+            assert not errors, errors  # the first visit answers 200: no console error
+            page.fill("#code", CODE)
+            page.click("text=Open the dashboard")
+            page.wait_for_url(link)
+            assert page.evaluate("document.contentType") == "text/html" and mid[:8] in page.content()
+            other = browser.new_page()  # a link with the code in its fragment logs in by itself
+            other.goto(f"{link}#code={CODE}")
+            other.wait_for_url(link)
+            assert other.evaluate("document.contentType") == "text/html"
+        finally:
+            browser.close()
