@@ -52,12 +52,13 @@ STATE_CREATED: Responses = {201: {"model": MeetingSnapshot, "description": "the 
 
 _HTML = {"text/html": {"schema": {"type": "string"}}}
 PAGE_RESPONSES: Responses = {
-    200: {"content": _HTML, "description": "the dashboard (with a valid cookie)"},
-    303: {"description": "`?code=` moved into the URL's fragment (`/#code=...`) for the login page's script"},
-    401: {"content": _HTML, "description": "the login page"},
+    200: {"content": _HTML, "description": "the dashboard (with a valid cookie), or the login page (no code presented)"},
+    303: {"description": "`?code=` moved into the URL's fragment (`/#code=...`) for the login page's script; "
+                         "logged in, on to `?next=` (a path of this site)"},
+    401: {"content": _HTML, "description": "the login page, after a wrong or old code"},
 }
 LOGIN_RESPONSES: Responses = {
-    303: {"description": "logged in: the cookie is set, go to /"},
+    303: {"description": "logged in: the cookie is set, go to `next` (a path of this site) or /"},
     401: {"content": _HTML, "description": "the login page, saying the code is not right"},
     429: {"content": _HTML, "description": "the login page, saying how long to wait (Retry-After)"},
 }
@@ -66,7 +67,8 @@ LOGIN_FORM: dict[str, Any] = {
         "required": True,
         "content": {
             "application/x-www-form-urlencoded": {
-                "schema": {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}
+                "schema": {"type": "object", "properties": {"code": {"type": "string"}, "next": {"type": "string"}},
+                           "required": ["code"]}
             }
         },
     }
