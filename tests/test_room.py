@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -88,15 +89,22 @@ def test_a_meeting_that_counted_no_audio_is_not_kept(store: MeetingStore) -> Non
     finally:
         room.close()
     assert store.meetings() == []
-    session, _source = scripted_session()
-    room = Room(session, store=store)
-    room.open()
-    try:
-        wait_for(lambda: room.recorder is not None, what="recording to start with the meeting")
-        session.expect("Ada")
-    finally:
-        room.close()
-    assert [m.id for m in store.meetings()] == [session.id]
+    kept = []
+    for roster, entered in ((["Ada"], None), (["Ada"], "Bob"), ([], "Ada")):
+        session, _source = scripted_session()
+        session.pipeline.known = SimpleNamespace(roster=roster, from_profile={})  # as `talktime run --roster`
+        room = Room(session, store=store)
+        room.open()
+        try:
+            wait_for(lambda: room.recorder is not None, what="recording to start with the meeting")
+            for name in roster:
+                session.expect(name)  # what the roster's seeding does when the meeting opens
+            if entered is not None:
+                session.expect(entered)  # the facilitator's own entry
+        finally:
+            room.close()
+        kept.append(session.id in {m.id for m in store.meetings()})
+    assert kept == [False, True, True]  # the room's roster alone is nothing entered
 
 
 def test_silence_ends_a_meeting_at_its_last_words(store: MeetingStore) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tracker.enrollment import reload_profiles
 from tracker.records import MeetingInfo, MeetingRecord
@@ -40,16 +40,18 @@ TICK_S = 1.0  # seconds between the room's checks when nothing wakes it
 KEEP_PAST = 20  # ended meetings whose records stay in memory (for their report without a store)
 
 
-def _nothing_to_keep(record: MeetingRecord, clock_s: float) -> str | None:
+def _nothing_to_keep(record: MeetingRecord, clock_s: float, roster: Sequence[str] = ()) -> str | None:
     """Why an ended meeting is not worth keeping, or None to keep it: nobody spoke before it ended
     for silence, or it counted no audio at all (no microphone, say) and nobody named, listed or
-    marked anything in it. A meeting with counted audio but no speech is kept: it tells the room
-    that the microphone heard nothing."""
+    marked anything in it (the ``roster`` the room was started with is not something entered). A
+    meeting with counted audio but no speech is kept: it tells the room that the microphone heard
+    nothing."""
     if record.segments:
         return None
     if record.info.end_reason == "silence":
         return "had no speech before it ended for silence"
-    if clock_s < 1.0 and not record.names and not record.expected and not record.phases:
+    entered = set(record.expected) - set(roster)
+    if clock_s < 1.0 and not record.names and not entered and not record.phases:
         return "counted no audio and nobody entered anything in it"
     return None
 
@@ -251,7 +253,8 @@ class Room:
         self._past[session.id] = record
         while len(self._past) > KEEP_PAST:
             self._past.popitem(last=False)
-        why = _nothing_to_keep(record, session.snapshot().clock_s)
+        known = getattr(session.pipeline, "known", None)
+        why = _nothing_to_keep(record, session.snapshot().clock_s, known.roster if known is not None else ())
         if why is not None and self._recorder is not None:
             try:
                 self._recorder.store.delete(session.id)
