@@ -75,3 +75,25 @@ def test_analyze_checks_its_outputs_before_analysing(tmp_path: Path, option: str
     one_line(talktime("analyze", DATA / "meeting2.wav", option, out), expected.format(tmp=tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["somedir"]  # the check leaves nothing behind
 
+
+
+def test_an_existing_file_is_checked_by_its_own_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An output that exists is written in place: /dev/null or a file in a folder the user may not add to
+    are fine, and nothing is created beside them to find out (the probe is for new files only)."""
+    from tracker import cli
+
+    probes: list[object] = []
+
+    def folder_not_writable(**kwargs: object) -> None:
+        probes.append(kwargs["dir"])
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.tempfile, "NamedTemporaryFile", folder_not_writable)
+    assert cli.check_output_path("/dev/null", "--json") == Path("/dev/null")
+    existing = tmp_path / "out.json"
+    existing.write_text("{}")
+    assert cli.check_output_path(str(existing), "--json") == existing
+    assert probes == []
+    with pytest.raises(cli.UsageError, match="expected a file in a writable folder"):
+        cli.check_output_path(str(tmp_path / "new.json"), "--json")  # a new file: the probe runs
+    assert probes == [tmp_path]

@@ -39,16 +39,19 @@ class UsageError(ValueError):
 
 
 def check_output_path(path: str, option: str) -> Path:
-    """``path`` as a file ``option`` can write: not a folder, in an existing folder where a file
-    can be created (tried with a temporary file, so nothing is analysed for a result that cannot be kept)."""
+    """``path`` as a file ``option`` can write: not a folder; an existing file it may write, or a new
+    one in an existing folder where a file can be created (tried with a temporary file), so nothing
+    is analysed for a result that cannot be kept."""
     out = Path(path)
     if out.is_dir():
         raise UsageError(f"{option} expected a file name, got the folder {path}")
     folder = out.parent
     if not folder.is_dir():
         raise UsageError(f"{option} expected a file in an existing folder, got {path} (no folder {folder})")
-    if out.exists() and not os.access(out, os.W_OK):
-        raise UsageError(f"{option} expected a file it may overwrite, got {path} (read-only)")
+    if out.exists():  # written in place: being allowed to write it is enough (/dev/stdout too)
+        if not os.access(out, os.W_OK):
+            raise UsageError(f"{option} expected a file it may overwrite, got {path} (read-only)")
+        return out
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".talktime-check-"):
             pass
