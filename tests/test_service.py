@@ -104,7 +104,7 @@ def test_talktime_variables_are_written_into_the_unit_as_flags(tmp_path: Path) -
     proc = talktime("service", "print", "--port", "9200", env=env)
     assert proc.returncode == 0, proc.stderr
     exec_start = next(line for line in proc.stdout.splitlines() if line.startswith("ExecStart="))
-    assert exec_start.endswith(' run --port 9200 --data-dir "/srv/talk data" --no-save --title "Room 2"'), exec_start
+    assert exec_start.endswith(' run --port 9200 "--data-dir=/srv/talk data" --no-save "--title=Room 2"'), exec_start
     assert "9100" not in proc.stdout  # the flag wins, as in `talktime run`
     assert "secret-facilitator-token" not in proc.stdout  # a unit file is readable by every account
     assert "TALKTIME_TOKEN is not written into the unit" in proc.stderr and "service.env" in proc.stderr
@@ -113,7 +113,7 @@ def test_talktime_variables_are_written_into_the_unit_as_flags(tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr
     unit = (tmp_path / "talktime.service").read_text().splitlines()
     assert "ReadWritePaths=/srv/talk" in unit and "EnvironmentFile=-/etc/talktime/service.env" in unit
-    assert next(line for line in unit if line.startswith("ExecStart=")).endswith(" run --data-dir /srv/talk")
+    assert next(line for line in unit if line.startswith("ExecStart=")).endswith(" run --data-dir=/srv/talk")
     assert "sudo install -d -m 700 -o daemon /srv/talk" in proc.stdout  # the sandbox cannot create it
     proc = talktime("service", "print", env=clean_env(TALKTIME_PORT="xyz"))
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and not proc.stdout, proc.stderr
@@ -202,3 +202,74 @@ def test_paths_given_relative_to_here_are_written_absolute() -> None:
     assert f"--input {REPO / 'tests' / 'data' / 'meeting3.wav'} " in exec_start
     assert f"--data-dir={REPO / 'room-data'}" in exec_start
     assert "--title data" in exec_start  # a value that is not a path stays as it is
+
+
+def _refused(proc: subprocess.CompletedProcess[str], *expected: str) -> None:
+    """Exit 1, one line of error naming what was expected, and no unit on standard output."""
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and not proc.stdout, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("talktime: ServiceError: ") and all(e in proc.stderr for e in expected), proc.stderr
+
+
+def test_a_control_character_in_a_value_is_refused_wherever_it_would_go_into_the_unit(tmp_path: Path) -> None:
+    """A newline would end the directive, and the rest of the value would be read as another one."""
+    injected = "a\nExecStartPre=/usr/bin/id"
+    no_control = "expected a value without control characters"
+    _refused(talktime("service", "print", "--title", injected), "--title " + no_control, repr(injected))
+    _refused(talktime("service", "print", f"--title={injected}"), "--title " + no_control)
+    _refused(talktime("service", "print", "--title", "tab\there"), "--title " + no_control)
+    _refused(talktime("service", "print", "--data-dir", "/srv/del\x7f"), "--data-dir " + no_control)
+    _refused(talktime("service", "print", env=clean_env(TALKTIME_TITLE=injected)), "TALKTIME_TITLE " + no_control)
+    _refused(talktime("service", "install", "--system", "--user", "root", "--unit-dir", str(tmp_path),
+                      "--data-dir", "/srv/t\nx"), "--data-dir " + no_control)
+    _refused(talktime("service", "print", "--system", "--user", "root", env=clean_env(TALKTIME_DATA_DIR="/srv/t\nx")),
+             "TALKTIME_DATA_DIR " + no_control)
+    assert not (tmp_path / "talktime.service").exists()
+    from tracker.service import ServiceError, unit_text  # the unit's other values, given by a caller
+
+    exe = Path(sys.executable).parent / "talktime"
+    with pytest.raises(ServiceError, match="User= expected a value without control characters"):
+        unit_text([], system=True, executable=exe, user="daemon\nExecStartPre=/usr/bin/id")
+    with pytest.raises(ServiceError, match="the talktime command .* expected a value without control characters"):
+        unit_text([], executable=Path("/opt/talk\ntime"))
+    with pytest.raises(ServiceError, match="--data-dir expected a value without control characters"):
+        unit_text(["--data-dir", "/srv/t\rx"], system=True, executable=exe, user="daemon")
+    assert "ReadWritePaths=/srv/t x" not in unit_text(["--data-dir", "/srv/t x"], system=True, executable=exe,
+                                                      user="daemon")  # a space is quoted, not refused
+    assert 'ReadWritePaths="/srv/t x"' in unit_text(["--data-dir", "/srv/t x"], system=True, executable=exe,
+                                                    user="daemon")
+
+
+@pytest.mark.parametrize("flags", [["--code", "viewer-code-1"], ["--token=facilitator-token-1"]])
+def test_the_code_and_token_as_flags_are_refused_with_the_environment_file_to_use(flags: list[str]) -> None:
+    """A unit is readable by every account (0644), and ps shows the command line of the running tracker."""
+    variable = "TALKTIME_" + flags[0][2:].split("=")[0].upper()
+    _refused(talktime("service", "print", *flags), "is not written into the unit", f"put {variable}=... in "
+             "~/.config/talktime/service.env")
+    _refused(talktime("service", "print", "--system", "--user", "daemon", *flags), "/etc/talktime/service.env")
+
+
+def test_a_variable_that_starts_with_a_dash_stays_a_value() -> None:
+    """``--title -weekly`` is refused by `talktime run` (expected one argument): the unit would fail at every boot."""
+    proc = talktime("service", "print", env=clean_env(TALKTIME_TITLE="-weekly", TALKTIME_INPUT="-x.wav"))
+    assert proc.returncode == 0, proc.stderr
+    exec_start = next(line for line in proc.stdout.splitlines() if line.startswith("ExecStart="))
+    assert " --title=-weekly" in exec_start and f" --input={REPO / '-x.wav'}" in exec_start, exec_start
+    words = exec_start.removeprefix("ExecStart=").split()
+    from tracker.service import _check_run_args
+
+    _check_run_args(words[2:])  # what `talktime run` gets at boot parses
+
+
+@pytest.mark.parametrize("flags, meant", [(["--inp", "rel.wav"], "--input"), (["--data", "rel"], "--data-dir"),
+                                          (["--po", "8001"], "--port"), (["--po=8001"], "--port")])
+def test_an_abbreviated_flag_is_refused_with_the_flag_meant(flags: list[str], meant: str) -> None:
+    """Abbreviations were neither made absolute nor seen as the flag (an environment value or the default
+    --data-dir was added after them and won); `talktime run` refuses them too."""
+    _refused(talktime("service", "print", *flags, env=clean_env(TALKTIME_PORT="9000")),
+             f"expected flags of `talktime run` written in full, got {flags[0].split('=')[0]}", f"did you mean {meant}")
+    run = talktime("run", *flags)
+    assert run.returncode == 2 and "unrecognized arguments" in run.stderr, run.stderr
+
+
+def test_the_services_own_flags_are_not_abbreviated_either() -> None:
+    _refused(talktime("service", "print", "--sys"), "unrecognized arguments: --sys")

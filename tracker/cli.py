@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_service_command(sub)
 
-    r = sub.add_parser("run", help="capture live and serve the dashboard")
+    # NB: no abbreviations (--inp, --po): `talktime service` writes the flags into a unit as given
+    r = sub.add_parser("run", help="capture live and serve the dashboard", allow_abbrev=False)
     from api.settings import add_cli_arguments  # one flag per dashboard setting, defaults in one place
 
     add_cli_arguments(r)

@@ -11,8 +11,9 @@ machine without a desktop, capturing straight from ALSA as ``--user NAME`` (defa
 that ran ``sudo``, never root unless asked for by name; member of ``audio``), with stricter
 sandboxing. Both restart the tracker whatever made it stop. ``TALKTIME_*`` variables set where the
 unit is made are written into it as flags, because systemd does not pass on the shell's
-environment; the code and token are not (the unit is readable by everyone): they belong in the
-unit's environment file.
+environment; the code and token are not, neither as variables nor as flags (the unit is readable
+by everyone, and ``ps`` shows a command line): they belong in the unit's environment file. A value
+with a control character (a newline would start another directive) is refused.
 """
 
 from __future__ import annotations
@@ -74,6 +75,39 @@ def _quote(arg: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _unit_value(value: str, where: str) -> str:
+    """``value`` unchanged, or ``ServiceError`` when it holds a control character: in a unit file a
+    newline ends the directive, and what follows would be read as another one."""
+    if _CONTROL.search(value):
+        raise ServiceError(f"{where} expected a value without control characters (a newline would start another "
+                           f"line of the unit), got {value!r}")
+    return value
+
+
+def _secret_flags(run_args: list[str], *, system: bool) -> None:
+    """``ServiceError`` for ``--code`` or ``--token`` among the run flags: the unit is readable by every
+    account and ``ps`` shows the command line; the environment file is the place for them."""
+    from api.settings import ENV_PREFIX, flag
+
+    for name in SECRETS:
+        if _has_flag(run_args, flag(name)):
+            variable = ENV_PREFIX + name.upper()
+            raise ServiceError(f"{flag(name)} is not written into the unit (every account can read it, and ps shows "
+                               f"it); put {variable}=... in {ENV_FILES[system].replace('%h', '~')} instead")
+
+
+def _word_name(words: list[str], k: int) -> str:
+    """What ``words[k]`` of ExecStart is, for an error: its flag, or the talktime command."""
+    if k == 0:
+        return "the talktime command (ExecStart=)"
+    if words[k].startswith("--"):
+        return words[k].partition("=")[0]
+    return words[k - 1] if words[k - 1].startswith("--") else "a run flag"
+
+
 def _has_flag(run_args: list[str], name: str) -> bool:
     return any(a == name or a.startswith(name + "=") for a in run_args)
 
@@ -95,6 +129,8 @@ def environment_flags(run_args: list[str], environ: Mapping[str, str]) -> tuple[
     Returns (flags to add, variables left out). A variable whose flag is already in ``run_args``
     is skipped (the flag wins, as in ``talktime run``); the code and token are left out, because
     they must not be written into a unit file. A relative ``TALKTIME_DATA_DIR`` is made absolute.
+    Values are written as ``--flag=value``, so one that starts with ``-`` stays a value; one with a
+    control character is a ``ServiceError`` naming the variable.
     """
     from api.settings import ENV_PREFIX, Settings, flag
 
@@ -108,13 +144,15 @@ def environment_flags(run_args: list[str], environ: Mapping[str, str]) -> tuple[
             continue
         if name in SECRETS:
             left_out.append(variable)
-        elif info.annotation is bool:
+            continue
+        _unit_value(value, variable)
+        if info.annotation is bool:
             on = value.strip().lower() in ("1", "true", "yes", "on", "t", "y")
             added.append(flag(name) if on else "--no-" + flag(name)[2:])
         elif name == "data_dir":
-            added += [flag(name), str(Path(value).expanduser().absolute())]
+            added.append(f"{flag(name)}={Path(value).expanduser().absolute()}")
         else:
-            added += [flag(name), value]
+            added.append(f"{flag(name)}={value}")
     return added, left_out
 
 
@@ -166,13 +204,16 @@ def unit_text(run_args: list[str], *, system: bool = False, executable: Path | N
     system : a system service (ALSA, as ``user``) instead of a user service (PipeWire/PulseAudio).
     executable : the talktime command (default: this environment's).
     user : the account a system service runs as (default: ``system_account(None)``).
+
+    ``ServiceError`` when a value holds a control character (it would inject a line into the unit).
     """
     exe = executable or talktime_executable()
     args = _absolute_paths(list(run_args))
     if not _has_flag(args, "--data-dir"):
         args += ["--data-dir", str(SYSTEM_DATA_DIR if system else default_data_dir().expanduser().absolute())]
     data_dir = Path(_flag_value(args, "--data-dir") or SYSTEM_DATA_DIR)
-    exec_start = " ".join(_quote(a) for a in [str(exe), "run", *args])
+    words = [str(exe), "run", *args]
+    exec_start = " ".join(_quote(_unit_value(a, _word_name(words, k))) for k, a in enumerate(words))
     lines = [
         "# talktime room service, written by `talktime service`. Edit the flags on ExecStart, then",
         f"# `systemctl {'' if system else '--user '}daemon-reload` and restart it. Codes can go in the environment file.",
@@ -203,7 +244,7 @@ def unit_text(run_args: list[str], *, system: bool = False, executable: Path | N
     ]
     if system:
         lines += [
-            f"User={user or system_account(None)}",
+            f"User={_unit_value(user or system_account(None), 'User=')}",
             "SupplementaryGroups=audio",
             "StateDirectory=talktime",
             "StateDirectoryMode=0700",
@@ -220,7 +261,7 @@ def unit_text(run_args: list[str], *, system: bool = False, executable: Path | N
             "DeviceAllow=char-alsa rw",
         ]
         if data_dir != SYSTEM_DATA_DIR:  # ProtectSystem=strict leaves only the StateDirectory writable
-            lines.append(f"ReadWritePaths={_quote(str(data_dir))}")
+            lines.append(f"ReadWritePaths={_quote(_unit_value(str(data_dir), 'ReadWritePaths= (--data-dir)'))}")
     lines += ["", "[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}", ""]
     return "\n".join(lines)
 
@@ -283,10 +324,19 @@ def _check_run_args(run_args: list[str]) -> None:
     """Parse the flags as ``talktime run`` would, so a typo fails now rather than at every boot."""
     from api.settings import SettingsError, add_cli_arguments, settings_from_args
 
-    parser = _RunFlags(prog="talktime run", add_help=False)
+    parser = _RunFlags(prog="talktime run", add_help=False, allow_abbrev=False)  # as `talktime run` parses them
     add_cli_arguments(parser)
+    parsed, unknown = parser.parse_known_args(run_args)
+    for word in unknown:  # `talktime run` refuses an abbreviation: say which flag was meant
+        name = word.partition("=")[0]
+        meant = [o for o in parser._option_string_actions if name.startswith("--") and o.startswith(name)]
+        if meant:
+            raise ServiceError(f"expected flags of `talktime run` written in full, got {name} "
+                               f"(did you mean {' or '.join(sorted(meant))}?)")
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        settings_from_args(parser.parse_args(run_args))
+        settings_from_args(parsed)
     except SettingsError as exc:
         raise ServiceError(f"the run flags are not valid: {exc}") from None
 
@@ -323,18 +373,19 @@ def _own_flags(args: argparse.Namespace) -> list[str]:
 def cmd_service(args: argparse.Namespace) -> int:
     run_args = _own_flags(args)
     _check_run_args(run_args)
+    _secret_flags(run_args, system=args.system)
     if args.user is not None and not args.system:
         raise ServiceError("--user expected --system beside it: the user service runs as the account that installs "
                            "it (run `talktime service install` as the desktop user, without sudo)")
     account = system_account(args.user) if args.system else getpass.getuser()
     added, left_out = environment_flags(run_args, os.environ)
+    text = unit_text(run_args + added, system=args.system, user=account)  # refused before any note is printed
     for variable in left_out:
         print(f"talktime: {variable} is not written into the unit (every account can read it); put "
               f"{variable}=... in {ENV_FILES[args.system].replace('%h', '~')} instead", file=sys.stderr)
     if not args.system and account == "root":
         print("talktime: note: this user service is root's; the room's microphone usually belongs to the desktop "
               "user's sound server, so run `talktime service install` as that user (without sudo)", file=sys.stderr)
-    text = unit_text(run_args + added, system=args.system, user=account)
     if args.action == "print":
         sys.stdout.write(text)
         return 0
@@ -360,7 +411,7 @@ def cmd_service(args: argparse.Namespace) -> int:
 def add_service_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``talktime service print|install``."""
     s = sub.add_parser(
-        "service", help="run the tracker at boot as a systemd service (print or install its unit)",
+        "service", allow_abbrev=False, help="run the tracker at boot as a systemd service (print or install its unit)",
         description="Print or install a systemd unit that runs `talktime run` with the given flags at boot and "
                     "restarts it whenever it stops. Flags after the action are passed to `talktime run`.",
     )
