@@ -1,25 +1,32 @@
 """Where viewers on the room's network can reach this machine: its LAN addresses, found without
 sending anything, and the viewers' link built from them.
 
-Two sources, both local:
+Three sources, all local, in this order:
 
-- for each probe address, the source address the kernel would use to reach it (a UDP socket's
-  ``connect`` only picks a route; no packet leaves). The first probe follows the default route;
-  the private ranges find a LAN that has no default route (a room network without internet);
+- the source address of the default route, when there is one (a UDP socket's ``connect`` only
+  picks a route; no packet leaves): the address most viewers can reach;
+- the IPv4 address of each network interface (``socket.if_nameindex`` and the ``SIOCGIFADDR``
+  ioctl, Linux): this finds a room network with no gateway at all (192.168.1.0/24, offline),
+  which no route probe can. Virtual bridges (docker0, virbr0, ...) come after real interfaces;
 - the addresses this machine's name resolves to (``/etc/hosts`` often maps it to 127.0.1.1 only,
   which is why the name alone is not enough).
 """
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import socket
+import struct
 import time
 from collections.abc import Callable
 
-# NB: documentation and private addresses that nothing answers; connect() on UDP sends nothing.
-PROBES = ("192.0.2.254", "10.255.255.254", "172.31.255.254", "192.168.255.254")
+# NB: a documentation address nothing answers, reached through the default route; connect() on UDP
+# sends nothing.
+DEFAULT_ROUTE_PROBE = "192.0.2.254"
 NO_NETWORK = "no network address found: viewers on this machine only"
+SIOCGIFADDR = 0x8915  # <linux/sockios.h>: an interface's IPv4 address
+VIRTUAL_PREFIXES = ("docker", "br-", "virbr", "veth", "lxcbr", "lxdbr", "cni", "flannel", "podman")
 
 
 def _route_source(target: str) -> str | None:
@@ -30,6 +37,28 @@ def _route_source(target: str) -> str | None:
             return str(s.getsockname()[0])
     except OSError:
         return None
+
+
+def _interface_addresses() -> list[tuple[str, str]]:
+    """(interface name, IPv4 address) for each interface that has one, in the kernel's order.
+
+    An interface without an IPv4 address (the ioctl fails) is left out; an empty list where the
+    ioctl does not exist (not Linux).
+    """
+    found: list[tuple[str, str]] = []
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for name in names:
+                request = struct.pack("256s", name.encode()[:15])  # struct ifreq: the name, then the answer
+                try:
+                    answer = fcntl.ioctl(s.fileno(), SIOCGIFADDR, request)
+                except OSError:
+                    continue
+                found.append((name, socket.inet_ntoa(answer[20:24])))  # sockaddr_in's address, after the name
+    except OSError:
+        return []
+    return found
 
 
 NAME_TTL_S = 30.0  # how long the host name's addresses are reused (a lookup may wait on DNS)
@@ -59,13 +88,17 @@ def _usable(address: str) -> bool:
 def lan_addresses(
     route_source: Callable[[str], str | None] = _route_source,
     name_addresses: Callable[[], list[str]] = _name_addresses,
+    interface_addresses: Callable[[], list[tuple[str, str]]] = _interface_addresses,
 ) -> list[str]:
     """This machine's IPv4 addresses that others on its network can reach, the default route's first.
 
-    Loopback, link-local and unspecified addresses are left out; an empty list means no network.
-    The two finders are parameters so tests can fake a machine's network.
+    Then the interfaces' addresses (real interfaces before virtual bridges such as docker0), then
+    the name's. Loopback, link-local and unspecified addresses are left out; an empty list means
+    no network. The finders are parameters so tests can fake a machine's network.
     """
-    found = [a for a in (route_source(t) for t in PROBES) if a is not None] + name_addresses()
+    default = route_source(DEFAULT_ROUTE_PROBE)
+    interfaces = sorted(interface_addresses(), key=lambda pair: pair[0].startswith(VIRTUAL_PREFIXES))  # stable
+    found = ([] if default is None else [default]) + [a for _, a in interfaces] + name_addresses()
     return list(dict.fromkeys(a for a in found if _usable(a)))
 
 
@@ -80,16 +113,18 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def viewers_base_url(base_url: str, served_on: str, addresses: list[str]) -> str:
+def viewers_base_url(base_url: str, served_on: str, addresses: list[str], listen_port: int) -> str:
     """The page's address for viewers: ``base_url`` (as the caller opened it), except that a
     loopback host becomes the first LAN address when the server listens on every interface
-    (``served_on`` 0.0.0.0 or ::) and the machine has one."""
+    (``served_on`` 0.0.0.0 or ::) and the machine has one. The port then becomes ``listen_port``,
+    the one the server listens on: a page opened through an SSH tunnel (localhost:9000 to 8000)
+    carries the tunnel's port, which means nothing on the room's network."""
     scheme, rest = base_url.split("://", 1)
     netloc, _, path = rest.partition("/")
-    host, port = _split_netloc(netloc)
+    host, _ = _split_netloc(netloc)
     if not is_loopback_host(host) or served_on not in ("0.0.0.0", "::") or not addresses:
         return base_url
-    return f"{scheme}://{addresses[0]}{port}/{path}"
+    return f"{scheme}://{addresses[0]}:{listen_port}/{path}"
 
 
 def _split_netloc(netloc: str) -> tuple[str, str]:

@@ -184,7 +184,8 @@ def access_info(request: Request, role: Annotated[Role, Depends(viewer)]) -> dic
         code = request.app.state.access.code
         out["code"] = code
         # NB: a page opened on this machine (127.0.0.1) gives viewers the room network's address
-        base = viewers_base_url(str(request.base_url), request.app.state.settings.host, lan_addresses())
+        settings = request.app.state.settings
+        base = viewers_base_url(str(request.base_url), settings.host, lan_addresses(), settings.port)
         out["join_url"] = f"{base}#code={code}"  # NB: a fragment never reaches a server or its logs
     return out
 

@@ -1,15 +1,21 @@
-"""Where viewers are sent: the machine's LAN addresses (found with a faked network), the start-up
-banner's links and ``/api/access``'s join link when the facilitator opened the page on 127.0.0.1."""
+"""Where viewers are sent: the machine's LAN addresses (found with a faked network, on this machine,
+and in a network namespace holding an offline room LAN), the start-up banner's links and
+``/api/access``'s join link when the facilitator opened the page on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ipaddress
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.network import NO_NETWORK, PROBES, lan_addresses, viewers_base_url
+from api.network import DEFAULT_ROUTE_PROBE, NO_NETWORK, _interface_addresses, lan_addresses, viewers_base_url
 from api.server import banner
 from api.settings import Settings
 from api_fixtures import scripted_session
@@ -18,47 +24,84 @@ CODE, TOKEN = "viewer-code-1", "facilitator-token-1"
 CONTROL = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def routes(table: dict[str, str]) -> dict[str, str | None]:
-    """A fake kernel's answer for each probe: the source address, or None (no route)."""
-    return {p: table.get(p) for p in PROBES}
+REPO = Path(__file__).resolve().parents[1]
 
 
-def test_the_default_route_comes_first_and_loopback_is_dropped() -> None:
-    # Debian's /etc/hosts maps the machine's name to 127.0.1.1: only the route finds 192.168.1.20
-    answer = routes({PROBES[0]: "192.168.1.20", "192.168.255.254": "192.168.1.20", "10.255.255.254": "10.8.0.5"})
-    found = lan_addresses(answer.get, lambda: ["127.0.1.1", "192.168.1.20", "169.254.3.4"])
-    assert found == ["192.168.1.20", "10.8.0.5"]
+def default_route(source: str | None) -> Callable[[str], str | None]:
+    """A fake kernel: ``source`` for the default route's probe (None: no default route)."""
+
+    def route(target: str) -> str | None:
+        assert target == DEFAULT_ROUTE_PROBE
+        return source
+
+    return route
 
 
-def test_a_room_network_without_internet_is_found() -> None:
-    answer = routes({"192.168.255.254": "192.168.50.2"})  # no default route, one private LAN
-    assert lan_addresses(answer.get, lambda: []) == ["192.168.50.2"]
+def test_the_default_route_comes_first_then_the_interfaces_and_loopback_is_dropped() -> None:
+    # Debian's /etc/hosts maps the machine's name to 127.0.1.1: the name alone finds nothing
+    interfaces = [("lo", "127.0.0.1"), ("docker0", "172.17.0.1"), ("tun0", "10.8.0.5"), ("wlan0", "192.168.1.20"),
+                  ("eth1", "169.254.3.4")]
+    found = lan_addresses(default_route("192.168.1.20"), lambda: ["127.0.1.1", "192.168.1.20"], lambda: interfaces)
+    assert found == ["192.168.1.20", "10.8.0.5", "172.17.0.1"]  # once each; a virtual bridge after the real ones
+
+
+def test_a_room_network_without_a_gateway_is_found_by_its_interface() -> None:
+    # an offline room LAN (192.168.1.0/24, no default route): no route probe would find it
+    interfaces = [("lo", "127.0.0.1"), ("virbr0", "192.168.122.1"), ("enp3s0", "192.168.1.20")]
+    assert lan_addresses(default_route(None), lambda: [], lambda: interfaces) == ["192.168.1.20", "192.168.122.1"]
 
 
 def test_no_network_at_all() -> None:
-    assert lan_addresses(routes({}).get, lambda: ["127.0.0.1", "127.0.1.1"]) == []
+    assert lan_addresses(default_route(None), lambda: ["127.0.0.1", "127.0.1.1"], lambda: [("lo", "127.0.0.1")]) == []
 
 
-def test_this_machine_finds_something_real() -> None:
-    """The real finders run without error; each address they give is a plain IPv4 address."""
-    for address in lan_addresses():
+def test_this_machine_finds_its_interfaces_addresses() -> None:
+    """The real finders: loopback's interface is read, and every address ``hostname -I`` lists is found."""
+    assert ("lo", "127.0.0.1") in _interface_addresses()
+    found = lan_addresses()
+    for address in found:
         assert address.count(".") == 3 and not address.startswith("127.")
+    if shutil.which("hostname"):
+        listed = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=10).stdout.split()
+        ipv4 = [a for a in listed if ipaddress.ip_address(a).version == 4 and not ipaddress.ip_address(a).is_link_local]
+        assert set(ipv4) <= set(found), (listed, found)
+
+
+def _namespaces() -> bool:
+    if not shutil.which("unshare") or not shutil.which("ip"):
+        return False
+    return subprocess.run(["unshare", "-rn", "true"], capture_output=True, timeout=10).returncode == 0
+
+
+@pytest.mark.skipif(not _namespaces(), reason="needs unshare -rn (user and network namespaces) and ip")
+def test_an_offline_room_lan_is_found_for_real_in_a_network_namespace() -> None:
+    """A machine whose only network is 192.168.1.0/24 without a gateway: the real finders, no fakes."""
+    setup = ("ip link set lo up && ip link add room0 type veth peer name room1 && "
+             "ip addr add 192.168.1.20/24 dev room0 && ip link set room0 up && ")
+    code = "from api.network import lan_addresses; print(lan_addresses())"
+    proc = subprocess.run(["unshare", "-rn", "sh", "-c", setup + f'"{sys.executable}" -c "{code}"'], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['192.168.1.20']"
 
 
 @pytest.mark.parametrize(
     "base, served_on, addresses, expected",
     [
-        ("http://127.0.0.1:8731/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.2:8731/"),
+        ("http://127.0.0.1:8731/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.2:8000/"),
         ("http://localhost:8000/", "0.0.0.0", ["192.0.2.2", "10.0.0.3"], "http://192.0.2.2:8000/"),
+        ("http://localhost:9000/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.2:8000/"),  # an SSH tunnel's port
+        ("http://localhost/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.2:8000/"),  # a proxy on port 80
         ("http://[::1]:8000/", "::", ["192.0.2.2"], "http://192.0.2.2:8000/"),
-        ("http://room-pc.local:8000/", "0.0.0.0", ["192.0.2.2"], "http://room-pc.local:8000/"),  # already a LAN name
-        ("http://192.0.2.9:8000/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.9:8000/"),
-        ("http://127.0.0.1:8000/", "127.0.0.1", ["192.0.2.2"], "http://127.0.0.1:8000/"),  # served on loopback only
-        ("http://127.0.0.1:8000/", "0.0.0.0", [], "http://127.0.0.1:8000/"),  # no network
+        ("http://room-pc.local:8443/", "0.0.0.0", ["192.0.2.2"], "http://room-pc.local:8443/"),  # a LAN name: kept
+        ("http://192.0.2.9:9000/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.9:9000/"),
+        ("http://127.0.0.1:9000/", "127.0.0.1", ["192.0.2.2"], "http://127.0.0.1:9000/"),  # served on loopback only
+        ("http://127.0.0.1:9000/", "0.0.0.0", [], "http://127.0.0.1:9000/"),  # no network
     ],
 )
 def test_viewers_base_url(base: str, served_on: str, addresses: list[str], expected: str) -> None:
-    assert viewers_base_url(base, served_on, addresses) == expected
+    """A loopback host becomes the LAN address with the port the server listens on (here 8000)."""
+    assert viewers_base_url(base, served_on, addresses, 8000) == expected
 
 
 def test_banner_prints_the_viewers_links_or_says_there_is_no_network() -> None:
@@ -78,13 +121,16 @@ def test_banner_prints_the_viewers_links_or_says_there_is_no_network() -> None:
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setattr("api.routes.lan_addresses", lambda: ["192.0.2.2"])
     session, _ = scripted_session()
-    app = create_app(Settings(code=CODE, token=TOKEN), session=session)
+    app = create_app(Settings(code=CODE, token=TOKEN, port=8731), session=session)
     with TestClient(app, base_url="http://127.0.0.1:8731") as c:
         yield c
 
 
 def test_access_sends_viewers_to_the_lan_address(client: TestClient) -> None:
     assert client.get("/api/access", headers=CONTROL).json()["join_url"] == f"http://192.0.2.2:8731/#code={CODE}"
+    # through an SSH tunnel (localhost:9000 to the room's 8731) viewers still get the port the server listens on
+    tunnel = client.get("/api/access", headers={**CONTROL, "Host": "localhost:9000"}).json()
+    assert tunnel["join_url"] == f"http://192.0.2.2:8731/#code={CODE}"
     named = client.get("/api/access", headers={**CONTROL, "Host": "room-pc.local:8731"}).json()
     assert named["join_url"] == f"http://room-pc.local:8731/#code={CODE}"
 
