@@ -167,6 +167,19 @@ def test_paired_source_lines_up_streams_of_different_block_sizes_and_offsets() -
     assert src.call_status == "ok"
 
 
+def test_paired_source_names_the_rooms_device_and_a_recording_none() -> None:
+    """The dashboard's input line and the log name the room microphone of a hybrid meeting; a room
+    that is a recording has no device (it was logged as "default device", then as nothing)."""
+    silence = np.zeros(1600, dtype=np.float32)
+    mic = ListSource(chunks(silence, 800))
+    mic.device_name = "USB room mic"  # type: ignore[attr-defined]
+    assert PairedSource(mic, ListSource(chunks(silence, 800))).device_name == "USB room mic"
+    default = ListSource(chunks(silence, 800))
+    default.device_name = None  # type: ignore[attr-defined]
+    assert PairedSource(default, ListSource(chunks(silence, 800))).device_name is None
+    assert not hasattr(PairedSource(ListSource(chunks(silence, 800)), ListSource(chunks(silence, 800))), "device_name")
+
+
 def test_paired_source_goes_on_without_the_call_when_it_fails() -> None:
     room = np.ones(16000, dtype=np.float32)
     src = PairedSource(ListSource(chunks(room, 1600)), ListSource(chunks(room, 1600), fail_after=3), wait_s=0.01)

@@ -201,6 +201,15 @@ class PairedSource:
         fn = getattr(self.room, "captured_to", None)
         return int(fn()) if callable(fn) else None
 
+    @property
+    def device_name(self) -> str | None:
+        """The room microphone's device name (None: the default device); no such attribute when the
+        room is not a device (a recording), as for any source that is not one."""
+        if not hasattr(self.room, "device_name"):
+            raise AttributeError("device_name")
+        name = getattr(self.room, "device_name")
+        return None if name is None else str(name)
+
     def _call_lost(self, why: str) -> None:
         if self.call_status == "ok":
             log.warning("call audio lost: %s; the room goes on without it", why)
