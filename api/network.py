@@ -5,19 +5,21 @@ Three sources, all local, in this order:
 
 - the source address of the default route, when there is one (a UDP socket's ``connect`` only
   picks a route; no packet leaves): the address most viewers can reach;
-- the IPv4 address of each network interface (``socket.if_nameindex`` and the ``SIOCGIFADDR``
-  ioctl, Linux): this finds a room network with no gateway at all (192.168.1.0/24, offline),
-  which no route probe can. Virtual bridges (docker0, virbr0, ...) come after real interfaces;
+- every IPv4 address of every interface that is up and has its link (``getifaddrs`` through
+  ctypes, secondary addresses too): this finds a room network with no gateway at all
+  (192.168.1.0/24, offline), which no route probe can. Bridges, containers and VPNs (docker0,
+  virbr0, tailscale0, wg0, 100.64.0.0/10, ...) come after real interfaces;
 - the addresses this machine's name resolves to (``/etc/hosts`` often maps it to 127.0.1.1 only,
   which is why the name alone is not enough).
 """
 
 from __future__ import annotations
 
-import fcntl
+import ctypes
+import ctypes.util
 import ipaddress
+import os
 import socket
-import struct
 import time
 from collections.abc import Callable
 
@@ -25,8 +27,11 @@ from collections.abc import Callable
 # sends nothing.
 DEFAULT_ROUTE_PROBE = "192.0.2.254"
 NO_NETWORK = "no network address found: viewers on this machine only"
-SIOCGIFADDR = 0x8915  # <linux/sockios.h>: an interface's IPv4 address
-VIRTUAL_PREFIXES = ("docker", "br-", "virbr", "veth", "lxcbr", "lxdbr", "cni", "flannel", "podman")
+# Bridges, containers and VPNs come after real interfaces: an offline room with no default route would
+# otherwise hand viewers a docker0 or tailscale0 address nobody in the room can reach.
+VIRTUAL_PREFIXES = ("docker", "br-", "virbr", "veth", "lxcbr", "lxdbr", "cni", "flannel", "podman",
+                    "tun", "tap", "wg", "tailscale", "zt", "ppp", "nordlynx", "utun")
+SHARED_RANGE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: Tailscale and its kind
 
 
 def _route_source(target: str) -> str | None:
@@ -39,25 +44,46 @@ def _route_source(target: str) -> str | None:
         return None
 
 
-def _interface_addresses() -> list[tuple[str, str]]:
-    """(interface name, IPv4 address) for each interface that has one, in the kernel's order.
+class _Sockaddr(ctypes.Structure):
+    _fields_ = [("family", ctypes.c_ushort), ("port", ctypes.c_uint16), ("addr", ctypes.c_uint8 * 4)]
 
-    An interface without an IPv4 address (the ioctl fails) is left out; an empty list where the
-    ioctl does not exist (not Linux).
-    """
+
+class _IfAddrs(ctypes.Structure):
+    pass
+
+
+_IfAddrs._fields_ = [  # struct ifaddrs, <ifaddrs.h>
+    ("next", ctypes.POINTER(_IfAddrs)), ("name", ctypes.c_char_p), ("flags", ctypes.c_uint),
+    ("addr", ctypes.POINTER(_Sockaddr)), ("netmask", ctypes.c_void_p), ("ifu", ctypes.c_void_p),
+    ("data", ctypes.c_void_p),
+]
+IFF_UP, IFF_RUNNING = 0x1, 0x40  # <net/if.h>: configured up; the link is there (a cable, an associated Wi-Fi)
+
+
+def _interface_addresses() -> list[tuple[str, str]]:
+    """(interface name, IPv4 address) of every address of every interface that is up and has its
+    link, in the kernel's order (``getifaddrs``: secondary addresses too). Empty where the C library
+    has no ``getifaddrs``."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        getifaddrs, freeifaddrs = libc.getifaddrs, libc.freeifaddrs
+    except (OSError, AttributeError):
+        return []
+    head = ctypes.POINTER(_IfAddrs)()
+    if getifaddrs(ctypes.byref(head)) != 0:
+        return []
     found: list[tuple[str, str]] = []
     try:
-        names = [name for _, name in socket.if_nameindex()]
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            for name in names:
-                request = struct.pack("256s", name.encode()[:15])  # struct ifreq: the name, then the answer
-                try:
-                    answer = fcntl.ioctl(s.fileno(), SIOCGIFADDR, request)
-                except OSError:
-                    continue
-                found.append((name, socket.inet_ntoa(answer[20:24])))  # sockaddr_in's address, after the name
-    except OSError:
-        return []
+        node = head
+        while node:
+            entry = node.contents
+            up = entry.flags & (IFF_UP | IFF_RUNNING) == IFF_UP | IFF_RUNNING
+            if up and entry.addr and entry.addr.contents.family == socket.AF_INET and entry.name:
+                name = os.fsdecode(entry.name)
+                found.append((name, socket.inet_ntoa(bytes(entry.addr.contents.addr))))
+            node = entry.next
+    finally:
+        freeifaddrs(head)
     return found
 
 
@@ -80,6 +106,10 @@ def _name_addresses() -> list[str]:
     return list(found)
 
 
+def _virtual(name: str, address: str) -> bool:
+    return name.startswith(VIRTUAL_PREFIXES) or ipaddress.ip_address(address) in SHARED_RANGE
+
+
 def _usable(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     return not (ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast)
@@ -97,7 +127,7 @@ def lan_addresses(
     no network. The finders are parameters so tests can fake a machine's network.
     """
     default = route_source(DEFAULT_ROUTE_PROBE)
-    interfaces = sorted(interface_addresses(), key=lambda pair: pair[0].startswith(VIRTUAL_PREFIXES))  # stable
+    interfaces = sorted(interface_addresses(), key=lambda pair: _virtual(*pair))  # stable: the kernel's order otherwise
     found = ([] if default is None else [default]) + [a for _, a in interfaces] + name_addresses()
     return list(dict.fromkeys(a for a in found if _usable(a)))
 

@@ -42,7 +42,14 @@ def test_the_default_route_comes_first_then_the_interfaces_and_loopback_is_dropp
     interfaces = [("lo", "127.0.0.1"), ("docker0", "172.17.0.1"), ("tun0", "10.8.0.5"), ("wlan0", "192.168.1.20"),
                   ("eth1", "169.254.3.4")]
     found = lan_addresses(default_route("192.168.1.20"), lambda: ["127.0.1.1", "192.168.1.20"], lambda: interfaces)
-    assert found == ["192.168.1.20", "10.8.0.5", "172.17.0.1"]  # once each; a virtual bridge after the real ones
+    assert found == ["192.168.1.20", "172.17.0.1", "10.8.0.5"]  # once each; bridges and VPNs after the real ones
+
+
+def test_an_offline_room_prefers_the_room_card_to_a_vpn() -> None:
+    # no default route; Tailscale (100.64.0.0/10) came up before the room's USB adapter
+    interfaces = [("lo", "127.0.0.1"), ("tailscale0", "100.101.102.103"), ("wg0", "10.6.0.2"), ("enx00e04c", "192.168.1.20"),
+                  ("weird", "100.64.0.9")]
+    assert lan_addresses(default_route(None), lambda: [], lambda: interfaces)[0] == "192.168.1.20"
 
 
 def test_a_room_network_without_a_gateway_is_found_by_its_interface() -> None:
@@ -75,14 +82,17 @@ def _namespaces() -> bool:
 
 @pytest.mark.skipif(not _namespaces(), reason="needs unshare -rn (user and network namespaces) and ip")
 def test_an_offline_room_lan_is_found_for_real_in_a_network_namespace() -> None:
-    """A machine whose only network is 192.168.1.0/24 without a gateway: the real finders, no fakes."""
+    """A machine whose only network is 192.168.1.0/24 without a gateway, added as a second address
+    beside another, and a card that is down: the real finders, no fakes."""
     setup = ("ip link set lo up && ip link add room0 type veth peer name room1 && "
-             "ip addr add 192.168.1.20/24 dev room0 && ip link set room0 up && ")
+             "ip addr add 10.9.0.2/24 dev room0 && ip addr add 192.168.1.20/24 dev room0 && "
+             "ip link set room0 up && ip link set room1 up && "
+             "ip link add dead0 type veth peer name dead1 && ip addr add 192.168.7.7/24 dev dead0 && ")
     code = "from api.network import lan_addresses; print(lan_addresses())"
     proc = subprocess.run(["unshare", "-rn", "sh", "-c", setup + f'"{sys.executable}" -c "{code}"'], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "['192.168.1.20']"
+    assert proc.stdout.strip() == "['10.9.0.2', '192.168.1.20']"  # the secondary address too; the card that is down not
 
 
 @pytest.mark.parametrize(
