@@ -149,12 +149,12 @@ def viewers_base_url(base_url: str, served_on: str, addresses: list[str], listen
     (``served_on`` 0.0.0.0 or ::) and the machine has one. The port then becomes ``listen_port``,
     the one the server listens on: a page opened through an SSH tunnel (localhost:9000 to 8000)
     carries the tunnel's port, which means nothing on the room's network."""
-    scheme, rest = base_url.split("://", 1)
+    _, rest = base_url.split("://", 1)
     netloc, _, path = rest.partition("/")
     host, _ = _split_netloc(netloc)
     if not is_loopback_host(host) or served_on not in ("0.0.0.0", "::") or not addresses:
         return base_url
-    return f"{scheme}://{addresses[0]}:{listen_port}/{path}"
+    return f"http://{addresses[0]}:{listen_port}/{path}"  # the server itself speaks plain HTTP (a local TLS proxy does not)
 
 
 def _split_netloc(netloc: str) -> tuple[str, str]:

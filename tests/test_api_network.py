@@ -102,6 +102,7 @@ def test_an_offline_room_lan_is_found_for_real_in_a_network_namespace() -> None:
         ("http://localhost:8000/", "0.0.0.0", ["192.0.2.2", "10.0.0.3"], "http://192.0.2.2:8000/"),
         ("http://localhost:9000/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.2:8000/"),  # an SSH tunnel's port
         ("http://localhost/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.2:8000/"),  # a proxy on port 80
+        ("https://localhost/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.2:8000/"),  # a local TLS proxy: the server's own
         ("http://[::1]:8000/", "::", ["192.0.2.2"], "http://192.0.2.2:8000/"),
         ("http://room-pc.local:8443/", "0.0.0.0", ["192.0.2.2"], "http://room-pc.local:8443/"),  # a LAN name: kept
         ("http://192.0.2.9:9000/", "0.0.0.0", ["192.0.2.2"], "http://192.0.2.9:9000/"),
