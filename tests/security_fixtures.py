@@ -70,3 +70,16 @@ def live_room(seconds: float = 20.0, roster: Sequence[str] = (), **settings: Any
         server.should_exit = True
         thread.join(timeout=15)
         assert not thread.is_alive(), "uvicorn did not stop"
+
+
+@contextmanager
+def app_client(fed_s: float = 2.0) -> Iterator[Any]:
+    """The real app (``create_app``) over a scripted meeting with this module's codes, in
+    starlette's TestClient, ``fed_s`` seconds of the meeting already fed."""
+    from fastapi.testclient import TestClient
+
+    session, source = scripted_session()
+    app = create_app(Settings(code=CODE, token=TOKEN, save=False), session=session)
+    with TestClient(app) as client:
+        source.feed(fed_s)
+        yield client

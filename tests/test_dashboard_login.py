@@ -12,11 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.security import safe_next
-from api.settings import Settings
-from api_fixtures import scripted_session
-from security_fixtures import CODE, TOKEN, VIEW
+from security_fixtures import CODE, VIEW, app_client
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # what Chromium sends
 FOREIGN = ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "http:/x",
@@ -25,10 +22,7 @@ FOREIGN = ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    session, source = scripted_session()
-    app = create_app(Settings(code=CODE, token=TOKEN, save=False), session=session)
-    with TestClient(app) as c:
-        source.feed(2.0)
+    with app_client() as c:
         yield c
 
 

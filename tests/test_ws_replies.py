@@ -15,12 +15,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.events import HelloEvent
 from api.hub import Hub, Outbox
-from api.settings import Settings
-from api_fixtures import scripted_session
-from security_fixtures import CODE, TOKEN, VIEW
+from security_fixtures import VIEW, app_client
 
 # The QA engineer's six messages and the reply each must get.
 QA_MESSAGES: list[tuple[str, str]] = [
@@ -96,10 +93,7 @@ def test_a_burst_of_messages_while_states_stream_gets_every_reply() -> None:
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    session, source = scripted_session()
-    app = create_app(Settings(code=CODE, token=TOKEN, save=False), session=session)
-    with TestClient(app) as c:
-        source.feed(2.0)
+    with app_client() as c:
         yield c
 
 
