@@ -98,6 +98,8 @@ def test_in_chromium_a_report_link_asks_for_the_code_then_shows_the_report() -> 
             page.click("text=Open the dashboard")
             page.wait_for_url(link)
             assert page.evaluate("document.contentType") == "text/html" and mid[:8] in page.content()
+            page.wait_for_load_state("networkidle")
+            assert not errors, errors  # the report asks for nothing that is not there (no favicon 404)
             other = browser.new_page()  # a link with the code in its fragment logs in by itself
             other.goto(f"{link}#code={CODE}")
             other.wait_for_url(link)

@@ -200,4 +200,5 @@ never audio, never words. Meeting {escape(info.id)}; times are of the meeting's 
     css = re.sub(r"\s+", " ", CSS)
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+            '<link rel="icon" href="data:,">'  # no /favicon.ico request (a 404 in the console)
             f"<style>{css}</style></head><body>{body}{_embedded(report)}</body></html>\n")
