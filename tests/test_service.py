@@ -202,6 +202,9 @@ def test_paths_given_relative_to_here_are_written_absolute() -> None:
     assert f"--input {REPO / 'tests' / 'data' / 'meeting3.wav'} " in exec_start
     assert f"--data-dir={REPO / 'room-data'}" in exec_start
     assert "--title data" in exec_start  # a value that is not a path stays as it is
+    from_env = talktime("service", "print", env=clean_env(TALKTIME_DATA_DIR="room-data"))
+    assert from_env.returncode == 0, from_env.stderr
+    assert f"--data-dir={REPO / 'room-data'}" in from_env.stdout  # a variable's path too
 
 
 def _refused(proc: subprocess.CompletedProcess[str], *expected: str) -> None:

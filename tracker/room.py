@@ -253,7 +253,7 @@ class Room:
         self._past[session.id] = record
         while len(self._past) > KEEP_PAST:
             self._past.popitem(last=False)
-        known = getattr(session.pipeline, "known", None)
+        known = session.pipeline.known
         why = _nothing_to_keep(record, session.snapshot().clock_s, known.roster if known is not None else ())
         if why is not None and self._recorder is not None:
             try:

@@ -128,7 +128,7 @@ def environment_flags(run_args: list[str], environ: Mapping[str, str]) -> tuple[
 
     Returns (flags to add, variables left out). A variable whose flag is already in ``run_args``
     is skipped (the flag wins, as in ``talktime run``); the code and token are left out, because
-    they must not be written into a unit file. A relative ``TALKTIME_DATA_DIR`` is made absolute.
+    they must not be written into a unit file. Paths are made absolute by ``unit_text``, as given flags are.
     Values are written as ``--flag=value``, so one that starts with ``-`` stays a value; one with a
     control character is a ``ServiceError`` naming the variable.
     """
@@ -149,8 +149,6 @@ def environment_flags(run_args: list[str], environ: Mapping[str, str]) -> tuple[
         if info.annotation is bool:
             on = value.strip().lower() in ("1", "true", "yes", "on", "t", "y")
             added.append(flag(name) if on else "--no-" + flag(name)[2:])
-        elif name == "data_dir":
-            added.append(f"{flag(name)}={Path(value).expanduser().absolute()}")
         else:
             added.append(f"{flag(name)}={value}")
     return added, left_out
