@@ -1,0 +1,69 @@
+"""Speed of the neural engine's models on this machine: milliseconds per call, median of repeated calls.
+
+    python scripts/bench_neural_models.py [--threads 1] [--reps 15] [--only campplus|segmentation]
+
+CAM++ (torch and onnxruntime backends; fbank and numpy pooling included) on 1.5 s, 5 s and 10 s
+inputs, and segmentation-3.0 on 5 s and 10 s chunks, each at batch 1 and 4. The input is noise:
+the cost does not depend on what is said. On a shared machine the median is the figure to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import models  # noqa: E402,F401 - telemetry off before pyannote is imported
+from models.campplus import CamPlusPlus  # noqa: E402
+from models.segmentation import Segmentation3  # noqa: E402
+
+
+def median_ms(fn: Callable[[], object], reps: int) -> float:
+    fn()
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1, help="torch / onnxruntime intra-op threads (default 1)")
+    ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--only", choices=("campplus", "segmentation"))
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"threads {args.threads}, median of {args.reps} calls; ms per call (ms per item)")
+    print(f"{'model':34s} {'input':>6s} {'batch 1':>10s} {'batch 4':>18s}")
+    if args.only in (None, "campplus"):
+        for backend in ("torch", "onnx"):
+            enc = CamPlusPlus(backend=backend, threads=args.threads)  # type: ignore[arg-type]
+            enc.load()
+            for seconds in (1.5, 5.0, 10.0):
+                wav = (0.1 * rng.standard_normal((4, int(seconds * 16000)))).astype(np.float32)
+                one = median_ms(lambda: enc.embed(wav[:1]), args.reps)
+                four = median_ms(lambda: enc.embed(wav), args.reps)
+                print(f"{'CAM++ ' + backend:34s} {seconds:5.1f}s {one:8.1f}   {four:8.1f} ({four / 4:5.1f})", flush=True)
+    if args.only in (None, "segmentation"):
+        for seconds in (5.0, 10.0):
+            seg = Segmentation3(chunk_seconds=seconds, threads=args.threads)
+            seg.load()
+            wav = (0.1 * rng.standard_normal((4, seg.chunk_samples))).astype(np.float32)
+            one = median_ms(lambda: seg(wav[:1]), args.reps)
+            four = median_ms(lambda: seg(wav), args.reps)
+            print(f"{'segmentation-3.0 torch':34s} {seconds:5.1f}s {one:8.1f}   {four:8.1f} ({four / 4:5.1f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
