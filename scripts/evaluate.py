@@ -1,52 +1,73 @@
 #!/usr/bin/env python
 """Measure talktime's accuracy and speed on a folder of recordings with reference turns.
 
-    python scripts/evaluate.py DIR [--mode live|final] [--vad silero|webrtc0..3] [--engine pyannote --pipeline DIR]
+    python scripts/evaluate.py DIR [--mode live|final|both] [--engine lite|neural|pyannote] [--json OUT]
+                               [--vad silero|webrtc0..3] [--pipeline DIR] [--set STAGE.FIELD=VALUE]
 
 DIR is laid out like ../shared/eval/dev: ``wav/<uri>.wav``, ``rttm/<uri>.rttm`` and ``all.uem``.
-Each file goes through the live path (FileSource -> Runner -> Pipeline); with ``--engine pyannote``
-the final pass is a local pyannote.audio pipeline run on the decoded file. Printed per file and
-pooled over all files (last line):
+Each file goes through the microphone's path (FileSource -> Runner -> Pipeline); ``--mode final``
+adds the post-meeting pass. ``--engine`` picks the diarization engine: ``lite`` (VAD + Resemblyzer
+windows, today's default), ``neural`` (segmentation + CAM++; says so when this checkout does not
+have it yet) or ``pyannote`` (final mode only: a local pyannote.audio pipeline, ``--pipeline``, as
+the final pass over the lite live labels). Everything evaluate.py asks of the tracker is in
+``tracker_runner()``: the tracker's wiring is fixed there and nowhere else.
 
-- DER with no collar and with a 0.25 s collar, overlap scored (pyannote.metrics), and its parts
-  (missed speech, false alarm, confusion) for the no-collar DER;
-- reference vs found speaker count (found = people counted in the equity figures);
-- talk-share error: the shares the product shows (among people counted present, so phantom voices
-  under AccountingConfig.min_presence_s are left out), mapped one-to-one to real people by overlap (Hungarian);
-  for every person and every unmapped found voice, |found share - true share| in percentage
-  points, averaged per file; pooled = averaged over all people of all files;
+Printed per file, then pooled over all files (the last line, ``POOLED``):
+
+- DER with no collar, overlap scored (pyannote.metrics), with its parts (missed speech, false
+  alarm, confusion, in % of reference speech), and DERc: the same with a 0.25 s collar on each side
+  of every reference boundary; pooled = accumulated over all files;
+- people present (reference speakers) and voices counted (found voices with at least 2 s of talk,
+  as the product counts people); pooled: how many files have the exact count and how many are
+  within one;
+- TVD, the talk-time total variation distance in percentage points: half the sum of |reference
+  share - found share| over people, after the one-to-one mapping of found voices to people that
+  maximises the time they share (an unmapped voice counts with reference share 0), with found
+  shares among the counted voices, as the product shows them (``scripts/talk_metrics.py``). The
+  part of the talk time given to the wrong person. The shares of different meetings do not add up,
+  so the pooled TVD is the mean of the per-file TVDs weighted by each file's reference talk time
+  (the plain mean is printed beside it);
+- phantom: the share (pp) of the largest counted voice that maps to no person; pooled = the largest;
 - the real-time factor (wall time / audio time, models loaded beforehand).
 
-``--enroll`` (live mode) scores voice profiles instead: for each file whose reference speakers
-also speak in other files (AMI speaker ids recur), each such person's profile is built from the
-other files (the mean of the windows they alone fill there, as ``scripts/calibrate_profiles.py``
-does) and the file is run live twice: without profiles, and with them seeded as ``talktime run
---roster`` does. Printed per file and pooled: the talk-share error without and with, and how many
-people were named from a profile (right / wrong).
+``--mode both`` scores the live labels and the final pass of one run of each file (the final pass
+follows the live run, so this costs one run, not two); a table is printed for each.
+``--json OUT`` writes the settings, every per-file figure (shares and mapping included) and the
+pooled figures.
+
+``--enroll`` (live, lite engine) scores voice profiles instead: for each file whose reference
+speakers also speak in other files (AMI speaker ids recur), each such person's profile is built
+from the other files (the mean of the windows they alone fill there, as
+``scripts/calibrate_profiles.py`` does) and the file is run live twice: without profiles, and with
+them seeded as ``talktime run --roster`` does. Printed per file and pooled: the talk-share error
+(mean |share error| per person, ``share_errors``) without and with, and how many people were named
+from a profile (right / wrong).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(1, str(Path(__file__).resolve().parent))  # calibrate_profiles, for --enroll
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # talk_metrics, calibrate_profiles
 
 import models  # noqa: F401,E402 - telemetry off before pyannote is imported
 import numpy as np  # noqa: E402
 from pyannote.core import Annotation, Segment, Timeline  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
+from talk_metrics import MIN_TALK_S, TalkScore, pool, score_talk  # noqa: E402
 
-from tracker.analysis import analyze  # noqa: E402
-from tracker.audio import SAMPLE_RATE  # noqa: E402
-from tracker.runner import Pipeline, PipelineConfig, build_pipeline  # noqa: E402
-from tracker.stages.vad import VadConfig  # noqa: E402
+ENGINES = ("lite", "neural", "pyannote")
+Seg = tuple[str, float, float]  # (speaker, start_s, end_s)
 
 
 def load_rttm(path: Path) -> Annotation:
@@ -91,28 +112,7 @@ def share_errors(ref: Annotation, hyp: Annotation) -> list[float]:
     return errs
 
 
-@dataclass
-class Row:
-    uri: str
-    der0: float
-    miss: float
-    fa: float
-    conf: float
-    derc: float
-    ref_spk: int
-    hyp_spk: int
-    share_err: float
-    rtf: float
-
-
-def fmt(r: Row) -> str:
-    return (
-        f"{r.uri:32s} {r.der0:6.1f} {r.miss:6.1f} {r.fa:6.1f} {r.conf:6.1f} {r.derc:6.1f}"
-        f" {r.ref_spk:4d} {r.hyp_spk:4d} {r.share_err:7.2f} {r.rtf:6.3f}"
-    )
-
-
-def with_overrides(config: PipelineConfig, sets: list[str]) -> PipelineConfig:
+def with_overrides(config: Any, sets: list[str]) -> Any:
     """Apply ``stage.field=value`` overrides to a PipelineConfig (values parsed as their field's type)."""
     for item in sets:
         key, _, value = item.partition("=")
@@ -125,15 +125,119 @@ def with_overrides(config: PipelineConfig, sets: list[str]) -> PipelineConfig:
     return config
 
 
+class EngineUnavailable(Exception):
+    """The engine asked for cannot run here (not in this checkout, weights missing, wrong mode)."""
+
+
+@dataclass
+class FileRun:
+    segments: dict[str, list[Seg]]  # mode ("live", "final") -> who spoke when, as the tracker decided it
+    duration_s: float
+    elapsed_s: float  # wall time of the run (both modes), models already loaded
+
+
+RunFile = Callable[[Path], FileRun]
+
+
+def tracker_runner(engine: str, mode: str, *, vad: str | None = None, sets: list[str] | None = None,
+                   pipeline_dir: str | None = None, segmentation_step: float | None = None) -> RunFile:
+    """Build the tracker once for ``engine`` and return ``run_file(wav) -> FileRun`` in ``mode``
+    (``live``, ``final``, or ``both`` from one run: the final pass follows the same live run).
+
+    The only function of evaluate.py that knows how the tracker is put together (imports included):
+    when modules move or the engine factory changes, fix this one.
+    """
+    from tracker.pipeline.analysis import analyze
+    from tracker.audio import SAMPLE_RATE
+    from tracker.pipeline.runner import PipelineConfig, build_pipeline
+    from tracker.stages.vad import VadConfig
+
+    if engine not in ENGINES:
+        raise EngineUnavailable(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    config = PipelineConfig() if vad is None else PipelineConfig(vad=VadConfig(model=vad))
+    config = with_overrides(config, sets or [])
+    takes_engine = "engine" in inspect.signature(build_pipeline).parameters  # the engine factory, once it lands
+    final_engine = None
+    if engine == "neural":
+        if not takes_engine:
+            raise EngineUnavailable("the neural engine is not available in this checkout yet "
+                                    "(build_pipeline takes no engine); use --engine lite or pyannote")
+        pipeline = build_pipeline(config, **{"engine": "neural"})
+    elif engine == "pyannote":
+        if mode == "live":
+            raise EngineUnavailable("--engine pyannote is a final pass only (run it with --mode final or both)")
+        from models.pyannote import PyannoteEngine
+
+        pipeline = build_pipeline(config)
+        final_engine = PyannoteEngine(pipeline_dir or "pyannote/speaker-diarization-community-1",
+                                      segmentation_step=segmentation_step)
+        try:
+            final_engine.warmup()
+        except models.ModelLoadError as exc:
+            raise EngineUnavailable(f"ModelLoadError: {exc}") from exc
+    else:
+        pipeline = build_pipeline(config, **({"engine": "lite"} if takes_engine else {}))
+
+    def seconds(segments: Any) -> list[Seg]:
+        return [(f"spk{s.speaker}", s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE) for s in segments]
+
+    def run_file(wav: Path) -> FileRun:
+        a = analyze(wav, pipeline, mode="live" if mode == "live" else "final", engine=final_engine)
+        out = {"final": seconds(a.segments)} if mode != "live" else {"live": seconds(a.segments)}
+        if mode == "both":  # the live labels of the same run, as analyze(mode="live") returns them
+            out["live"] = seconds(sorted(pipeline.segments, key=lambda s: (s.start_sample, s.speaker)))
+        return FileRun(out, a.duration_s, a.elapsed_s)
+
+    return run_file
+
+
+@dataclass
+class Row:
+    uri: str
+    der: float  # % no collar, overlap scored
+    miss: float
+    fa: float
+    conf: float
+    der_collar: float  # % with 0.25 s each side
+    people: int
+    voices: int
+    tvd: float  # pp
+    phantom: float  # pp
+    rtf: float
+    duration_s: float = 0.0
+    ref_talk_s: float = 0.0
+    ref_share: dict[str, float] = dataclasses.field(default_factory=dict)
+    found_share: dict[str, float] = dataclasses.field(default_factory=dict)
+    mapping: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+HEADER = (f"{'file':34s} {'DER':>6s} {'miss':>6s} {'FA':>6s} {'conf':>6s} {'DERc':>6s} "
+          f"{'people':>6s} {'voices':>6s} {'TVD':>6s} {'phant':>6s} {'RTF':>6s}")
+
+
+def fmt(r: Row) -> str:
+    return (f"{r.uri:34s} {r.der:6.1f} {r.miss:6.1f} {r.fa:6.1f} {r.conf:6.1f} {r.der_collar:6.1f} "
+            f"{r.people:6d} {r.voices:6d} {r.tvd:6.2f} {r.phantom:6.2f} {r.rtf:6.3f}")
+
+
+def annotation(uri: str, segs: list[Seg]) -> Annotation:
+    ann = Annotation(uri=uri)
+    for k, (spk, start, end) in enumerate(segs):
+        if end > start:
+            ann[Segment(start, end), k] = spk
+    return ann
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir", type=Path, help="folder with wav/, rttm/ and all.uem")
-    ap.add_argument("--mode", choices=("live", "final"), default="final")
-    ap.add_argument("--vad", default=VadConfig().model, help="silero or webrtc0..webrtc3")
-    ap.add_argument("--json", type=Path, help="also write the per-file figures here")
-    ap.add_argument("--engine", choices=("talktime", "pyannote"), default="talktime",
-                    help="final pass: talktime's re-clustering or a pyannote.audio pipeline (--pipeline)")
-    ap.add_argument("--pipeline", default="pyannote/speaker-diarization-community-1",
+    ap.add_argument("--mode", choices=("live", "final", "both"), default="final",
+                    help="both: live and final figures from one run of each file")
+    ap.add_argument("--engine", choices=ENGINES, default="lite",
+                    help="diarization engine: lite (today's), neural, or pyannote (final pass only, --pipeline)")
+    ap.add_argument("--vad", default=None, help="lite engine's speech detector: silero or webrtc0..webrtc3")
+    ap.add_argument("--json", type=Path, metavar="OUT", help="also write every per-file and pooled figure here")
+    ap.add_argument("--pipeline", default=None,
                     help="with --engine pyannote: a local pipeline folder or a Hugging Face id in the local cache")
     ap.add_argument("--segmentation-step", type=float, default=None,
                     help="with --engine pyannote: the segmentation window's step as a fraction of it (pyannote: 0.1)")
@@ -148,85 +252,96 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate: no wav/*.wav under {args.dir}; expected a folder laid out like ../shared/eval/dev", file=sys.stderr)
         return 2
     uems = load_uem(args.dir / "all.uem")
-    pipeline = build_pipeline(with_overrides(PipelineConfig(vad=VadConfig(model=args.vad)), args.set))
     if args.enroll:
-        return evaluate_enrollment(args.dir, wavs, uems, pipeline)
-    engine = None
-    if args.engine == "pyannote" and args.mode == "final":
-        from models.pyannote import PyannoteEngine
-
-        engine = PyannoteEngine(args.pipeline, segmentation_step=args.segmentation_step)
-        try:
-            engine.warmup()
-        except models.ModelLoadError as exc:
-            print(f"evaluate: ModelLoadError: {exc}", file=sys.stderr)
-            return 1
-    der0, derc = DiarizationErrorRate(collar=0.0, skip_overlap=False), DiarizationErrorRate(collar=0.5, skip_overlap=False)
-    rows: list[Row] = []
-    all_errs: list[float] = []
-    total_audio = total_wall = 0.0
-    print(f"mode={args.mode} vad={args.vad} engine={args.engine if engine else 'talktime'}  (DER parts in % of reference speech; share error in pp)")
-    print(f"{'file':32s} {'DER':>6s} {'miss':>6s} {'FA':>6s} {'conf':>6s} {'DERc':>6s} {'ref':>4s} {'hyp':>4s} {'share':>7s} {'RTF':>6s}")
+        return evaluate_enrollment(args.dir, wavs, uems, vad=args.vad, sets=args.set)
+    try:
+        run_file = tracker_runner(args.engine, args.mode, vad=args.vad, sets=args.set, pipeline_dir=args.pipeline,
+                                  segmentation_step=args.segmentation_step)
+    except EngineUnavailable as exc:
+        print(f"evaluate: engine {args.engine}: {exc}", file=sys.stderr)
+        return 1
+    runs: list[tuple[str, Annotation, Timeline, FileRun]] = []
     for wav in wavs:
         uri = wav.stem
         rttm = args.dir / "rttm" / f"{uri}.rttm"
         if not rttm.exists():
             print(f"evaluate: skipping {uri}: no {rttm}", file=sys.stderr)
             continue
-        ref = load_rttm(rttm)
-        a = analyze(wav, pipeline, mode=args.mode, engine=engine)
-        hyp = Annotation(uri=uri)
-        for k, s in enumerate(a.segments):
-            hyp[Segment(s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE), k] = f"spk{s.speaker}"
-        uem = uems.get(uri, Timeline([Segment(0, a.duration_s)], uri=uri))
+        run = run_file(wav)
+        runs.append((uri, load_rttm(rttm), uems.get(uri, Timeline([Segment(0, run.duration_s)], uri=uri)), run))
+        print(f"  {uri}: {run.duration_s:.0f} s in {run.elapsed_s:.1f} s", file=sys.stderr, flush=True)
+    if not runs:
+        print(f"evaluate: no wav under {args.dir} has a reference in rttm/", file=sys.stderr)
+        return 2
+    modes = ["live", "final"] if args.mode == "both" else [args.mode]
+    results = {mode: score_mode(args, mode, runs) for mode in modes}
+    if args.json:
+        out = {
+            "dir": str(args.dir), "engine": args.engine, "vad": args.vad, "set": args.set, "min_talk_s": MIN_TALK_S,
+            "notes": "pooled tvd = mean of per-file TVD weighted by reference talk time (shares of different files do "
+                     "not add up), tvd_mean = plain mean; der/miss/fa/conf/der_collar pooled = accumulated over "
+                     "files, in % of reference speech; der_collar = 0.25 s each side; phantom = largest unmapped "
+                     "counted voice's share (pp); voices = found voices with >= min_talk_s of talk",
+            "modes": results,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+def score_mode(args: argparse.Namespace, mode: str, runs: list[tuple[str, Annotation, Timeline, FileRun]]) -> dict[str, Any]:
+    """Score one mode of every run; print its table (pooled last) and return its figures."""
+    der0 = DiarizationErrorRate(collar=0.0, skip_overlap=False)
+    derc = DiarizationErrorRate(collar=0.5, skip_overlap=False)  # pyannote's collar is the total: 0.25 s each side
+    rows: list[Row] = []
+    scores: list[TalkScore] = []
+    total_audio = total_wall = 0.0
+    print(f"{args.dir}  engine={args.engine} mode={mode}  (DER parts in % of reference speech; TVD and phantom "
+          f"share in pp; voices = found voices with >= {MIN_TALK_S:g} s of talk)")
+    print(HEADER)
+    for uri, ref, uem, run in runs:
+        segs = run.segments[mode]
+        hyp = annotation(uri, segs)
         d = der0(ref, hyp, uem=uem, detailed=True)
         dc = derc(ref, hyp, uem=uem)
         total = d["total"] or 1.0
-        # Shares as the product shows them: among the people counted present (phantom voices with
-        # under min_presence_s of speech are listed apart and get no share).
-        present = {f"spk{p.id}" for p in a.summary.speakers if p.present and not p.expected}
-        errs = share_errors(ref.crop(uem), hyp.crop(uem).subset(present))
-        all_errs += errs
-        total_audio += a.duration_s
-        total_wall += a.elapsed_s
-        row = Row(
-            uri,
-            100 * d["diarization error rate"],
-            100 * d["missed detection"] / total,
-            100 * d["false alarm"] / total,
-            100 * d["confusion"] / total,
-            100 * dc,
-            len(ref.labels()),
-            sum(1 for s in a.summary.speakers if s.present and not s.expected),
-            float(np.mean(errs)),
-            a.real_time_factor,
-        )
+        extent = uem.extent()
+        ref_segs = [(str(label), seg.start, seg.end) for seg, _, label in ref.itertracks(yield_label=True)]
+        s = score_talk(ref_segs, segs, region=(extent.start, extent.end))
+        scores.append(s)
+        total_audio += run.duration_s
+        total_wall += run.elapsed_s
+        row = Row(uri, 100 * d["diarization error rate"], 100 * d["missed detection"] / total,
+                  100 * d["false alarm"] / total, 100 * d["confusion"] / total, 100 * dc,
+                  s.people, s.voices, s.tvd, s.phantom, run.elapsed_s / run.duration_s if run.duration_s else 0.0,
+                  run.duration_s, s.ref_talk_s, s.ref_share, s.found_share, s.mapping)
         rows.append(row)
         print(fmt(row), flush=True)
     acc = der0.accumulated_
     t0 = acc["total"] or 1.0
-    pooled = Row(
-        "POOLED",
-        100 * abs(der0),
-        100 * acc["missed detection"] / t0,
-        100 * acc["false alarm"] / t0,
-        100 * acc["confusion"] / t0,
-        100 * abs(derc),
-        sum(r.ref_spk for r in rows),
-        sum(r.hyp_spk for r in rows),
-        float(np.mean(all_errs)) if all_errs else 0.0,
-        total_wall / total_audio if total_audio else 0.0,
-    )
-    right = sum(r.ref_spk == r.hyp_spk for r in rows)
-    print(f"speaker count right in {right} of {len(rows)} files; mean per-file share error "
-          f"{np.mean([r.share_err for r in rows]):.2f} pp; {total_audio:.0f} s of audio in {total_wall:.1f} s")
-    print(fmt(pooled))
-    if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in rows + [pooled]], indent=2))
-    return 0
+    talk = pool(scores)
+    pooled = Row("POOLED", 100 * abs(der0), 100 * acc["missed detection"] / t0, 100 * acc["false alarm"] / t0,
+                 100 * acc["confusion"] / t0, 100 * abs(derc), talk["people"], talk["voices"], talk["tvd_weighted"],
+                 talk["phantom_max"], total_wall / total_audio if total_audio else 0.0, total_audio,
+                 float(sum(s.ref_talk_s for s in scores)))
+    print(f"voices counted = people present in {talk['count_exact']} of {len(rows)} files, within one in "
+          f"{talk['count_within_one']}; TVD: mean of per-file TVD weighted by reference talk time "
+          f"{talk['tvd_weighted']:.2f} pp (plain mean {talk['tvd_mean']:.2f}, worst {talk['tvd_max']:.2f}); "
+          f"largest phantom voice {talk['phantom_max']:.2f} pp; {total_audio:.0f} s of audio in {total_wall:.1f} s")
+    print(fmt(pooled), flush=True)
+    pooled_fig = {k: v for k, v in dataclasses.asdict(pooled).items() if k not in ("ref_share", "found_share", "mapping")}
+    pooled_fig.update(talk)
+    return {"files": [dataclasses.asdict(r) for r in rows], "pooled": pooled_fig}
 
 
-def _live_share_error(wav: Path, ref: Annotation, uem: Timeline | None, pipeline: Pipeline) -> tuple[list[float], dict[int, str]]:
+# --------------------------------------------------------------------------- --enroll (lite engine only)
+# Profiles are a lite-engine feature that reaches into the pipeline; it stays apart from tracker_runner().
+
+
+def _live_share_error(wav: Path, ref: Annotation, uem: Timeline | None, pipeline: Any) -> tuple[list[float], dict[int, str]]:
+    from tracker.pipeline.analysis import analyze
+    from tracker.audio import SAMPLE_RATE
+
     a = analyze(wav, pipeline, mode="live")
     hyp = Annotation(uri=wav.stem)
     for k, s in enumerate(a.segments):
@@ -239,8 +354,10 @@ def _live_share_error(wav: Path, ref: Annotation, uem: Timeline | None, pipeline
     return share_errors(ref.crop(uem), hyp.crop(uem).subset(present)), spoke
 
 
-def _named_right(wav: Path, ref: Annotation, pipeline: Pipeline, named: dict[int, str]) -> tuple[int, int]:
+def _named_right(wav: Path, ref: Annotation, pipeline: Any, named: dict[int, str]) -> tuple[int, int]:
     """Of the voices named from a profile, how many overlap that person's reference speech most."""
+    from tracker.audio import SAMPLE_RATE
+
     right = 0
     for sid, name in named.items():
         overlap: dict[str, float] = {}
@@ -254,12 +371,18 @@ def _named_right(wav: Path, ref: Annotation, pipeline: Pipeline, named: dict[int
     return right, len(named) - right
 
 
-def evaluate_enrollment(folder: Path, wavs: list[Path], uems: dict[str, Timeline], pipeline: Pipeline) -> int:
+def evaluate_enrollment(folder: Path, wavs: list[Path], uems: dict[str, Timeline], *, vad: str | None,
+                        sets: list[str]) -> int:
     """Live share error with and without profiles of recurring people built from the other files."""
     from calibrate_profiles import person_windows
 
-    from tracker.profiles import KnownVoices, Profile, ProfileMatcher, model_id
+    from tracker.pipeline.profiles import KnownVoices, Profile, ProfileMatcher, model_id
+    from tracker.pipeline.runner import PipelineConfig, build_pipeline
     from tracker.stages.diarization import unit
+    from tracker.stages.vad import VadConfig
+
+    config = PipelineConfig() if vad is None else PipelineConfig(vad=VadConfig(model=vad))
+    pipeline = build_pipeline(with_overrides(config, sets))
 
     pairs = [(w, folder / "rttm" / f"{w.stem}.rttm") for w in wavs if (folder / "rttm" / f"{w.stem}.rttm").exists()]
     windows = {w.stem: person_windows(w, r, pipeline) for w, r in pairs}

@@ -27,17 +27,23 @@ def test_evaluate_scores_a_folder(tmp_path: Path) -> None:
     (tmp_path / "all.uem").write_text("\n".join(uem) + "\n")
     out = tmp_path / "scores.json"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "evaluate.py"), str(tmp_path), "--mode", "live", "--json", str(out)],
+        [sys.executable, str(REPO / "scripts" / "evaluate.py"), str(tmp_path), "--mode", "both", "--json", str(out)],
         capture_output=True, text=True, timeout=300, cwd=REPO,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1].startswith("POOLED")
-    rows = json.loads(out.read_text())
-    assert [r["uri"] for r in rows] == [*URIS, "POOLED"]
-    for r in rows:
-        assert 0 <= r["miss"] <= 100 and 0 <= r["der0"] <= 200 and r["rtf"] > 0
-    assert [r["ref_spk"] for r in rows[:-1]] == [2, 2]
-    assert all(r["hyp_spk"] >= 1 for r in rows[:-1])
+    figures = json.loads(out.read_text())
+    assert figures["engine"] == "lite" and set(figures["modes"]) == {"live", "final"}
+    for mode in ("live", "final"):
+        rows, pooled = figures["modes"][mode]["files"], figures["modes"][mode]["pooled"]
+        assert [r["uri"] for r in rows] == URIS
+        for r in [*rows, pooled]:
+            assert 0 <= r["miss"] <= 100 and 0 <= r["der"] <= 200 and r["rtf"] > 0
+            assert 0 <= r["tvd"] <= 100 and 0 <= r["phantom"] <= 100
+        assert [r["people"] for r in rows] == [2, 2]
+        assert all(r["voices"] >= 1 for r in rows)
+        assert pooled["people"] == 4 and pooled["files"] == 2
+        assert min(r["tvd"] for r in rows) <= pooled["tvd_weighted"] <= max(r["tvd"] for r in rows)
 
 
 def test_evaluate_explains_an_empty_folder(tmp_path: Path) -> None:
