@@ -9,7 +9,12 @@ with, in order (sox):
   high-frequency roll-off (``lowpass 5000``), level lowered by 6 dB;
 - a second conversation in the background: another file of SRC, 20 dB below, shifted in time;
 - pink noise (fans, traffic) at ``--snr`` dB below the speech level.
-References (rttm/, all.uem) are copied unchanged: the words and the people are the same.
+References (rttm/, all.uem) are copied unchanged: the words and the people are the same. The
+output is the same on every run for a given --seed and --snr.
+
+The far-field version of the development set used for the baselines:
+
+    python scripts/make_farfield.py ../shared/eval/dev /tmp/eval/dev-far --snr 15 --seed 0
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from pathlib import Path
 
 
 def sox(*args: str) -> None:
-    subprocess.run(["sox", *args], check=True, capture_output=True)
+    # -R: repeatable (sox otherwise seeds its noise and dither from the clock), so --seed fixes the output
+    subprocess.run(["sox", "-R", *args], check=True, capture_output=True)
 
 
 def rms_db(path: Path) -> float:
@@ -55,20 +61,26 @@ def main(argv: list[str] | None = None) -> int:
     if (args.src / "all.uem").exists():
         shutil.copy(args.src / "all.uem", args.dst / "all.uem")
     with tempfile.TemporaryDirectory() as tmp:
-        t = Path(tmp)
         for i, wav in enumerate(wavs):
             other = wavs[(i + 1 + rng.randrange(len(wavs) - 1)) % len(wavs)]
-            far, bg, noise = t / "far.wav", t / "bg.wav", t / "noise.wav"
-            sox(str(wav), str(far), "reverb", "50", "50", "100", "lowpass", "5000", "gain", "-6", "channels", "1")
-            dur = subprocess.run(["soxi", "-D", str(wav)], check=True, capture_output=True, text=True).stdout.strip()
             shift = f"{rng.uniform(3, 12):.2f}"
-            sox(str(other), str(bg), "reverb", "70", "50", "100", "gain", "-26", "trim", shift, "pad", "0", shift, "trim", "0", dur)
-            level = rms_db(far)
-            sox("-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), "synth", dur, "pinknoise", "gain", f"{level - args.snr - 3:.1f}")
             out = args.dst / "wav" / wav.name
-            sox("-m", str(far), str(bg), str(noise), "-r", "16000", "-c", "1", "-b", "16", str(out))
+            render_farfield(wav, other, out, snr=args.snr, shift=shift, tmp=Path(tmp))
             print(f"{out} (background: {other.stem} from {shift} s)")
     return 0
+
+
+def render_farfield(wav: Path, background: Path, out: Path, *, snr: float, shift: str, tmp: Path) -> None:
+    """Write ``out``: ``wav`` as a table microphone hears it (see the module docstring), with
+    ``background`` (another conversation, starting ``shift`` seconds in) behind it and pink noise
+    ``snr`` dB below the speech. Also used by ``scripts/make_voice_meetings.py``."""
+    far, bg, noise = tmp / "far.wav", tmp / "bg.wav", tmp / "noise.wav"
+    sox(str(wav), str(far), "reverb", "50", "50", "100", "lowpass", "5000", "gain", "-6", "channels", "1")
+    dur = subprocess.run(["soxi", "-D", str(wav)], check=True, capture_output=True, text=True).stdout.strip()
+    sox(str(background), str(bg), "reverb", "70", "50", "100", "gain", "-26", "trim", shift, "pad", "0", shift, "trim", "0", dur)
+    level = rms_db(far)
+    sox("-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), "synth", dur, "pinknoise", "gain", f"{level - snr - 3:.1f}")
+    sox("-m", str(far), str(bg), str(noise), "-r", "16000", "-c", "1", "-b", "16", str(out))
 
 
 if __name__ == "__main__":
