@@ -1,4 +1,4 @@
-"""The live dashboard: a FastAPI app over a ``tracker.session.MeetingSession``.
+"""The live dashboard: a FastAPI app over a ``tracker.meeting.session.MeetingSession``.
 
 ``create_app(settings, *, session=None)`` builds it; ``api.server.serve`` runs it for
 ``talktime run``. Imported lazily so the CLI's other commands do not load the web stack.

@@ -2,6 +2,6 @@
 
 import sys
 
-from tracker.cli import main
+from cli.main import main
 
 sys.exit(main(["run", *sys.argv[1:]]))

@@ -25,11 +25,11 @@ from api.reports import router as reports_router
 from api.routes import STATIC_DIR, router
 from api.security import Access, AccessMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.settings import Settings
-from tracker.room import Room
-from tracker.runner import PipelineConfig
-from tracker.session import ConflictError, MeetingSession, SessionError, UnknownSpeakerError, build_session
+from tracker.meeting.room import Room
+from tracker.pipeline.runner import PipelineConfig
+from tracker.meeting.session import ConflictError, MeetingSession, SessionError, UnknownSpeakerError, build_session
 from tracker.stages.vad import VadConfig
-from tracker.storage import MeetingStore
+from tracker.store.storage import MeetingStore
 
 
 # NB: talktime reports to nobody; FastAPI's OpenTelemetry hooks stay off even if the environment asks.
@@ -46,7 +46,7 @@ def session_from_settings(settings: Settings) -> MeetingSession:
     """The live meeting the settings describe (loads the models; a bad input file fails here).
 
     People of the roster file are expected; voices of people with a stored profile are named."""
-    from tracker.enrollment import read_roster, use_profiles
+    from tracker.meeting.enrollment import read_roster, use_profiles
 
     if settings.roster is not None:
         read_roster(settings.roster)  # a bad roster fails before the models load

@@ -11,8 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from tracker.session import MeetingSnapshot
-from tracker.sinks import rounded
+from tracker.meeting.session import MeetingSnapshot
+from tracker.reports.sinks import rounded
 
 Role = Literal["viewer", "facilitator"]
 CLIENT_TYPES = ("ping", "refresh")

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tracker.session import MeetingSnapshot
+from tracker.meeting.session import MeetingSnapshot
 
 
 class ErrorDetail(BaseModel):

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.events import snapshot_dict
 from api.openapi import STATE_RESPONSES, ErrorDetail, Responses
 from api.routes import Control, Meeting
-from tracker.enrollment import ENROLL_SECONDS, enroll_live, save_voice_profile
-from tracker.storage import MeetingStore, StoreError
+from tracker.meeting.enrollment import ENROLL_SECONDS, enroll_live, save_voice_profile
+from tracker.store.storage import MeetingStore, StoreError
 
 router = APIRouter()
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from api.events import encode, state_event
-from tracker.session import MeetingSnapshot
+from tracker.meeting.session import MeetingSnapshot
 
 log = logging.getLogger("talktime.api")
 

@@ -3,7 +3,7 @@
 ``GET /api/meetings/{id}/report?format=html|pdf|csv|json`` (viewer code, like every read) answers
 with the report of a meeting this room has held, built from the live session for the current one
 (so it is never a flush behind), plus, for a recurring meeting, the earlier meetings of its series
-from the store. Recording itself is the room's (``tracker.room``).
+from the store. Recording itself is the room's (``tracker.meeting.room``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from fastapi.responses import Response
 from api.events import Role
 from api.routes import viewer
 from api.settings import Settings
-from tracker.records import MeetingRecord
-from tracker.recorder import recover
-from tracker.report import build_report
-from tracker.report_render import render
-from tracker.room import Room
-from tracker.storage import MeetingStore, StoreError
+from tracker.store.records import MeetingRecord
+from tracker.meeting.recorder import recover
+from tracker.reports.figures import build_report
+from tracker.reports.render import render
+from tracker.meeting.room import Room
+from tracker.store.storage import MeetingStore, StoreError
 
 router = APIRouter()
 Format = Literal["html", "pdf", "csv", "json"]

@@ -24,8 +24,8 @@ from api.openapi import (
     LOGIN_FORM, LOGIN_RESPONSES, LOGOUT_RESPONSES, PAGE_RESPONSES, STATE_CREATED, STATE_RESPONSES,
 )
 from api.security import COOKIE, Access, role_of_scope, safe_next
-from tracker.room import Room
-from tracker.session import MAX_NAME_CHARS, MeetingSession
+from tracker.meeting.room import Room
+from tracker.meeting.session import MAX_NAME_CHARS, MeetingSession
 
 STATIC_DIR = Path(__file__).parent / "static"
 COOKIE_MAX_AGE_S = 12 * 3600  # a long meeting day

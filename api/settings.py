@@ -20,9 +20,9 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from api.limits import Limits
-from tracker.meeting_view import ViewConfig
-from tracker.records import clean_title
-from tracker.storage import default_data_dir
+from tracker.meeting.view import ViewConfig
+from tracker.store.records import clean_title
+from tracker.store.storage import default_data_dir
 
 ENV_PREFIX = "TALKTIME_"
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud or copied off a screen

@@ -27,8 +27,8 @@ from tracker.audio import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from models.pyannote import PyannoteEngine
-    from tracker.analysis import Analysis
-    from tracker.storage import MeetingStore
+    from tracker.pipeline.analysis import Analysis
+    from tracker.store.storage import MeetingStore
 
 EXIT_USAGE = 2
 EXIT_INPUT = 1
@@ -76,10 +76,10 @@ def _fmt_time(s: float) -> str:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from tracker.analysis import NoSpeechError, analyze
-    from tracker.runner import Pipeline, PipelineConfig, build_pipeline
-    from tracker.sinks import summary_dict, write_json, write_rttm
-    from tracker.sources import FileSource
+    from tracker.pipeline.analysis import NoSpeechError, analyze
+    from tracker.pipeline.runner import Pipeline, PipelineConfig, build_pipeline
+    from tracker.reports.sinks import summary_dict, write_json, write_rttm
+    from tracker.sources.base import FileSource
     from tracker.stages.vad import VadConfig
 
     FileSource(args.audio)  # fail fast on a bad file, before loading models
@@ -94,7 +94,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     engine = _engine(args)  # and on missing pyannote weights
     config = PipelineConfig(vad=VadConfig(model=args.vad))
     if args.call is not None:
-        from tracker.hybrid import build_hybrid_pipeline
+        from tracker.sources.paired import build_hybrid_pipeline
 
         pipeline: Pipeline = build_hybrid_pipeline(config)
     else:
@@ -128,7 +128,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.call is not None:
         remote = sum(s.share for s in result.summary.speakers if s.present and is_remote(s.id))
         print(f"in the room {100 * (1 - remote):.0f}% of the talk, remote {100 * remote:.0f}%")
-    from tracker.report_render import score  # the 0-100 balance of the dashboard, reports and `meetings`
+    from tracker.reports.render import score  # the 0-100 balance of the dashboard, reports and `meetings`
 
     print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {g.overlap_s:.1f}s; "
           f"{g.people} people; balance {score(g.balance)}: {g.reading}")
@@ -176,8 +176,8 @@ def _engine(args: argparse.Namespace) -> PyannoteEngine | None:
 
 
 def _saving(args: argparse.Namespace) -> tuple[MeetingStore, str]:
-    from tracker.cli_store import open_store
-    from tracker.records import iso_now, iso_time
+    from cli.store import open_store
+    from tracker.store.records import iso_now, iso_time
 
     started_at = iso_time(args.started_at) if args.started_at else iso_now()
     return open_store(args), started_at
@@ -185,7 +185,7 @@ def _saving(args: argparse.Namespace) -> tuple[MeetingStore, str]:
 
 def _save(args: argparse.Namespace, saving: tuple[MeetingStore, str], result: Analysis) -> None:
     from tracker.audio import to_samples
-    from tracker.cli_store import save_analysis
+    from cli.store import save_analysis
 
     store, started_at = saving
     with store:
@@ -195,7 +195,7 @@ def _save(args: argparse.Namespace, saving: tuple[MeetingStore, str], result: An
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from tracker.sources import list_input_devices
+    from tracker.sources.base import list_input_devices
 
     devices = list_input_devices()
     if not devices:
@@ -207,7 +207,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
     ]
     if devices:
         print(_table(rows, ["index", "name", "api", "channels", "rate"]))
-    from tracker.pulse import list_pulse_sources
+    from tracker.sources.pulse import list_pulse_sources
 
     sources = list_pulse_sources()
     if sources:
@@ -246,14 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--pipeline", metavar="DIR", default=DEFAULT_PIPELINE,
                    help="with --engine pyannote: a local pipeline folder (config.yaml, segmentation/, embedding/, "
                         f"plda/) or a Hugging Face id in the local cache (default {DEFAULT_PIPELINE}); never downloaded")
-    from tracker.cli_store import add_save_arguments, add_store_commands
+    from cli.store import add_save_arguments, add_store_commands
 
     add_save_arguments(a)
     a.set_defaults(func=cmd_analyze)
 
     d = sub.add_parser("devices", help="list audio capture devices")
     d.set_defaults(func=cmd_devices)
-    from tracker.service import add_service_command
+    from cli.service import add_service_command
 
     add_service_command(sub)
 
@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_cli_arguments(r)
     r.set_defaults(func=cmd_run)
     add_store_commands(sub)
-    from tracker.cli_profiles import add_profile_commands
+    from cli.profiles import add_profile_commands
 
     add_profile_commands(sub)
     return p
@@ -311,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # NB: `python -m tracker.cli` runs this file as __main__; main from the module proper catches the
-    # same UsageError class that tracker.cli_store raises.
-    from tracker.cli import main as cli_main
+    # NB: `python -m cli.main` runs this file as __main__; main from the module proper catches the
+    # same UsageError class that cli.store raises.
+    from cli.main import main as cli_main
 
     sys.exit(cli_main())

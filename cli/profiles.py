@@ -9,7 +9,7 @@
 
 A profile is an average of speaker embeddings of the person's speech (never audio), tied to the
 embedding model that made it. Enrollment runs the recording through the live path (FileSource ->
-Runner -> Pipeline) and keeps only the windows' embeddings. Errors reach ``tracker.cli.main``.
+Runner -> Pipeline) and keeps only the windows' embeddings. Errors reach ``cli.main.main``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from tracker.enrollment import enroll_from_file
-from tracker.profiles import Profile, model_id
-from tracker.session import clean_name
-from tracker.sources import FileSource
+from tracker.meeting.enrollment import enroll_from_file
+from tracker.pipeline.profiles import Profile, model_id
+from tracker.meeting.session import clean_name
+from tracker.sources.base import FileSource
 
 EXPORT_FORMAT = "talktime-voice-profiles"
 EXPORT_VERSION = 1
@@ -61,12 +61,12 @@ def profiles_from_json(text: str, *, source: str) -> list[Profile]:
 # ----------------------------------------------------------------------------- commands
 
 def _store(args: argparse.Namespace) -> Any:
-    from tracker.cli_store import open_store
+    from cli.store import open_store
 
     return open_store(args)
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from tracker.runner import build_pipeline
+    from tracker.pipeline.runner import build_pipeline
 
     name = clean_name(args.name)
     if not args.consent:
@@ -85,7 +85,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from tracker.cli_store import _table
+    from cli.store import _table
 
     with _store(args) as store:
         found = store.profiles()

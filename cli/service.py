@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
-from tracker.storage import default_data_dir
+from tracker.store.storage import default_data_dir
 
 UNIT_NAME = "talktime.service"
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")

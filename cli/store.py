@@ -1,7 +1,7 @@
 """The meeting store's commands: ``meetings``, ``report``, ``history``, ``prune``, ``forget-person``, ``delete``.
 
 The data folder is ``--data-dir``, else ``TALKTIME_DATA_DIR``, else the user's data folder (read
-here, at the edge, through the app's ``Settings``). Errors reach ``tracker.cli.main``, which prints
+here, at the edge, through the app's ``Settings``). Errors reach ``cli.main.main``, which prints
 ``talktime: TypeName: message`` and exits non-zero.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tracker.records import MeetingInfo, MeetingRecord
-from tracker.storage import MeetingStore, StoreError
+from tracker.store.records import MeetingInfo, MeetingRecord
+from tracker.store.storage import MeetingStore, StoreError
 
 REPORT_FORMATS = ("html", "pdf", "csv", "json")
 
@@ -43,7 +43,7 @@ def open_store(args: argparse.Namespace) -> MeetingStore:
 
 
 def _status(store: MeetingStore, info: MeetingInfo) -> str:
-    from tracker.recorder import is_live
+    from tracker.meeting.recorder import is_live
 
     if info.end_reason is not None:
         return info.end_reason
@@ -54,8 +54,8 @@ def _status(store: MeetingStore, info: MeetingInfo) -> str:
 
 
 def cmd_meetings(args: argparse.Namespace) -> int:
-    from tracker.report import accountant_for
-    from tracker.report_render import clock, score, when
+    from tracker.reports.figures import accountant_for
+    from tracker.reports.render import clock, score, when
 
     with open_store(args) as store:
         infos = store.meetings(series=_series(args.series), limit=args.limit)
@@ -72,13 +72,13 @@ def cmd_meetings(args: argparse.Namespace) -> int:
 
 
 def _series(text: str | None) -> str | None:
-    from tracker.records import series_key
+    from tracker.store.records import series_key
 
     return None if text is None else series_key(text)
 
 
 def _report_of(store: MeetingStore, ref: str | None) -> Any:
-    from tracker.report import build_report
+    from tracker.reports.figures import build_report
 
     record = store.load(ref)
     series = store.series(record.info.series) if record.info.series else []
@@ -90,11 +90,11 @@ def default_report_name(record_info: MeetingInfo, fmt: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from tracker.report_render import render, write_atomic
+    from tracker.reports.render import render, write_atomic
 
     out = None if args.output in (None, "-") else Path(args.output)
     if out is not None and out.is_dir():
-        from tracker.report_render import ReportError
+        from tracker.reports.render import ReportError
 
         raise ReportError(f"cannot write the report to {out}: it is a folder; expected a file name (-o FILE)")
     fmt = args.format or (out.suffix.lstrip(".").lower() if out is not None else "html")
@@ -102,7 +102,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ValueError(f"report format expected one of {', '.join(REPORT_FORMATS)} (--format, or -o FILE's "
                          f"suffix), got {fmt!r}")
     if out is not None and not out.parent.is_dir():
-        from tracker.report_render import ReportError
+        from tracker.reports.render import ReportError
 
         raise ReportError(f"cannot write the report to {out}: folder {out.parent} does not exist; expected an "
                           "existing folder (-o FILE)")
@@ -132,8 +132,8 @@ def _history_records(store: MeetingStore, args: argparse.Namespace) -> list[Meet
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from tracker.report import trend_points, trend_reading
-    from tracker.report_render import clock, pct, score, when
+    from tracker.reports.figures import trend_points, trend_reading
+    from tracker.reports.render import clock, pct, score, when
 
     with open_store(args) as store:
         records = _history_records(store, args)
@@ -196,8 +196,8 @@ MIN_ID_CHARS = 4  # `delete` needs this much of an id: one or two characters mat
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete one meeting, named by at least ``MIN_ID_CHARS`` of its id; no prompt, so scripts can use
     it like ``prune`` and ``forget-person``. Says which meeting (title, start) it deleted."""
-    from tracker.cli import UsageError
-    from tracker.report_render import when
+    from cli.main import UsageError
+    from tracker.reports.render import when
 
     ref = args.meeting.strip()
     if len(ref) < MIN_ID_CHARS:
@@ -273,7 +273,7 @@ def save_analysis(args: argparse.Namespace, store: MeetingStore, *, segments: Se
     from datetime import datetime, timedelta
 
     from tracker.audio import SAMPLE_RATE, seconds
-    from tracker.records import clean_title, series_key
+    from tracker.store.records import clean_title, series_key
 
     from api.settings import settings_from_args
 

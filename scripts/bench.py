@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from tracker.analysis import analyze  # noqa: E402
+from tracker.pipeline.analysis import analyze  # noqa: E402
 from tracker.audio import SAMPLE_RATE  # noqa: E402
-from tracker.runner import Pipeline, build_pipeline  # noqa: E402
-from tracker.sources import BLOCK_SAMPLES, EndOfStream, FileSource  # noqa: E402
+from tracker.pipeline.runner import Pipeline, build_pipeline  # noqa: E402
+from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, FileSource  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

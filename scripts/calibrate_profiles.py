@@ -18,7 +18,7 @@ they are in, a profile is the mean of their windows there (as enrollment builds 
 - impostor: a profile against voices of every other person, in every file but the profile's own.
 
 A voice is the mean of ``--units`` consecutive windows of one person (10 windows = 4 s of speech:
-what ``tracker.profiles.MATCH_MIN_WINDOWS`` lets a new voice gather before it is compared), or a
+what ``tracker.pipeline.profiles.MATCH_MIN_WINDOWS`` lets a new voice gather before it is compared), or a
 single window with ``--units 1`` (what seeding compares). Printed: trial counts, then per threshold
 the false-accept rate (impostor trials at or above it) and the miss rate (genuine trials below it).
 """
@@ -38,8 +38,8 @@ import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
 from tracker.audio import to_samples  # noqa: E402
-from tracker.runner import Pipeline, Runner, build_pipeline  # noqa: E402
-from tracker.sources import FileSource  # noqa: E402
+from tracker.pipeline.runner import Pipeline, Runner, build_pipeline  # noqa: E402
+from tracker.sources.base import FileSource  # noqa: E402
 from tracker.stages.diarization import unit  # noqa: E402
 
 THRESHOLDS = [round(0.60 + 0.025 * k, 3) for k in range(15)]  # 0.600 .. 0.950

@@ -54,9 +54,9 @@ from evaluate import load_rttm, load_uem, share_errors, with_overrides  # noqa: 
 from pyannote.core import Annotation, Segment, Timeline  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
-from tracker.analysis import analyze  # noqa: E402
+from tracker.pipeline.analysis import analyze  # noqa: E402
 from tracker.audio import SAMPLE_RATE  # noqa: E402
-from tracker.runner import PipelineConfig, build_pipeline  # noqa: E402
+from tracker.pipeline.runner import PipelineConfig, build_pipeline  # noqa: E402
 from tracker.stages.accounting import AccountingConfig  # noqa: E402
 from tracker.stages.diarization import DiarizationConfig, SpeakerSegment, StreamingDiarizer, WindowRecord  # noqa: E402
 from tracker.stages.reclustering import ReclusteringConfig, recluster  # noqa: E402

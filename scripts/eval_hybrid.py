@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from evaluate import load_rttm, share_errors  # noqa: E402
 from make_hybrid import SAMPLE_RATE, render, room_microphone, write_rttm  # noqa: E402
 
-from tracker.analysis import analyze  # noqa: E402
-from tracker.hybrid import HybridPipeline, build_hybrid_pipeline  # noqa: E402
+from tracker.pipeline.analysis import analyze  # noqa: E402
+from tracker.sources.paired import HybridPipeline, build_hybrid_pipeline  # noqa: E402
 from tracker.stages.accounting import is_remote  # noqa: E402
 from tracker.stages.echo import EchoConfig  # noqa: E402
 

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from api.settings import settings_markdown  # noqa: E402
-from tracker.cli import build_parser  # noqa: E402
+from cli.main import build_parser  # noqa: E402
 
 DOC = REPO / "docs" / "dashboard.md"
 

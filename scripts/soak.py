@@ -47,13 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples  # noqa: E402
-from tracker.capture import LiveInput  # noqa: E402
-from tracker.recorder import MeetingRecorder  # noqa: E402
-from tracker.runner import build_pipeline  # noqa: E402
-from tracker.session import MeetingSession  # noqa: E402
-from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio  # noqa: E402
+from tracker.sources.live import LiveInput  # noqa: E402
+from tracker.meeting.recorder import MeetingRecorder  # noqa: E402
+from tracker.pipeline.runner import build_pipeline  # noqa: E402
+from tracker.meeting.session import MeetingSession  # noqa: E402
+from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio  # noqa: E402
 from tracker.stages.diarization import SpeakerSegment  # noqa: E402
-from tracker.storage import MeetingStore  # noqa: E402
+from tracker.store.storage import MeetingStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_CLIPS = ROOT.parent / "shared" / "eval" / "dev" / "wav"
@@ -234,7 +234,7 @@ def render_time(data_dir: Path, meeting_id: str, fmt: str) -> float:
     """Wall seconds of ``talktime report`` as a user runs it (a new process)."""
     out = data_dir / f"report.{fmt}"
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "tracker.cli", "report", meeting_id, "--format", fmt, "-o", str(out),
+    subprocess.run([sys.executable, "-m", "cli", "report", meeting_id, "--format", fmt, "-o", str(out),
                     "--data-dir", str(data_dir)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     elapsed = time.perf_counter() - t
     if out.stat().st_size == 0:

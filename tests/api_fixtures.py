@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from tracker.audio import AudioChunk, to_samples
-from tracker.capture import LiveInput
-from tracker.meeting_view import ViewConfig
-from tracker.runner import PipelineConfig
-from tracker.session import MeetingSession
-from tracker.sources import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio
+from tracker.sources.live import LiveInput
+from tracker.meeting.view import ViewConfig
+from tracker.pipeline.runner import PipelineConfig
+from tracker.meeting.session import MeetingSession
+from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio
 from tracker.stages.accounting import Accountant
 from tracker.stages.diarization import SpeakerSegment
 

@@ -27,8 +27,8 @@ import pytest
 
 import models  # noqa: F401 - turns pyannote's telemetry off before anything imports it
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder
-from tracker.analysis import Analysis, analyze
-from tracker.runner import Pipeline, build_pipeline
+from tracker.pipeline.analysis import Analysis, analyze
+from tracker.pipeline.runner import Pipeline, build_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -69,7 +69,7 @@ def pipeline() -> Pipeline:
 
 @pytest.fixture(scope="session")
 def analyzed(pipeline: Pipeline) -> Callable[[Path, str], Analysis]:
-    """``analyzed(path, mode)``: ``tracker.analysis.analyze`` with the real models, cached per session."""
+    """``analyzed(path, mode)``: ``tracker.pipeline.analysis.analyze`` with the real models, cached per session."""
     cache: dict[tuple[Path, str], Analysis] = {}
 
     def get(path: Path, mode: str) -> Analysis:

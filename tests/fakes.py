@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
-from tracker.runner import PipelineConfig
-from tracker.sources import AudioInputError, EndOfStream, SourceStats
+from tracker.pipeline.runner import PipelineConfig
+from tracker.sources.base import AudioInputError, EndOfStream, SourceStats
 from tracker.stages.diarization import SpeakerSegment
 from tracker.stages.vad import VadConfig
 

@@ -20,7 +20,7 @@ from api.app import create_app
 from api.server import uvicorn_config
 from api.settings import Settings
 from api_fixtures import FedSource, scripted_session, wait_for
-from tracker.session import MeetingSession
+from tracker.meeting.session import MeetingSession
 
 CODE, TOKEN = "viewer-code-7", "facilitator-token-7"
 VIEW = {"Authorization": f"Bearer {CODE}"}

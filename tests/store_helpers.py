@@ -6,8 +6,8 @@ import random
 import uuid
 
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.meeting_view import Phase
-from tracker.records import MeetingInfo, MeetingRecord
+from tracker.meeting.view import Phase
+from tracker.store.records import MeetingInfo, MeetingRecord
 from tracker.stages.diarization import SpeakerSegment
 
 NAMES = {0: "Alex", 1: "Blair", 2: "Casey <b>&</b>"}  # a name that must be escaped in HTML and SVG

@@ -16,9 +16,9 @@ from scipy.optimize import linear_sum_assignment
 
 from conftest import DATA
 from fakes import load_rttm, rttm_shares
-from tracker.analysis import Analysis, analyze
+from tracker.pipeline.analysis import Analysis, analyze
 from tracker.audio import SAMPLE_RATE
-from tracker.runner import Pipeline
+from tracker.pipeline.runner import Pipeline
 from tracker.stages.diarization import SpeakerSegment
 
 pytestmark = pytest.mark.models

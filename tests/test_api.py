@@ -17,7 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 from api.app import create_app
 from api.settings import Settings
 from api_fixtures import FedSource, scripted_session, speaker, wait_for
-from tracker.session import MeetingSession
+from tracker.meeting.session import MeetingSession
 
 CODE, TOKEN = "viewer-code-1", "facilitator-token-1"
 VIEW = {"Authorization": f"Bearer {CODE}"}
@@ -315,10 +315,10 @@ def test_too_many_viewers_are_turned_away() -> None:
 
 def test_a_store_that_cannot_be_read_answers_503_with_the_reason(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """An ended meeting no longer in memory is read from the store; a store error is a 503 that says why."""
-    import tracker.room
-    from tracker.storage import MeetingStore, StoreError
+    import tracker.meeting.room
+    from tracker.store.storage import MeetingStore, StoreError
 
-    monkeypatch.setattr(tracker.room, "KEEP_PAST", 0)  # ended meetings are read back from the store only
+    monkeypatch.setattr(tracker.meeting.room, "KEEP_PAST", 0)  # ended meetings are read back from the store only
     session, source = scripted_session([(0, 0.0, 3.0)])
     with MeetingStore.in_folder(tmp_path / "data") as store, \
             TestClient(create_app(Settings(code=CODE, token=TOKEN), session=session, store=store)) as client:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from api.events import EVENT_TYPES
 from api.settings import Settings, flag, settings_from_args
-from tracker.cli import build_parser, main
+from cli.main import build_parser, main
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "dashboard.md"

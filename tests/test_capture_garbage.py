@@ -19,12 +19,12 @@ import pytest
 from api_fixtures import wait_for
 from conftest import DATA
 from fakes import render
-from tracker import capture, sources
+from tracker.sources import base as sources, live as capture
 from tracker.audio import SAMPLE_RATE
-from tracker.capture import LiveInput, file_opener, microphone_opener
-from tracker.runner import Pipeline, Runner
-from tracker.session import MeetingSession
-from tracker.sources import BLOCK_SAMPLES, DcBlocker, EndOfStream, FileSource, SourceStats
+from tracker.sources.live import LiveInput, file_opener, microphone_opener
+from tracker.pipeline.runner import Pipeline, Runner
+from tracker.meeting.session import MeetingSession
+from tracker.sources.base import BLOCK_SAMPLES, DcBlocker, EndOfStream, FileSource, SourceStats
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -22,7 +22,7 @@ TALKTIME = Path(sys.executable).parent / "talktime"  # the console script pip in
 
 def talktime(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracker.cli", *map(str, args)],
+        [sys.executable, "-m", "cli", *map(str, args)],
         cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout,
     )
 

@@ -17,7 +17,7 @@ from conftest import DATA, REPO
 
 def talktime(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TALKTIME_")}
-    return subprocess.run([sys.executable, "-m", "tracker.cli", *map(str, args)], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=REPO, capture_output=True,
                           text=True, env={**clean, **(env or {})}, timeout=120)
 
 
@@ -80,7 +80,7 @@ def test_analyze_checks_its_outputs_before_analysing(tmp_path: Path, option: str
 def test_an_existing_file_is_checked_by_its_own_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An output that exists is written in place: /dev/null or a file in a folder the user may not add to
     are fine, and nothing is created beside them to find out (the probe is for new files only)."""
-    from tracker import cli
+    from cli import main as cli
 
     probes: list[object] = []
 

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import DATA, REPO
 from store_helpers import meeting, series_of
-from tracker.storage import STORE_FILE, MeetingStore
+from tracker.store.storage import STORE_FILE, MeetingStore
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 CODE, TOKEN = "crash-code-1", "crash-token-1"
@@ -40,7 +40,7 @@ def talktime(data_dir: Path, tmp_path: Path) -> Run:
     env = {**os.environ, "TALKTIME_DATA_DIR": str(data_dir), "COLUMNS": "200"}
 
     def run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "tracker.cli", *map(str, args)], cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=tmp_path,
                               capture_output=True, text=True, env=env, timeout=timeout)
 
     return run
@@ -180,7 +180,7 @@ def start_run(data_dir: Path, *, extra: Sequence[str] = ()) -> tuple[subprocess.
     """``talktime run`` replaying meeting3.wav (plus ``extra`` flags); waits until it answers.
     Returns it, its URL, its output so far (standard output and error)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "tracker.cli", "run", "--input", str(DATA / "meeting3.wav"), "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "cli", "run", "--input", str(DATA / "meeting3.wav"), "--host", "127.0.0.1",
            "--port", str(port), "--token", TOKEN, "--code", CODE, "--title", "Crash test", *extra]
     env = {**os.environ, "TALKTIME_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -256,8 +256,8 @@ def test_every_flag_of_the_store_commands_is_documented() -> None:
     import argparse
 
     from test_report import _readme_section
-    from tracker.cli import build_parser
-    from tracker.cli_store import add_save_arguments
+    from cli.main import build_parser
+    from cli.store import add_save_arguments
 
     doc = _readme_section()
     sub = next(a for a in build_parser()._actions if a.dest == "command")  # noqa: SLF001

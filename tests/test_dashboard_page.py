@@ -164,7 +164,7 @@ def test_speaking_now_only_while_running_and_only_just_heard(browser: Any, base_
 
 
 def test_clock_durations_round_like_the_report(browser: Any, base_state: dict[str, Any]) -> None:
-    from tracker.report_render import clock
+    from tracker.reports.render import clock
 
     state = copy.deepcopy(base_state)
     group = {"speech_s": 43.648, "silence_s": 5.54, "duration_s": 49.188}  # the QA report's meeting
@@ -182,7 +182,7 @@ def test_clock_durations_round_like_the_report(browser: Any, base_state: dict[st
 
 
 def test_shares_add_up_to_100_like_the_report(browser: Any, base_state: dict[str, Any]) -> None:
-    from tracker.report import whole_percents
+    from tracker.reports.figures import whole_percents
 
     state = copy.deepcopy(base_state)
     present = [p for p in state["speakers"] if p["present"]]

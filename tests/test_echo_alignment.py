@@ -18,9 +18,9 @@ import soundfile as sf
 
 from fakes import ListSource, read_to_end
 from tracker.audio import REALIGNED_UNKNOWN, SAMPLE_RATE, AudioChunk, Samples, to_samples
-from tracker.capture import LiveInput
-from tracker.hybrid import PairedSource
-from tracker.sources import EndOfStream
+from tracker.sources.live import LiveInput
+from tracker.sources.paired import PairedSource
+from tracker.sources.base import EndOfStream
 from tracker.stages.echo import CallAligner, EchoConfig, EchoGate, level_db
 
 DATA = Path(__file__).resolve().parent / "data"

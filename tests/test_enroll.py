@@ -20,13 +20,13 @@ import pytest
 
 from api_fixtures import FedSource, wait_for
 from conftest import _require
-from tracker.analysis import analyze
-from tracker.capture import LiveInput
-from tracker.enrollment import enroll_from_file, enroll_live, known_voices, read_roster, save_voice_profile
-from tracker.profiles import EnrollmentError, KnownVoices, Profile, ProfileMatcher, model_id
-from tracker.runner import Pipeline
-from tracker.session import ConflictError, MeetingSession
-from tracker.storage import STORE_FILE, MeetingStore
+from tracker.pipeline.analysis import analyze
+from tracker.sources.live import LiveInput
+from tracker.meeting.enrollment import enroll_from_file, enroll_live, known_voices, read_roster, save_voice_profile
+from tracker.pipeline.profiles import EnrollmentError, KnownVoices, Profile, ProfileMatcher, model_id
+from tracker.pipeline.runner import Pipeline
+from tracker.meeting.session import ConflictError, MeetingSession
+from tracker.store.storage import STORE_FILE, MeetingStore
 from fakes import render
 
 pytestmark = pytest.mark.models
@@ -37,7 +37,7 @@ ALEX_M3 = (0.5, 5.5)  # seconds of meeting3.wav where only alex speaks (RTTM: 1.
 
 
 def talktime(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tracker.cli", *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=120,
                           cwd=REPO, env={**os.environ, "TALKTIME_DATA_DIR": str(data)})
 
 
@@ -294,7 +294,7 @@ def test_consent_without_a_store_is_refused_before_listening(fake_pipeline: Pipe
 
 
 def test_an_enrollment_without_consent_is_for_this_meeting_only(fake_pipeline: Pipeline, tmp_path: Path) -> None:
-    from tracker.room import Room
+    from tracker.meeting.room import Room
 
     fake_pipeline.use_profiles(None)
     session, feed = _running(fake_pipeline, "Ada", open_it=False)

@@ -37,7 +37,7 @@ from api.app import create_app
 from api.settings import Settings
 from api_fixtures import scripted_session, wait_for
 from security_fixtures import CODE, CONTROL, TOKEN, VIEW, LiveRoom, live_room
-from tracker.enrollment import enroll_live
+from tracker.meeting.enrollment import enroll_live
 
 FUZZ_EXAMPLES = int(os.environ.get("TALKTIME_FUZZ_EXAMPLES", "12"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,

@@ -22,12 +22,12 @@ import soundfile as sf
 from conftest import PulseServer
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, ListSource, chunks, read_to_end, render, rttm_mask, write_wav
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
-from tracker.capture import LiveInput
-from tracker.hybrid import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote
-from tracker.pulse import PulseSource, list_pulse_sources
-from tracker.runner import Runner
-from tracker.session import build_session
-from tracker.sources import EndOfStream, FileSource, SourceStats
+from tracker.sources.live import LiveInput
+from tracker.sources.paired import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote
+from tracker.sources.pulse import PulseSource, list_pulse_sources
+from tracker.pipeline.runner import Runner
+from tracker.meeting.session import build_session
+from tracker.sources.base import EndOfStream, FileSource, SourceStats
 from tracker.stages.echo import EchoConfig, EchoGate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,7 +234,7 @@ def test_real_speech_each_person_once_with_their_side(hybrid_meeting: Path) -> N
 def test_cli_analyze_with_call_audio(hybrid_meeting: Path, tmp_path: Path) -> None:
     out = tmp_path / "h.rttm"
     proc = subprocess.run(
-        [sys.executable, "-m", "tracker.cli", "analyze", str(hybrid_meeting / "room.wav"), "--call", str(hybrid_meeting / "call.wav"),
+        [sys.executable, "-m", "cli", "analyze", str(hybrid_meeting / "room.wav"), "--call", str(hybrid_meeting / "call.wav"),
          "--rttm", str(out), "--mode", "live"],
         capture_output=True, text=True, cwd=ROOT,
     )
@@ -251,7 +251,7 @@ def test_analyze_lines_up_a_late_call_recording_with_the_pipelines_settings(hybr
     """``talktime analyze --call`` with a call recording that starts 0.7 s late, so its echo comes
     first: the call is lined up once, the gate learns of it, and everyone is found once on their
     side. The pairing takes the pipeline's echo settings: with the realignment off, no shift."""
-    from tracker.analysis import analyze
+    from tracker.pipeline.analysis import analyze
 
     call, rate = sf.read(str(hybrid_meeting / "call.wav"), dtype="float32")
     late = tmp_path / "late_call.wav"
@@ -271,7 +271,7 @@ def test_analyze_lines_up_a_late_call_recording_with_the_pipelines_settings(hybr
 def test_cli_call_file_missing_is_a_clear_error(tmp_path: Path) -> None:
     room = write_wav(tmp_path / "room.wav", render([(0, 0.5, 2.0)], 3.0))
     proc = subprocess.run(
-        [sys.executable, "-m", "tracker.cli", "analyze", str(room), "--call", str(tmp_path / "nope.wav")],
+        [sys.executable, "-m", "cli", "analyze", str(room), "--call", str(tmp_path / "nope.wav")],
         capture_output=True, text=True, cwd=ROOT,
     )
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
@@ -387,7 +387,7 @@ def test_report_of_a_hybrid_meeting_shows_the_room_and_the_call(hybrid_meeting: 
     env = {**os.environ, "TALKTIME_DATA_DIR": str(tmp_path / "data")}
 
     def talktime(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "tracker.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env)
+        proc = subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT, env=env)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -445,7 +445,7 @@ def test_the_call_lines_up_again_after_an_outage() -> None:
 def test_talk_that_starts_a_hybrid_meeting_keeps_the_call_beside_it() -> None:
     """With --start-on-speech, the buffered first words reach the pipeline with the call's audio, so
     the echo gate can still tell the call's echo from the room (``SpeechOnset`` and ``LiveInput``)."""
-    from tracker.onset import SpeechOnset
+    from tracker.stages.onset import SpeechOnset
     from tracker.stages.vad import VoiceActivityDetector
 
     room = render([(0, 3.0, 6.0)], 8.0)

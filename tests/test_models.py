@@ -12,8 +12,8 @@ import pytest
 from conftest import DATA, REPO
 from fakes import load_rttm
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.runner import Pipeline
-from tracker.sources import read_audio
+from tracker.pipeline.runner import Pipeline
+from tracker.sources.base import read_audio
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:

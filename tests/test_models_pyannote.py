@@ -25,9 +25,9 @@ from conftest import DATA, REPO
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, load_rttm, render, write_wav
 from models import ModelLoadError
 from models.pyannote import PyannoteEncoder, PyannoteEngine, load_pyannote_pipeline
-from tracker.analysis import analyze, relabel_by_overlap
+from tracker.pipeline.analysis import analyze, relabel_by_overlap
 from tracker.audio import SAMPLE_RATE, Samples
-from tracker.runner import Pipeline
+from tracker.pipeline.runner import Pipeline
 from tracker.stages.diarization import SpeakerSegment
 
 CLIP_S = 10  # seconds of meeting2.wav used: one 10 s segmentation window, so a run takes a few seconds
@@ -347,7 +347,7 @@ def test_analyze_final_with_an_engine(tmp_path: Path) -> None:
 
 
 def talktime(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tracker.cli", *map(str, args)], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=REPO, capture_output=True,
                           text=True, timeout=300)
 
 

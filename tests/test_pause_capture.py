@@ -16,11 +16,11 @@ import pytest
 from api_fixtures import wait_for
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, read_to_end, render
 from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
-from tracker.capture import LiveInput
-from tracker.hybrid import PairedSource
-from tracker.runner import Pipeline, Runner
-from tracker.session import MeetingSession
-from tracker.sources import BLOCK_SAMPLES, EndOfStream, MicrophoneSource, SourceStats, _Resampler
+from tracker.sources.live import LiveInput
+from tracker.sources.paired import PairedSource
+from tracker.pipeline.runner import Pipeline, Runner
+from tracker.meeting.session import MeetingSession
+from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, MicrophoneSource, SourceStats, _Resampler
 from tracker.stages.diarization import SpeakerSegment
 
 # Voice 0 talks in the parts that count, voice 1 in the part captured while paused.

@@ -21,11 +21,11 @@ from api.app import create_app
 from api.settings import Settings
 from api_fixtures import FedSource, wait_for
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, render
-from tracker.capture import LiveInput
-from tracker.enrollment import enroll_live
-from tracker.runner import Pipeline
-from tracker.session import MeetingSession
-from tracker.storage import STORE_FILE, MeetingStore
+from tracker.sources.live import LiveInput
+from tracker.meeting.enrollment import enroll_live
+from tracker.pipeline.runner import Pipeline
+from tracker.meeting.session import MeetingSession
+from tracker.store.storage import STORE_FILE, MeetingStore
 
 CODE, TOKEN = "viewer-code-5", "facilitator-token-5"
 CONTROL = {"Authorization": f"Bearer {TOKEN}"}

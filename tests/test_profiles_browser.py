@@ -25,7 +25,7 @@ MEETING = ROOT / "tests" / "data" / "meeting3.wav"
 
 
 def talktime(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tracker.cli", *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=ROOT)
 
 
 def is_keep(method: str, url: str) -> bool:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from store_helpers import meeting
-from tracker import records
-from tracker.profiles import Profile
-from tracker.storage import SCHEMA_V1, SCHEMA_VERSION, MeetingStore
+from tracker.store import records
+from tracker.pipeline.profiles import Profile
+from tracker.store.storage import SCHEMA_V1, SCHEMA_VERSION, MeetingStore
 
 MODEL = "resemblyzer-ge2e-0.1.4/256"
 

@@ -17,10 +17,10 @@ import pytest
 
 from api_fixtures import scripted_session
 from tracker.audio import to_samples
-from tracker.recorder import MeetingRecorder
-from tracker.session import MeetingSession
+from tracker.meeting.recorder import MeetingRecorder
+from tracker.meeting.session import MeetingSession
 from tracker.stages.diarization import SpeakerSegment
-from tracker.storage import MeetingStore, StoreError
+from tracker.store.storage import MeetingStore, StoreError
 
 BATCH = 100  # segments between two flushes (about 2.5 minutes of this meeting)
 SEGMENTS = 3_000  # 75 minutes: voices 0, 1, 2 in turn, 1 s each, 0.5 s apart

@@ -22,11 +22,11 @@ from api.app import create_app
 from api.settings import Settings
 from api_fixtures import scripted_session, wait_for
 from store_helpers import meeting, series_of
-from tracker.records import MeetingRecord
-from tracker.report import Report, build_report
-from tracker.report_render import render, report_dict
+from tracker.store.records import MeetingRecord
+from tracker.reports.figures import Report, build_report
+from tracker.reports.render import render, report_dict
 from tracker.stages.accounting import gini
-from tracker.storage import MeetingStore
+from tracker.store.storage import MeetingStore
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from store_helpers import meeting, series_of
-from tracker.report import Report, build_report
-from tracker.report_render import TABLE_FONT, fit, render
-from tracker.storage import MeetingStore
+from tracker.reports.figures import Report, build_report
+from tracker.reports.render import TABLE_FONT, fit, render
+from tracker.store.storage import MeetingStore
 
 LONG = "Maximilian Alexander von Hohenzollern-Sigmaringen der Dritte!"  # 61 characters
 CHROMIUM = "/usr/bin/chromium"

@@ -8,8 +8,8 @@ import re
 from dataclasses import replace
 
 from store_helpers import meeting
-from tracker.report import build_report, whole_percents
-from tracker.report_render import render, score_rows
+from tracker.reports.figures import build_report, whole_percents
+from tracker.reports.render import render, score_rows
 
 
 def test_whole_percents_add_up_to_100_and_stay_within_a_point() -> None:

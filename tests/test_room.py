@@ -12,14 +12,14 @@ import pytest
 from api_fixtures import FedSource, scripted_session, wait_for
 from fakes import FAKE_VAD, EnergyVad, render
 from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
-from tracker.capture import LiveInput
-from tracker.onset import SpeechOnset
-from tracker.room import Room
-from tracker.runner import Pipeline
-from tracker.session import MeetingSession
-from tracker.sources import BLOCK_SAMPLES
+from tracker.sources.live import LiveInput
+from tracker.stages.onset import SpeechOnset
+from tracker.meeting.room import Room
+from tracker.pipeline.runner import Pipeline
+from tracker.meeting.session import MeetingSession
+from tracker.sources.base import BLOCK_SAMPLES
 from tracker.stages.vad import VoiceActivityDetector
-from tracker.storage import MeetingStore
+from tracker.store.storage import MeetingStore
 
 
 def fed(room: Room, source: FedSource, seconds: float) -> None:
@@ -314,8 +314,8 @@ def test_a_meeting_deleted_or_forgotten_meanwhile_is_not_served_from_memory(stor
 
 
 def test_the_next_meeting_recognises_the_profiles_stored_now(fake_pipeline: Pipeline, store: MeetingStore) -> None:
-    from tracker.enrollment import known_voices
-    from tracker.profiles import Profile, model_id
+    from tracker.meeting.enrollment import known_voices
+    from tracker.pipeline.profiles import Profile, model_id
 
     model, dim = model_id(fake_pipeline.diarizer.encoder), fake_pipeline.diarizer.encoder.dimension
     rng = np.random.default_rng(3)

@@ -10,12 +10,12 @@ import pytest
 
 from api_fixtures import FedSource, ScriptedPipeline, wait_for
 from fakes import FAKE_VAD, EnergyVad, render
-from tracker.capture import LiveInput
-from tracker.onset import SpeechOnset
-from tracker.room import Room
-from tracker.session import MeetingSession
+from tracker.sources.live import LiveInput
+from tracker.stages.onset import SpeechOnset
+from tracker.meeting.room import Room
+from tracker.meeting.session import MeetingSession
 from tracker.stages.vad import VoiceActivityDetector
-from tracker.storage import STORE_FILE, MeetingStore
+from tracker.store.storage import STORE_FILE, MeetingStore
 
 
 def test_a_wordless_meeting_that_cannot_be_removed_still_readies_the_next(

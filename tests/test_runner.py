@@ -18,8 +18,8 @@ import soundfile as sf
 from conftest import DATA, PulseServer
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, load_rttm, render, rttm_shares, write_wav
 from tracker.audio import SAMPLE_RATE, AudioChunk
-from tracker.runner import Pipeline, Runner
-from tracker.sources import (
+from tracker.pipeline.runner import Pipeline, Runner
+from tracker.sources.base import (
     BLOCK_SAMPLES,
     AudioInputError,
     EndOfStream,

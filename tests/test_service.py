@@ -26,7 +26,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def talktime(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tracker.cli", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True,
                           env=env or clean_env(), timeout=120)
 
 
@@ -185,7 +185,7 @@ def test_service_mode_starts_on_talk_survives_kill_9_and_logs(tmp_path: Path) ->
 def test_a_store_that_cannot_record_the_meeting_stops_run_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "live").write_text("not a folder")  # where the live meeting's lock must go
     proc = subprocess.run(
-        [sys.executable, "-m", "tracker.cli", "run", "--input", str(REPO / "tests" / "data" / "meeting3.wav"),
+        [sys.executable, "-m", "cli", "run", "--input", str(REPO / "tests" / "data" / "meeting3.wav"),
          "--host", "127.0.0.1", "--port", str(free_port()), "--data-dir", str(tmp_path), "--log-level", "error"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
@@ -227,7 +227,7 @@ def test_a_control_character_in_a_value_is_refused_wherever_it_would_go_into_the
     _refused(talktime("service", "print", "--system", "--user", "root", env=clean_env(TALKTIME_DATA_DIR="/srv/t\nx")),
              "TALKTIME_DATA_DIR " + no_control)
     assert not (tmp_path / "talktime.service").exists()
-    from tracker.service import ServiceError, unit_text  # the unit's other values, given by a caller
+    from cli.service import ServiceError, unit_text  # the unit's other values, given by a caller
 
     exe = Path(sys.executable).parent / "talktime"
     with pytest.raises(ServiceError, match="User= expected a value without control characters"):
@@ -258,7 +258,7 @@ def test_a_variable_that_starts_with_a_dash_stays_a_value() -> None:
     exec_start = next(line for line in proc.stdout.splitlines() if line.startswith("ExecStart="))
     assert " --title=-weekly" in exec_start and f" --input={REPO / '-x.wav'}" in exec_start, exec_start
     words = exec_start.removeprefix("ExecStart=").split()
-    from tracker.service import _check_run_args
+    from cli.service import _check_run_args
 
     _check_run_args(words[2:])  # what `talktime run` gets at boot parses
 

@@ -14,10 +14,10 @@ import pytest
 
 from api_fixtures import FedSource, ScriptedPipeline, scripted_session, wait_for
 from tracker.audio import to_samples
-from tracker.capture import LiveInput, microphone_opener
-from tracker.meeting_view import ViewConfig
-from tracker.session import ConflictError, MeetingSession, UnknownSpeakerError, build_session
-from tracker.sources import AudioInputError
+from tracker.sources.live import LiveInput, microphone_opener
+from tracker.meeting.view import ViewConfig
+from tracker.meeting.session import ConflictError, MeetingSession, UnknownSpeakerError, build_session
+from tracker.sources.base import AudioInputError
 from tracker.stages.diarization import SpeakerSegment
 
 

@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from tracker.sinks import merge_segments, summary_dict, write_json, write_rttm
+from tracker.reports.sinks import merge_segments, summary_dict, write_json, write_rttm
 from tracker.stages.accounting import Accountant
 from tracker.stages.diarization import SpeakerSegment
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import tracker.sources as sources
+import tracker.sources.base as sources
 from tracker.audio import SAMPLE_RATE
-from tracker.sources import (
+from tracker.sources.base import (
     BLOCK_SAMPLES,
     FAST_BLOCK_SAMPLES,
     AudioInputError,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.sinks import merge_segments
+from tracker.reports.sinks import merge_segments
 from tracker.stages.accounting import (
     AccountingConfig,
     Accountant,

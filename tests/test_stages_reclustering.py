@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, render, write_wav
-from tracker.analysis import analyze
+from tracker.pipeline.analysis import analyze
 from tracker.audio import to_samples
-from tracker.runner import Pipeline
+from tracker.pipeline.runner import Pipeline
 from tracker.stages.diarization import SpeakerSegment, WindowRecord
 from tracker.stages.reclustering import METHODS, ReclusteringConfig, recluster
 

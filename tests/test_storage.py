@@ -12,10 +12,10 @@ import pytest
 
 from api_fixtures import FedSource, scripted_session, wait_for
 from store_helpers import meeting
-from tracker.recorder import MeetingRecorder, is_live, live_info, recover
-from tracker.report import build_report
-from tracker.session import MeetingSession
-from tracker.storage import SCHEMA_VERSION, STORE_FILE, MeetingStore, StoreError, UnknownMeetingError
+from tracker.meeting.recorder import MeetingRecorder, is_live, live_info, recover
+from tracker.reports.figures import build_report
+from tracker.meeting.session import MeetingSession
+from tracker.store.storage import SCHEMA_VERSION, STORE_FILE, MeetingStore, StoreError, UnknownMeetingError
 
 
 @pytest.fixture

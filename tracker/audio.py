@@ -34,7 +34,7 @@ class AudioChunk:
         the room's loudspeakers played, so the call's echo can be told from room speech.
     realigned : int or None
         In a hybrid meeting, set when the call was lined up again with the room from this chunk's
-        first sample on (``tracker.hybrid.PairedSource``): the delay, in samples, at which the
+        first sample on (``tracker.sources.paired.PairedSource``): the delay, in samples, at which the
         call's echo is now expected in the room. The echo gate starts from it.
         ``REALIGNED_UNKNOWN`` (-1): the call was lined up afresh (its device came back, or its
         clock ran away) and the gate must find the delay again. A source that cuts or re-stamps

@@ -2,7 +2,7 @@
 the store's profiles and a roster file in, known voices for a live meeting out.
 
 Everything goes through the pipeline the microphone uses and keeps only window embeddings, never
-audio. The matching itself is ``tracker.profiles`` (no I/O).
+audio. The matching itself is ``tracker.pipeline.profiles`` (no I/O).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from tracker.audio import AudioChunk, to_samples
 import numpy as np
 
-from tracker.profiles import (
+from tracker.pipeline.profiles import (
     ENROLL_MIN_WINDOWS,
     EnrollmentError,
     EnrollmentVoice,
@@ -27,11 +27,11 @@ from tracker.profiles import (
     model_id,
     windows_between,
 )
-from tracker.runner import Pipeline, Runner
-from tracker.session import ConflictError, MeetingSession, UnknownSpeakerError, clean_name
-from tracker.sources import EndOfStream, FileSource, Source
+from tracker.pipeline.runner import Pipeline, Runner
+from tracker.meeting.session import ConflictError, MeetingSession, UnknownSpeakerError, clean_name
+from tracker.sources.base import EndOfStream, FileSource, Source
 from tracker.stages.diarization import unit
-from tracker.storage import STORE_FILE, MeetingStore, StoreError
+from tracker.store.storage import STORE_FILE, MeetingStore, StoreError
 
 log = logging.getLogger("talktime")
 LABEL_DELAY_S = 3.0  # seconds after the speech ends until its windows carry their voice (window + new-voice wait)
@@ -107,7 +107,7 @@ def reload_profiles(session: MeetingSession, store: MeetingStore | None) -> None
 def enroll_from_file(path: str | Path, pipeline: Pipeline, *, start_s: float = 0.0, end_s: float | None = None) -> EnrollmentVoice:
     """The voice in ``path`` between ``start_s`` and ``end_s`` seconds, through the live path.
 
-    Raises ``tracker.profiles.EnrollmentError`` when that speech is silent, too short or two voices.
+    Raises ``tracker.pipeline.profiles.EnrollmentError`` when that speech is silent, too short or two voices.
     """
     if start_s < 0 or (end_s is not None and end_s <= start_s):
         raise ValueError(f"enrollment expected 0 <= --start < --end seconds, got {start_s} and {end_s}")

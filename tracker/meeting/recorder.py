@@ -22,13 +22,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from tracker import records
+from tracker.store import records
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.meeting_view import Phase
-from tracker.records import LiveChange, MeetingInfo, MeetingRecord, clean_title, iso_now, series_key
-from tracker.session import MeetingSession, MeetingSnapshot
+from tracker.meeting.view import Phase
+from tracker.store.records import LiveChange, MeetingInfo, MeetingRecord, clean_title, iso_now, series_key
+from tracker.meeting.session import MeetingSession, MeetingSnapshot
 from tracker.stages.diarization import SpeakerSegment
-from tracker.storage import MeetingStore, StoreError
+from tracker.store.storage import MeetingStore, StoreError
 
 log = logging.getLogger("talktime")
 

@@ -28,11 +28,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from tracker.enrollment import reload_profiles
-from tracker.records import MeetingInfo, MeetingRecord
-from tracker.recorder import MeetingRecorder, live_info, session_record
-from tracker.session import MeetingSession, MeetingSnapshot
-from tracker.storage import MeetingStore, StoreError, UnknownMeetingError
+from tracker.meeting.enrollment import reload_profiles
+from tracker.store.records import MeetingInfo, MeetingRecord
+from tracker.meeting.recorder import MeetingRecorder, live_info, session_record
+from tracker.meeting.session import MeetingSession, MeetingSnapshot
+from tracker.store.storage import MeetingStore, StoreError, UnknownMeetingError
 
 log = logging.getLogger("talktime")
 
@@ -63,7 +63,7 @@ class Room:
     ----------
     first : the room's first meeting (not opened yet).
     store : where meetings are recorded; None: nowhere (reports are served from memory).
-    title, series, room : how meetings are listed (see ``tracker.recorder.live_info``).
+    title, series, room : how meetings are listed (see ``tracker.meeting.recorder.live_info``).
     auto_end_after_s : end a running meeting after this many seconds without speech; None: never.
     tick_s : seconds between the room's checks.
     """

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Literal
 
 from tracker.audio import SAMPLE_RATE, seconds
-from tracker.capture import LiveInput, file_opener, microphone_opener
-from tracker.meeting_view import (
+from tracker.sources.live import LiveInput, file_opener, microphone_opener
+from tracker.meeting.view import (
     Phase,
     PersonView,
     PhaseView,
@@ -38,9 +38,9 @@ from tracker.meeting_view import (
     phase_views,
     timeline_view,
 )
-from tracker.onset import SpeechOnset
-from tracker.runner import Pipeline, PipelineConfig, Runner, build_pipeline
-from tracker.sources import FileSource
+from tracker.stages.onset import SpeechOnset
+from tracker.pipeline.runner import Pipeline, PipelineConfig, Runner, build_pipeline
+from tracker.sources.base import FileSource
 from tracker.stages.vad import VoiceActivityDetector
 from tracker.stages.accounting import GroupStats
 from tracker.stages.diarization import SpeakerSegment
@@ -165,7 +165,7 @@ class MeetingSession:
         self._state = _State()
         self._opened = False
         self._final: MeetingSnapshot | None = None  # once a successor has the pipeline: the last figures
-        self.enrolling = threading.Lock()  # held by the one live enrollment at a time (tracker.enrollment)
+        self.enrolling = threading.Lock()  # held by the one live enrollment at a time (tracker.meeting.enrollment)
 
     # -- lifecycle
 
@@ -191,7 +191,7 @@ class MeetingSession:
         """The room's next meeting: same input, models and settings; a new id and empty figures.
 
         This meeting must have ended. Its pipeline is reset and handed over, so its own figures
-        must have been kept (see ``tracker.room``) before this is called. ``already_quiet``: the
+        must have been kept (see ``tracker.meeting.room``) before this is called. ``already_quiet``: the
         room has been quiet long enough for talk to start the next meeting at once.
         """
         if self.status != "ended":
@@ -398,7 +398,7 @@ class MeetingSession:
 
     def _call_state(self) -> str | None:
         """The call's audio in a hybrid meeting: "ok", or why it is missing; None without a call."""
-        from tracker.hybrid import HybridPipeline
+        from tracker.sources.paired import HybridPipeline
 
         if not isinstance(self.pipeline, HybridPipeline):
             return None
@@ -485,7 +485,7 @@ def build_session(
     """A meeting on the default (or named) microphone, or on a recording replayed in real time.
 
     With ``call_device`` (a PulseAudio source) or ``call_input`` (a recording of the call) it is
-    a hybrid meeting, or a fully remote one without a room input (see ``tracker.hybrid``).
+    a hybrid meeting, or a fully remote one without a room input (see ``tracker.sources.paired``).
 
     A bad recording fails here, before the models load; a missing microphone does not: the
     session keeps trying to open it every ``retry_s`` seconds. ``start_on_speech_after_s``: the
@@ -495,7 +495,7 @@ def build_session(
     if input_path is not None and device is not None:
         raise ValueError(f"expected a device or an input file, not both; got {device!r} and {str(input_path)!r}")
     if call_device is not None or call_input is not None:
-        from tracker.hybrid import build_hybrid_pipeline, hybrid_input
+        from tracker.sources.paired import build_hybrid_pipeline, hybrid_input
         from tracker.stages.echo import EchoConfig
 
         echo = EchoConfig()  # NB: one for both: the pairing lines the call up as the gate expects

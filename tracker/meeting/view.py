@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracker.audio import SAMPLE_RATE, seconds, to_samples
-from tracker.sinks import merge_segments
+from tracker.reports.sinks import merge_segments
 from tracker.stages.accounting import Accountant, GroupStats, SpeakerStats, Summary, balance_reading, gini, is_remote, shares
 from tracker.stages.diarization import SpeakerSegment
 

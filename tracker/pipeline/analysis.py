@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Protocol
 
 from tracker.audio import SAMPLE_RATE, Samples
-from tracker.runner import Pipeline, Runner
-from tracker.sources import FileSource, Source, read_audio
+from tracker.pipeline.runner import Pipeline, Runner
+from tracker.sources.base import FileSource, Source, read_audio
 from tracker.stages.accounting import Accountant, Summary
 from tracker.stages.diarization import SpeakerSegment
 
@@ -92,14 +92,14 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
     runs it on the decoded recording and maps its speakers onto the live ids by overlap.
 
     ``call`` is a recording of the call's audio beside the room's (a hybrid meeting): the room
-    file and it are read side by side (``tracker.hybrid.PairedSource``); ``pipeline`` must then be
-    a ``tracker.hybrid.HybridPipeline``.
+    file and it are read side by side (``tracker.sources.paired.PairedSource``); ``pipeline`` must then be
+    a ``tracker.sources.paired.HybridPipeline``.
     """
     if mode not in MODES:
         raise ValueError(f"mode expected one of {MODES}, got {mode!r}")
     source: Source = FileSource(path, realtime=realtime)
     if call is not None:
-        from tracker.hybrid import HybridPipeline, PairedSource
+        from tracker.sources.paired import HybridPipeline, PairedSource
 
         echo = pipeline.echo.config if isinstance(pipeline, HybridPipeline) else None  # the gate's settings
         source = PairedSource(source, FileSource(call, realtime=realtime), echo=echo)

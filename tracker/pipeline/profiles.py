@@ -3,7 +3,7 @@
 A profile is the mean direction of the speaker embeddings of a few seconds of one person's speech
 (never audio). It is tied to the embedding model that made it (``model_id``): a profile is only
 ever compared with embeddings of the same model. Plain classes, no I/O: the store keeps profiles
-(``tracker.storage``), the session and the CLI move them in and out.
+(``tracker.store.storage``), the session and the CLI move them in and out.
 
 The match threshold ``MATCH_THRESHOLD`` was set from ``scripts/calibrate_profiles.py`` on real
 speech (AMI meetings); docs/profiles.md gives the table it was chosen from.

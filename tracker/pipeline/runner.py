@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from models.embedding import ResemblyzerEncoder, SpeakerEncoder
 from models.vad import FrameVadModel, load_vad_model
 from tracker.audio import AudioChunk
-from tracker.profiles import KnownVoices
-from tracker.sources import AudioInputError, EndOfStream, Source
+from tracker.pipeline.profiles import KnownVoices
+from tracker.sources.base import AudioInputError, EndOfStream, Source
 from tracker.stages.accounting import AccountingConfig, Accountant
 from tracker.stages.diarization import DiarizationConfig, SpeakerSegment, StreamingDiarizer
 from tracker.stages.reclustering import ReclusteringConfig, recluster
@@ -63,7 +63,7 @@ class Pipeline:
         self.vad = VoiceActivityDetector(config.vad, model=vad_model)
         self.diarizer = StreamingDiarizer(config.diarization, encoder=encoder)
         self.accountant = Accountant(config.accounting)
-        self.known: KnownVoices | None = None  # enrolled people (tracker.profiles); set with use_profiles
+        self.known: KnownVoices | None = None  # enrolled people (tracker.pipeline.profiles); set with use_profiles
         self.keep_history = True
         self.reset()
 

@@ -1,7 +1,7 @@
 """The report's charts, drawn with matplotlib (object API, no pyplot: safe in the server's threads).
 
 Each function returns a ``matplotlib.figure.Figure`` (or None when there is nothing to draw) that
-``tracker.report_render`` saves as SVG for the HTML page or as a page of the PDF.
+``tracker.reports.render`` saves as SVG for the HTML page or as a page of the PDF.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.report import PersonFigures, Report
-from tracker.sinks import merge_segments
+from tracker.reports.figures import PersonFigures, Report
+from tracker.reports.sinks import merge_segments
 from tracker.stages.diarization import SpeakerSegment
 
 # The dashboard's colours (api/static/app.js), so a person looks the same on the page and on paper.

@@ -1,8 +1,8 @@
 """The post-meeting report's figures, computed from a stored meeting.
 
 Every figure comes from ``tracker.stages.accounting.Accountant`` (talk time, shares, turns, equity)
-and ``tracker.meeting_view.phase_views`` run over the stored segments, so the report shows exactly
-what the dashboard showed at the end of the meeting. Rendering is in ``tracker.report_render``.
+and ``tracker.meeting.view.phase_views`` run over the stored segments, so the report shows exactly
+what the dashboard showed at the end of the meeting. Rendering is in ``tracker.reports.render``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tracker.audio import seconds
-from tracker.meeting_view import PhaseView, phase_views
-from tracker.records import MeetingInfo, MeetingRecord
+from tracker.meeting.view import PhaseView, phase_views
+from tracker.store.records import MeetingInfo, MeetingRecord
 from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name, is_remote
 
 MONOLOGUES = 5  # longest turns listed

@@ -17,9 +17,9 @@ from typing import Any
 import matplotlib as mpl
 from matplotlib.figure import Figure
 
-from tracker import report_charts as charts
-from tracker.report import Report
-from tracker.report_render import clock, pct, report_dict, score, score_rows, when
+from tracker.reports import charts
+from tracker.reports.figures import Report
+from tracker.reports.render import clock, pct, report_dict, score, score_rows, when
 
 CSS = """
 :root { --ink: #1d2630; --muted: #5b6673; --line: #e3e7ec; --soft: #f5f7fa; }

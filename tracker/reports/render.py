@@ -1,4 +1,4 @@
-"""The report as JSON, CSV and PDF (the HTML page is in ``tracker.report_html``), and writing it safely.
+"""The report as JSON, CSV and PDF (the HTML page is in ``tracker.reports.html``), and writing it safely.
 
 JSON and CSV carry the same figures: the CSV is the JSON flattened into one long table
 (``section, item, person_id, person, metric, value``) that a spreadsheet can filter and pivot.
@@ -26,9 +26,9 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.table import Cell
 from matplotlib.textpath import TextToPath
 
-from tracker import report_charts as charts
-from tracker.report import Report
-from tracker.sinks import rounded
+from tracker.reports import charts
+from tracker.reports.figures import Report
+from tracker.reports.sinks import rounded
 
 SCHEMA = "talktime.report/1"
 FORMATS = ("html", "pdf", "csv", "json")
@@ -307,7 +307,7 @@ def render(report: Report, fmt: str) -> bytes:
     """The report in ``fmt`` (html, pdf, csv or json) as bytes."""
     import json
 
-    from tracker.report_html import render_html
+    from tracker.reports.html import render_html
 
     if fmt == "html":
         return render_html(report).encode()

@@ -8,7 +8,7 @@ the meeting is paused, and time without a device, are not part of the meeting's 
 Pause and resume take effect where the device was when they were pressed (its capture position),
 not when the pipeline reads the audio: a lagging pipeline reads blocks seconds after they were
 captured, and those blocks belong to the state the meeting was in when they were captured
-(``tracker.switches`` keeps the pending switches and joins the counted parts of a block).
+(``tracker.sources.switches`` keeps the pending switches and joins the counted parts of a block).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from tracker.audio import AudioChunk, seconds
-from tracker.marks import Marks
-from tracker.onset import SpeechOnset
-from tracker.sources import AudioInputError, DcBlocker, EndOfStream, FileSource, MicrophoneSource, Source, SourceStats
-from tracker.switches import Pieces, Switches
+from tracker.sources.marks import Marks
+from tracker.stages.onset import SpeechOnset
+from tracker.sources.base import AudioInputError, DcBlocker, EndOfStream, FileSource, MicrophoneSource, Source, SourceStats
+from tracker.sources.switches import Pieces, Switches
 
 log = logging.getLogger("talktime")
 
@@ -105,7 +105,7 @@ class LiveInput:
     A chunk's ``realigned`` mark (the call was lined up again from its first sample) is carried to
     the first chunk emitted from there on, also when that sample was captured while paused. Talk
     found by ``onset`` may start before the mark: the mark then holds from inside the chunk
-    (``AudioChunk.realigned_at``). ``tracker.marks.Marks`` holds the mark meanwhile.
+    (``AudioChunk.realigned_at``). ``tracker.sources.marks.Marks`` holds the mark meanwhile.
 
     While ``onset`` is set (a room waiting for talk) and not counting, audio goes to it; when it
     finds talk, counting starts at the talk's onset and ``on_onset(buffered_samples)`` is called.
@@ -130,7 +130,7 @@ class LiveInput:
         self._lost_overflows = 0
         self._lost_dropped = 0
         self._inner_end: int | None = None  # end sample of the inner source's last chunk
-        self._marks = Marks()  # a ``realigned`` mark not yet passed on (see ``tracker.marks``)
+        self._marks = Marks()  # a ``realigned`` mark not yet passed on (see ``tracker.sources.marks``)
         self._next_try = 0.0  # time.monotonic() of the next attempt to open
         self._stop = threading.Event()
         self._dc = DcBlocker()

@@ -1,6 +1,6 @@
 """Carry a hybrid pairing's ``realigned`` mark from the block it came on to the chunk emitted.
 
-Data flow (inside ``tracker.capture.LiveInput``, the reading thread only)::
+Data flow (inside ``tracker.sources.live.LiveInput``, the reading thread only)::
 
     inner block (marked) ─ Marks.note ─┐
     waiting audio given to onset ──────┼─ Marks.watched / talk_found ─┐

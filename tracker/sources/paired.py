@@ -26,8 +26,8 @@ import numpy as np
 from models.embedding import ResemblyzerEncoder, SpeakerEncoder
 from models.vad import FrameVadModel, load_vad_model
 from tracker.audio import REALIGNED_UNKNOWN, AudioChunk, Samples, seconds, to_samples
-from tracker.runner import Pipeline, PipelineConfig
-from tracker.sources import AudioInputError, EndOfStream, FileSource, Source, SourceStats
+from tracker.pipeline.runner import Pipeline, PipelineConfig
+from tracker.sources.base import AudioInputError, EndOfStream, FileSource, Source, SourceStats
 from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
 from tracker.stages.diarization import SpeakerSegment, StreamingDiarizer
 from tracker.stages.echo import CallAligner, EchoConfig, EchoGate
@@ -35,7 +35,7 @@ from tracker.stages.reclustering import recluster
 from tracker.stages.vad import VoiceActivityDetector
 
 if TYPE_CHECKING:
-    from tracker.capture import LiveInput
+    from tracker.sources.live import LiveInput
 
 log = logging.getLogger("talktime")
 
@@ -337,10 +337,10 @@ class PairedSource:
 
 def paired_opener(room: Callable[[], Source], call: Callable[[], Source], *, retry_s: float = 2.0,
                   retry: bool = True, echo: EchoConfig | None = None) -> Callable[[], Source]:
-    """An opener (see ``tracker.capture``) of the room source paired with the call's, the call
+    """An opener (see ``tracker.sources.live``) of the room source paired with the call's, the call
     retried every ``retry_s`` seconds while its device is missing (``retry=False`` for a recording:
     its end is final). ``echo``: the settings of the pipeline's echo gate."""
-    from tracker.capture import LiveInput
+    from tracker.sources.live import LiveInput
 
     return lambda: PairedSource(room(), LiveInput(call, retry_s=retry_s, retry=retry, label="call"), echo=echo)
 
@@ -362,8 +362,8 @@ def hybrid_input(
     Devices and recordings are not mixed. A bad recording fails here. ``echo``: the settings of
     the pipeline's echo gate (the pairing lines the call up with them).
     """
-    from tracker.capture import LiveInput, file_opener, microphone_opener
-    from tracker.pulse import DEFAULT_CALL_SOURCE, PulseSource
+    from tracker.sources.live import LiveInput, file_opener, microphone_opener
+    from tracker.sources.pulse import DEFAULT_CALL_SOURCE, PulseSource
 
     if call_device is not None and call_input is not None:
         raise ValueError(f"expected a call device or a call recording, not both; got {call_device!r} and {str(call_input)!r}")

@@ -21,7 +21,7 @@ import threading
 import numpy as np
 
 from tracker.audio import SAMPLE_RATE, AudioChunk
-from tracker.sources import AudioInputError, SourceStats
+from tracker.sources.base import AudioInputError, SourceStats
 
 log = logging.getLogger("talktime")
 

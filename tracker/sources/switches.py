@@ -7,7 +7,7 @@ Data flow::
 
 A lagging pipeline reads blocks seconds after they were captured; each switch is kept with the
 capture position it was pressed at, so every block keeps the state the meeting was in when it was
-captured. ``tracker.capture.LiveInput`` does the cutting and the stamping; this module holds the
+captured. ``tracker.sources.live.LiveInput`` does the cutting and the stamping; this module holds the
 pending switches and joins what is counted.
 """
 

@@ -15,7 +15,7 @@ two streams frame by frame (20 ms):
    someone in the room talking over the call (louder than the echo by the margin) still counts;
 4. the delay is only searched from 0 to ``max_delay_s``, with the call first. ``CallAligner``
    also looks the other way, and further: if the call reaches the pairing after its own echo, or
-   far too early, the pairing (``tracker.hybrid.PairedSource``) reads it from elsewhere and marks
+   far too early, the pairing (``tracker.sources.paired.PairedSource``) reads it from elsewhere and marks
    the first chunk so lined up (``AudioChunk.realigned``: the echo's new delay). The gate takes
    that delay from the mark and measures the echo's level again (a call lined up afresh,
    ``REALIGNED_UNKNOWN``: it searches for the delay again). One decision, made where the
@@ -51,7 +51,7 @@ class EchoConfig:
     update_s: float = 1.0  # seconds between estimates
     min_correlation: float = 0.3  # envelope correlation needed to trust a delay estimate
     gain_percentile: float = 30.0  # of room-minus-call level while the call speaks: the echo's gain
-    # Lining the call up again (``CallAligner``, applied by ``tracker.hybrid.PairedSource``):
+    # Lining the call up again (``CallAligner``, applied by ``tracker.sources.paired.PairedSource``):
     max_shift_s: float = 2.0  # longest misalignment of the call, either way, learned from its echo and corrected
     shift_target_s: float = 0.1  # after a correction the call leads its echo by this much (inside 0..max_delay_s)
     shift_min_speech_s: float = 1.5  # seconds of call speech an estimate compares at least, at every lag
@@ -286,7 +286,7 @@ class CallAligner:
     ``0..max_delay_s``, with a clear peak (at least ``shift_min_correlation``, and ``shift_margin``
     above every lag more than ``shift_peak_s`` away) in ``shift_agree`` estimates in a row
     (``shift_update_s`` apart), it returns the shift that puts the echo
-    ``shift_target_s`` after the call. ``tracker.hybrid.PairedSource`` applies it to the call only:
+    ``shift_target_s`` after the call. ``tracker.sources.paired.PairedSource`` applies it to the call only:
     the room's samples, which are the meeting's clock, are never moved.
 
     A call that carries the room's own voice back (a remote participant without echo

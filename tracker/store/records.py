@@ -1,4 +1,4 @@
-"""What the meeting store keeps, and the SQL that keeps it (run by ``tracker.storage.MeetingStore``).
+"""What the meeting store keeps, and the SQL that keeps it (run by ``tracker.store.storage.MeetingStore``).
 
 Every function takes an open ``sqlite3.Connection`` already inside a transaction. Times of the
 meeting are sample counts at the meeting's ``sample_rate``; wall-clock times are ISO 8601 UTC.
@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from tracker.meeting_view import Phase
-from tracker.profiles import Profile
+from tracker.meeting.view import Phase
+from tracker.pipeline.profiles import Profile
 from tracker.stages.diarization import SpeakerSegment
 
 MAX_TITLE_CHARS = 120
@@ -146,7 +146,7 @@ def insert_record(conn: sqlite3.Connection, record: MeetingRecord) -> None:
 
 
 def apply_live(conn: sqlite3.Connection, meeting_id: str, change: LiveChange) -> None:
-    """One flush of a live meeting (see ``tracker.recorder``)."""
+    """One flush of a live meeting (see ``tracker.meeting.recorder``)."""
     for s in change.remove:
         conn.execute(
             "DELETE FROM segments WHERE rowid = (SELECT rowid FROM segments WHERE meeting_id = ? AND speaker = ? "

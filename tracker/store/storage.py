@@ -6,7 +6,7 @@ reads open their own read-only connection. The file is in WAL mode with ``synchr
 so every committed write survives a killed process or a power cut.
 
 What is kept is who spoke when (sample-exact segments), people's names, the roster and agenda
-phases: never audio, never words. The SQL lives in ``tracker.records``.
+phases: never audio, never words. The SQL lives in ``tracker.store.records``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-from tracker import records
-from tracker.profiles import Profile
-from tracker.records import MeetingInfo, MeetingRecord
+from tracker.store import records
+from tracker.pipeline.profiles import Profile
+from tracker.store.records import MeetingInfo, MeetingRecord
 
 log = logging.getLogger("talktime")
 
@@ -80,7 +80,7 @@ SCHEMA_V2 = """
 CREATE TABLE profiles (
     id TEXT PRIMARY KEY,                -- uuid4
     name TEXT NOT NULL,
-    model TEXT NOT NULL,                -- embedding model id (tracker.profiles.model_id): name/dimension
+    model TEXT NOT NULL,                -- embedding model id (tracker.pipeline.profiles.model_id): name/dimension
     embedding BLOB NOT NULL,            -- unit vector, little-endian float32 (4 x dimension bytes); never audio
     windows INTEGER NOT NULL CHECK (windows > 0),  -- 1.6 s windows it is the average of
     speech_s REAL NOT NULL,             -- seconds of speech they held
@@ -357,7 +357,7 @@ class MeetingStore:
         return found
 
     def unfinished(self) -> list[MeetingInfo]:
-        """Meetings with no end: live now, or interrupted (see ``tracker.recorder.recover``)."""
+        """Meetings with no end: live now, or interrupted (see ``tracker.meeting.recorder.recover``)."""
         return self.read(records.unfinished)
 
     def close_interrupted(self, meeting_id: str) -> MeetingInfo | None:
