@@ -27,6 +27,8 @@ Printed per file, then pooled over all files (the last line, ``POOLED``):
   part of the talk time given to the wrong person. The shares of different meetings do not add up,
   so the pooled TVD is the mean of the per-file TVDs weighted by each file's reference talk time
   (the plain mean is printed beside it);
+  ``tvd_all`` in the JSON (and in the summary line) is the same over every voice found, those
+  under 2 s included;
 - phantom: the share (pp) of the largest counted voice that maps to no person; pooled = the largest;
 - the real-time factor (wall time / audio time, models loaded beforehand).
 
@@ -206,6 +208,7 @@ class Row:
     rtf: float
     duration_s: float = 0.0
     ref_talk_s: float = 0.0
+    tvd_all: float = 0.0  # pp: TVD of the shares of every voice found, under 2 s included
     ref_share: dict[str, float] = dataclasses.field(default_factory=dict)
     found_share: dict[str, float] = dataclasses.field(default_factory=dict)
     mapping: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -295,6 +298,7 @@ def score_mode(args: argparse.Namespace, mode: str, runs: list[tuple[str, Annota
     derc = DiarizationErrorRate(collar=0.5, skip_overlap=False)  # pyannote's collar is the total: 0.25 s each side
     rows: list[Row] = []
     scores: list[TalkScore] = []
+    all_scores: list[TalkScore] = []
     total_audio = total_wall = 0.0
     print(f"{args.dir}  engine={args.engine} mode={mode}  (DER parts in % of reference speech; TVD and phantom "
           f"share in pp; voices = found voices with >= {MIN_TALK_S:g} s of talk)")
@@ -308,13 +312,15 @@ def score_mode(args: argparse.Namespace, mode: str, runs: list[tuple[str, Annota
         extent = uem.extent()
         ref_segs = [(str(label), seg.start, seg.end) for seg, _, label in ref.itertracks(yield_label=True)]
         s = score_talk(ref_segs, segs, region=(extent.start, extent.end))
+        s_all = score_talk(ref_segs, segs, region=(extent.start, extent.end), min_talk_s=0.0)
         scores.append(s)
+        all_scores.append(s_all)
         total_audio += run.duration_s
         total_wall += run.elapsed_s
         row = Row(uri, 100 * d["diarization error rate"], 100 * d["missed detection"] / total,
                   100 * d["false alarm"] / total, 100 * d["confusion"] / total, 100 * dc,
                   s.people, s.voices, s.tvd, s.phantom, run.elapsed_s / run.duration_s if run.duration_s else 0.0,
-                  run.duration_s, s.ref_talk_s, s.ref_share, s.found_share, s.mapping)
+                  run.duration_s, s.ref_talk_s, s_all.tvd, s.ref_share, s.found_share, s.mapping)
         rows.append(row)
         print(fmt(row), flush=True)
     acc = der0.accumulated_
@@ -323,10 +329,11 @@ def score_mode(args: argparse.Namespace, mode: str, runs: list[tuple[str, Annota
     pooled = Row("POOLED", 100 * abs(der0), 100 * acc["missed detection"] / t0, 100 * acc["false alarm"] / t0,
                  100 * acc["confusion"] / t0, 100 * abs(derc), talk["people"], talk["voices"], talk["tvd_weighted"],
                  talk["phantom_max"], total_wall / total_audio if total_audio else 0.0, total_audio,
-                 float(sum(s.ref_talk_s for s in scores)))
+                 float(sum(s.ref_talk_s for s in scores)), pool(all_scores)["tvd_weighted"])
     print(f"voices counted = people present in {talk['count_exact']} of {len(rows)} files, within one in "
           f"{talk['count_within_one']}; TVD: mean of per-file TVD weighted by reference talk time "
-          f"{talk['tvd_weighted']:.2f} pp (plain mean {talk['tvd_mean']:.2f}, worst {talk['tvd_max']:.2f}); "
+          f"{talk['tvd_weighted']:.2f} pp (plain mean {talk['tvd_mean']:.2f}, worst {talk['tvd_max']:.2f}; "
+          f"shares of every voice found, under {MIN_TALK_S:g} s too: {pooled.tvd_all:.2f}); "
           f"largest phantom voice {talk['phantom_max']:.2f} pp; {total_audio:.0f} s of audio in {total_wall:.1f} s")
     print(fmt(pooled), flush=True)
     pooled_fig = {k: v for k, v in dataclasses.asdict(pooled).items() if k not in ("ref_share", "found_share", "mapping")}
