@@ -1,0 +1,277 @@
+"""The neural engine: overlap-aware segmentation and CAM++ voices, in the way diart works.
+
+Every ``step_s`` (0.5 s) the last ``window_s`` (5 s) of audio go through a segmentation model,
+which says for every ~17 ms frame which of up to three local speakers talk (two at once when
+people overlap). Each local speaker with enough clean speech (frames nobody else talks over) gets
+an embedding of exactly those frames; ``VoiceClustering`` maps the chunk's local speakers onto the
+meeting's voices (one-to-one, continuity with the previous chunk, a new voice only on sustained
+evidence). Each chunk then votes, frame by frame, for the voices it heard (``FrameVotes``); a
+frame is decided ``latency_s`` after it was heard, from the chunks that saw it, so two people
+talking at once both get the time. Speech of a voice not yet established waits (at most
+``max_wait_s``) and is shown meanwhile as provisional.
+
+The engine is given its models (``SegmentationModel``, ``VoiceEncoder``); it loads nothing and
+does no I/O. Time in samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
+from tracker.pipeline.engine import Decision, EmbeddingRecord, Vector
+from tracker.stages.diarization import SpeakerSegment
+from tracker.stages.segmentation import ChunkActivity, FrameVotes, binarize, continuity, runs
+from tracker.stages.voices import Local, VoiceClustering, VoiceConfig
+
+Floats = npt.NDArray[np.float32]
+
+
+class SegmentationModel(Protocol):
+    """Audio chunks in, per-frame activity of a few local speakers out (``models.segmentation``)."""
+
+    sample_rate: int
+    frame_step_samples: int
+    receptive_field_samples: int
+
+    def __call__(self, chunks: Floats) -> Floats: ...  # (B, n) -> (B, frames, local speakers), in [0, 1]
+
+
+class VoiceEncoder(Protocol):
+    """A speaker encoder that can leave out frames (``models.campplus``)."""
+
+    sample_rate: int
+    name: str
+    dim: int
+
+    def embed_speakers(self, waveform: Floats, weights: Floats) -> Floats: ...  # (n,), (S, m) -> (S, dim) unit rows
+
+
+@dataclass(frozen=True)
+class NeuralConfig:
+    """Settings of the neural engine."""
+
+    window_s: float = 5.0  # seconds of audio the segmentation model sees at once
+    step_s: float = 0.5  # seconds between two looks
+    latency_s: float = 1.5  # a frame is decided this long after it was heard
+    max_wait_s: float = 4.0  # speech of a voice not yet established waits at most this long
+    onset: float = 0.5  # activity probability above which a local speaker talks
+    min_embed_s: float = 0.6  # seconds of clean speech a local speaker needs for an embedding
+    embed_s: float = 5.0  # an embedding describes the clean speech of the window's last this many seconds
+    embed_every: int = 2  # a continued local speaker is embedded every this many steps
+    record_every_s: float = 2.0  # one kept embedding per voice at most this often, for the final pass
+    max_records: int = 40_000  # embeddings kept at most (about 30 MB): older ones are thinned
+    voices: VoiceConfig = field(default_factory=VoiceConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.step_s <= self.window_s:
+            raise ValueError(f"NeuralConfig expected 0 < step_s <= window_s, got {self.step_s}, {self.window_s}")
+        if not self.step_s <= self.latency_s <= self.window_s:
+            raise ValueError(f"NeuralConfig expected step_s <= latency_s <= window_s, got {self.latency_s}")
+
+
+@dataclass
+class _Record:
+    start: int
+    end: int
+    embedding: Vector
+    speech: int
+    track: int
+
+
+class NeuralEngine:
+    """A ``StreamingEngine`` (and ``VoiceMemory``) on a segmentation model and a speaker encoder."""
+
+    name = "neural"
+
+    def __init__(self, config: NeuralConfig, *, segmentation: SegmentationModel, encoder: VoiceEncoder) -> None:
+        if segmentation.sample_rate != SAMPLE_RATE or encoder.sample_rate != SAMPLE_RATE:
+            raise ValueError(f"NeuralEngine expected models at {SAMPLE_RATE} Hz, got {segmentation.sample_rate} "
+                             f"and {encoder.sample_rate}")
+        self.config = config
+        self.segmentation = segmentation
+        self.encoder = encoder
+        self.embedding_model = encoder.name
+        self.keep_records = True
+        self.window = to_samples(config.window_s)
+        self.step = to_samples(config.step_s)
+        self.frame = segmentation.frame_step_samples
+        self.centre0 = segmentation.receptive_field_samples // 2
+        self.latency_samples = to_samples(config.latency_s)
+        self.clustering = VoiceClustering(config.voices)
+        self.reset()
+
+    # --- the seam ---------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self.clustering.reset()
+        self.votes = FrameVotes(self.frame, onset=0.5)
+        self._started = False
+        self._origin = 0
+        self._buf = np.zeros(0, np.float32)
+        self._buf_start = 0
+        self._end = 0
+        self._next_step = 0
+        self._steps = 0
+        self._prev: ChunkActivity | None = None
+        self._prev_tracks: list[int | None] = []
+        self._records: list[_Record] = []
+        self._last_record: dict[int, int] = {}
+        self._final_to = 0
+
+    def __call__(self, chunk: AudioChunk) -> Decision:
+        if not self._started:
+            self._started = True
+            self._origin = self._buf_start = self._end = self._final_to = chunk.start_sample
+            self._next_step = chunk.start_sample + self.step
+            self.votes = FrameVotes(self.frame, onset=0.5)
+            self.votes.base = chunk.start_sample // self.frame
+        if chunk.start_sample != self._end:
+            raise ValueError(f"NeuralEngine expected contiguous chunks: this one starts at {chunk.start_sample}, "
+                             f"the stream is at {self._end}")
+        self._buf = np.concatenate([self._buf, chunk.samples.astype(np.float32, copy=False)])
+        self._end = chunk.end_sample
+        while self._next_step <= self._end:
+            self._look(self._next_step)
+            self._next_step += self.step
+        keep_from = self._next_step - self.window
+        if keep_from > self._buf_start:
+            self._buf = self._buf[keep_from - self._buf_start :]
+            self._buf_start = keep_from
+        return self._decide(final=False)
+
+    def flush(self) -> Decision:
+        if not self._started:
+            return Decision(final_to=self._final_to)
+        last = self._next_step - self.step
+        if self._end > last:
+            self._look(self._end)
+        return self._decide(final=True)
+
+    def merge(self, keep: int, gone: int) -> None:
+        self.clustering.merge(keep, gone)
+        self.votes.relabel(gone, keep)
+
+    # --- VoiceMemory ------------------------------------------------------------------------
+
+    def seed(self, speaker: int, centroid: Vector, *, weight: int, claim_threshold: float | None = None) -> None:
+        self.clustering.seed(speaker, centroid, weight=weight, claim_threshold=claim_threshold)
+
+    def centroids(self) -> Mapping[int, tuple[Vector, int]]:
+        return {sid: (v.centroid.astype(np.float32), v.count) for sid, v in self.clustering.voices.items() if v.count}
+
+    def records(self) -> Sequence[EmbeddingRecord]:
+        out = []
+        for r in self._records:
+            t = self.clustering.track(r.track)
+            out.append(EmbeddingRecord(r.start, r.end, r.embedding, r.speech, t if t >= 0 else None))
+        return out
+
+    # --- one look ---------------------------------------------------------------------------
+
+    def _window(self, end: int) -> Floats:
+        lo = end - self.window
+        have = self._buf[max(0, lo - self._buf_start) : end - self._buf_start]
+        if len(have) < self.window:
+            have = np.concatenate([np.zeros(self.window - len(have), np.float32), have])
+        return have
+
+    def _look(self, end: int) -> None:
+        """Segment the window ending at ``end``, map its local speakers, vote."""
+        start = end - self.window
+        audio = self._window(end)
+        probs = np.asarray(self.segmentation(audio[None, :]))[0]
+        active = binarize(probs, self.config.onset)
+        act = ChunkActivity(start, self.frame, self.centre0, active)
+        centres = start + self.centre0 + np.arange(act.frames) * self.frame
+        active[(centres < self._origin) | (centres >= self._end)] = False
+        clean = act.clean()
+        clean[centres < end - to_samples(self.config.embed_s)] = False
+        speakers = [s for s in range(active.shape[1]) if active[:, s].any()]
+        follows = continuity(self._prev, act) if self._prev is not None else {}
+        min_clean = to_samples(self.config.min_embed_s)
+        embed_now = self._steps % self.config.embed_every == 0
+        previous = {s: self._prev_tracks[follows[s]] if s in follows else None for s in speakers}
+        want = [s for s in speakers if clean[:, s].sum() * self.frame >= min_clean
+                and (embed_now or previous[s] is None or self.clustering.track(previous[s]) < 0)]
+        embs: dict[int, Vector] = {}
+        if want:
+            rows = self.encoder.embed_speakers(audio, clean[:, want].T.astype(np.float32))
+            embs = {s: rows[i] for i, s in enumerate(want)}
+        locals_ = [Local(embs.get(s), int(clean[:, s].sum()) * self.frame, previous[s]) for s in speakers]
+        tracks = self.clustering.assign(locals_)
+        for cid, sid in self.clustering.promote(SAMPLE_RATE):
+            self.votes.relabel(cid, sid)
+        self.votes.add(act.global_frames(), {t: active[:, s] for s, t in zip(speakers, tracks, strict=True)})
+        self._keep(act, clean, embs, dict(zip(speakers, tracks, strict=True)))
+        self._prev = act
+        self._prev_tracks = [None] * active.shape[1]
+        for s, t in zip(speakers, tracks, strict=True):
+            self._prev_tracks[s] = t
+        self._steps += 1
+
+    def _keep(self, act: ChunkActivity, clean: npt.NDArray[np.bool_], embs: dict[int, Vector], tracks: dict[int, int]) -> None:
+        if not self.keep_records:
+            return
+        every = to_samples(self.config.record_every_s)
+        for s, e in embs.items():
+            t = tracks[s]
+            frames = np.flatnonzero(clean[:, s])
+            lo = act.start + self.centre0 + int(frames[0]) * self.frame
+            if lo - self._last_record.get(t, -(10**12)) < every:
+                continue
+            self._last_record[t] = lo
+            hi = act.start + self.centre0 + int(frames[-1] + 1) * self.frame
+            self._records.append(_Record(lo, hi, e.astype(np.float32), len(frames) * self.frame, t))
+        if len(self._records) > self.config.max_records:
+            self._records = self._records[::2]  # thin evenly: every voice keeps half its evidence
+
+    # --- deciding ---------------------------------------------------------------------------
+
+    def _decide(self, *, final: bool) -> Decision:
+        votes, clus = self.votes, self.clustering
+        last = self._end if final else self._next_step - self.step
+        upto = votes.end if final else (last - self.latency_samples) // self.frame
+        wait = to_samples(self.config.max_wait_s)
+        for t in votes.tracks():
+            t2 = clus.track(t)
+            if t2 != t:
+                votes.relabel(t, t2)
+        for t in votes.tracks():
+            if t >= 0:
+                continue
+            first = votes.first_frame(t)
+            if first is None or first >= upto:
+                continue
+            if final or last - first * self.frame >= wait:
+                votes.relabel(t, clus.force(t))
+            else:
+                upto = first
+        lo, held = votes.decide(upto)
+        alive = set(votes.tracks()) | {t for t in self._prev_tracks if t is not None}
+        clus.drop_candidates(keep=alive)
+        final_segs: list[SpeakerSegment] = []
+        for t, mask in held.items():
+            sid = clus.track(t)
+            if sid < 0:
+                sid = clus.force(sid)
+            for a, b in runs(mask):
+                s, e = max((lo + a) * self.frame, self._origin), min((lo + b) * self.frame, self._end)
+                if e > s:
+                    final_segs.append(SpeakerSegment(sid, s, e))
+        final_segs.sort(key=lambda g: (g.start_sample, g.speaker))
+        self._final_to = max(self._final_to, min(votes.base * self.frame, self._end))
+        provisional: list[SpeakerSegment] = []
+        for t, mask in votes.held(votes.base, votes.end).items():
+            sid = clus.guess(t)
+            for a, b in runs(mask):
+                s, e = max((votes.base + a) * self.frame, self._origin), min((votes.base + b) * self.frame, self._end)
+                if e > s:
+                    provisional.append(SpeakerSegment(sid, s, e))
+        provisional.sort(key=lambda g: (g.start_sample, g.speaker))
+        return Decision(final=final_segs, provisional=provisional, final_to=self._final_to)
