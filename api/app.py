@@ -26,7 +26,7 @@ from api.routes import STATIC_DIR, router
 from api.security import Access, AccessMiddleware, BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.settings import Settings
 from tracker.meeting.room import Room
-from tracker.pipeline.runner import PipelineConfig
+from tracker.pipeline.pipeline import PipelineConfig
 from tracker.meeting.session import ConflictError, MeetingSession, SessionError, UnknownSpeakerError, build_session
 from tracker.stages.vad import VadConfig
 from tracker.store.storage import MeetingStore

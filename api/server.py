@@ -21,7 +21,7 @@ from api.limits import MAX_HEAD_BYTES
 from api.network import NO_NETWORK, is_loopback_host, lan_addresses
 from api.reports import open_store_for_run
 from api.settings import Settings, settings_from_args
-from cli.main import CurrentStderr
+from tracker.logs import CurrentStderr
 from tracker.meeting.session import MeetingSession
 from tracker.sources.base import FileSource
 from tracker.store.storage import MeetingStore

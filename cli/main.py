@@ -15,60 +15,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracker.audio import SAMPLE_RATE
+from cli.common import EXIT_INPUT, EXIT_USAGE, UsageError, check_output_path, table
+from tracker.logs import CurrentStderr
 
 if TYPE_CHECKING:
     from models.pyannote import PyannoteEngine
     from tracker.pipeline.analysis import Analysis
     from tracker.store.storage import MeetingStore
-
-EXIT_USAGE = 2
-EXIT_INPUT = 1
-
-
-class UsageError(ValueError):
-    """A flag's value cannot be used; the message names the flag and what it expected."""
-
-
-def check_output_path(path: str, option: str) -> Path:
-    """``path`` as a file ``option`` can write: not a folder; an existing file it may write, or a new
-    one in an existing folder where a file can be created (tried with a temporary file), so nothing
-    is analysed for a result that cannot be kept."""
-    out = Path(path)
-    if out.is_dir():
-        raise UsageError(f"{option} expected a file name, got the folder {path}")
-    folder = out.parent
-    if not folder.is_dir():
-        raise UsageError(f"{option} expected a file in an existing folder, got {path} (no folder {folder})")
-    if out.exists():  # written in place: being allowed to write it is enough (/dev/stdout too)
-        if not os.access(out, os.W_OK):
-            raise UsageError(f"{option} expected a file it may overwrite, got {path} (read-only)")
-        return out
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".talktime-check-"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"{option} expected a file in a writable folder, got {path} "
-                         f"({folder}: {exc.strerror or exc})") from None
-    return out
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))
-    out = [line, "-" * len(line)]
-    for r in rows:
-        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
-    return "\n".join(out)
-
 
 def _fmt_time(s: float) -> str:
     m, sec = divmod(int(round(s)), 60)
@@ -77,7 +37,8 @@ def _fmt_time(s: float) -> str:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from tracker.pipeline.analysis import NoSpeechError, analyze
-    from tracker.pipeline.runner import Pipeline, PipelineConfig, build_pipeline
+    from tracker.pipeline.pipeline import Pipeline, PipelineConfig
+    from tracker.pipeline.build import build_pipeline
     from tracker.reports.sinks import summary_dict, write_json, write_rttm
     from tracker.sources.base import FileSource
     from tracker.stages.vad import VadConfig
@@ -94,7 +55,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     engine = _engine(args)  # and on missing pyannote weights
     config = PipelineConfig(vad=VadConfig(model=args.vad))
     if args.call is not None:
-        from tracker.sources.paired import build_hybrid_pipeline
+        from tracker.pipeline.build import build_hybrid_pipeline
 
         pipeline: Pipeline = build_hybrid_pipeline(config)
     else:
@@ -124,11 +85,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"{Path(args.audio).name}: {_fmt_time(result.duration_s)} analysed ({args.mode} mode"
           f"{', pyannote engine' if engine else ''}), "
           + _speed(result.duration_s, result.elapsed_s))
-    print(_table(rows, header))
+    print(table(rows, header))
     if args.call is not None:
         remote = sum(s.share for s in result.summary.speakers if s.present and is_remote(s.id))
         print(f"in the room {100 * (1 - remote):.0f}% of the talk, remote {100 * remote:.0f}%")
-    from tracker.reports.render import score  # the 0-100 balance of the dashboard, reports and `meetings`
+    from tracker.reports.text import score  # the 0-100 balance of the dashboard, reports and `meetings`
 
     print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {g.overlap_s:.1f}s; "
           f"{g.people} people; balance {score(g.balance)}: {g.reading}")
@@ -206,13 +167,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
         for d in devices
     ]
     if devices:
-        print(_table(rows, ["index", "name", "api", "channels", "rate"]))
+        print(table(rows, ["index", "name", "api", "channels", "rate"]))
     from tracker.sources.pulse import list_pulse_sources
 
     sources = list_pulse_sources()
     if sources:
         print("\ncall audio (--call-device; 'default' is the monitor of the default output):")
-        print(_table([[s["name"], s["kind"]] for s in sources], ["PulseAudio source", "kind"]))
+        print(table([[s["name"], s["kind"]] for s in sources], ["PulseAudio source", "kind"]))
     return 0
 
 
@@ -270,17 +231,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class CurrentStderr:
-    """Whatever ``sys.stderr`` is when a line is logged: threads that outlive a caller who swapped
-    it (a test, an embedding program) still log somewhere open."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -309,10 +259,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"talktime: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INPUT
 
-
-if __name__ == "__main__":
-    # NB: `python -m cli.main` runs this file as __main__; main from the module proper catches the
-    # same UsageError class that cli.store raises.
-    from cli.main import main as cli_main
-
-    sys.exit(cli_main())

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tracker.meeting.enrollment import enroll_from_file
-from tracker.pipeline.profiles import Profile, model_id
+from tracker.segments import Profile
 from tracker.meeting.session import clean_name
 from tracker.sources.base import FileSource
 
@@ -66,7 +66,7 @@ def _store(args: argparse.Namespace) -> Any:
     return open_store(args)
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from tracker.pipeline.runner import build_pipeline
+    from tracker.pipeline.build import build_pipeline
 
     name = clean_name(args.name)
     if not args.consent:
@@ -77,7 +77,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     with store:
         pipeline = build_pipeline()
         voice = enroll_from_file(args.audio, pipeline, start_s=args.start, end_s=args.end)
-        model = model_id(pipeline.diarizer.encoder)
+        model = pipeline.embedding_model or "none"
         store.save_profile(Profile(name, model, voice.embedding, windows=voice.windows, speech_s=voice.speech_s,
                                    consent=True))
     print(f"enrolled {name}: {voice.speech_s:.1f} s of speech, {voice.windows} windows, model {model}, in {store.path}")
@@ -85,7 +85,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from cli.store import _table
+    from cli.common import left_table
 
     with _store(args) as store:
         found = store.profiles()
@@ -94,7 +94,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             return 0
     rows = [[p.name, p.model, f"{p.speech_s:.1f}", str(p.windows), "yes" if p.consent else "no", p.updated_at[:16]]
             for p in found]
-    print(_table(rows, ["name", "model", "speech s", "windows", "consent", "updated"]))
+    print(left_table(rows, ["name", "model", "speech s", "windows", "consent", "updated"]))
     return 0
 
 def _no_profile(name: str) -> LookupError:

@@ -17,18 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from tracker.store.records import MeetingInfo, MeetingRecord
+from cli.common import left_table
 from tracker.store.storage import MeetingStore, StoreError
 
 REPORT_FORMATS = ("html", "pdf", "csv", "json")
-
-
-def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
-
-    def fmt(row: Sequence[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
-
-    return "\n".join([fmt(header), "-" * len(fmt(header))] + [fmt(r) for r in rows])
 
 
 def data_dir_of(args: argparse.Namespace) -> Path:
@@ -55,7 +47,7 @@ def _status(store: MeetingStore, info: MeetingInfo) -> str:
 
 def cmd_meetings(args: argparse.Namespace) -> int:
     from tracker.reports.figures import accountant_for
-    from tracker.reports.render import clock, score, when
+    from tracker.reports.text import clock, score, when
 
     with open_store(args) as store:
         infos = store.meetings(series=_series(args.series), limit=args.limit)
@@ -67,7 +59,7 @@ def cmd_meetings(args: argparse.Namespace) -> int:
             g = accountant_for(store.load(info.id)).summary().group
             rows.append([info.id[:8], when(info.started_at), info.title, clock(g.duration_s), str(g.people),
                          score(g.balance), _status(store, info)])
-    print(_table(rows, ["id", "started", "title", "length", "people", "balance", "status"]))
+    print(left_table(rows, ["id", "started", "title", "length", "people", "balance", "status"]))
     return 0
 
 
@@ -133,7 +125,7 @@ def _history_records(store: MeetingStore, args: argparse.Namespace) -> list[Meet
 
 def cmd_history(args: argparse.Namespace) -> int:
     from tracker.reports.figures import trend_points, trend_reading
-    from tracker.reports.render import clock, pct, score, when
+    from tracker.reports.text import clock, pct, score, when
 
     with open_store(args) as store:
         records = _history_records(store, args)
@@ -158,7 +150,7 @@ def cmd_history(args: argparse.Namespace) -> int:
           + (f" (series {first.series!r})" if first.series else " (not part of a series: give it a --title)"))
     rows = [[when(p.started_at), clock(p.duration_s), str(p.people), score(p.balance), pct(p.top_share),
              *(pct(p.shares.get(n)) if n in p.shares else "" for n in names)] for p in points]
-    print(_table(rows, ["meeting", "length", "people", "balance", "top share", *names]))
+    print(left_table(rows, ["meeting", "length", "people", "balance", "top share", *names]))
     if reading:
         print(reading)
     return 0
@@ -196,8 +188,8 @@ MIN_ID_CHARS = 4  # `delete` needs this much of an id: one or two characters mat
 def cmd_delete(args: argparse.Namespace) -> int:
     """Delete one meeting, named by at least ``MIN_ID_CHARS`` of its id; no prompt, so scripts can use
     it like ``prune`` and ``forget-person``. Says which meeting (title, start) it deleted."""
-    from cli.main import UsageError
-    from tracker.reports.render import when
+    from cli.common import UsageError
+    from tracker.reports.text import when
 
     ref = args.meeting.strip()
     if len(ref) < MIN_ID_CHARS:

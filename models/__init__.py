@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+import numpy.typing as npt
+
 # NB: must run before anything imports pyannote.audio, which reads it at import time.
 os.environ["PYANNOTE_METRICS_ENABLED"] = "0"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+SAMPLE_RATE = 16_000  # Hz; every model here takes mono float32 at this rate (the tracker checks it is its own)
+Samples = npt.NDArray[np.float32]  # mono audio in [-1, 1], shape (n,)
 
 
 class ModelLoadError(RuntimeError):

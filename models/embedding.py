@@ -11,8 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from models import ModelLoadError
-from tracker.audio import SAMPLE_RATE, Samples
+from models import SAMPLE_RATE, ModelLoadError, Samples
 
 Embeddings = npt.NDArray[np.float32]
 

@@ -26,14 +26,12 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from models import ModelLoadError
+from models import SAMPLE_RATE, ModelLoadError, Samples
 from models.embedding import Embeddings
-from tracker.audio import SAMPLE_RATE, Samples, to_samples
-from tracker.stages.diarization import SpeakerSegment
 
 DEFAULT_PIPELINE = "pyannote/speaker-diarization-community-1"
 MODEL_FILE = "pytorch_model.bin"
@@ -228,19 +226,27 @@ def load_pyannote_pipeline(path_or_id: str | Path = DEFAULT_PIPELINE, *, segment
 # --------------------------------------------------------------------------- engine
 
 
-def annotation_segments(annotation: Any, n_samples: int) -> list[SpeakerSegment]:
-    """A pyannote ``Annotation`` as sample-exact segments within [0, n_samples).
+class Turn(NamedTuple):
+    """``speaker`` spoke over samples [start_sample, end_sample) at ``SAMPLE_RATE``."""
+
+    speaker: int
+    start_sample: int
+    end_sample: int
+
+
+def annotation_segments(annotation: Any, n_samples: int) -> list[Turn]:
+    """A pyannote ``Annotation`` as sample-exact turns within [0, n_samples).
 
     Speakers are numbered 0, 1, ... in order of first appearance; overlapping speech gives
     overlapping segments.
     """
     ids: dict[str, int] = {}
-    out: list[SpeakerSegment] = []
+    out: list[Turn] = []
     tracks = sorted(annotation.itertracks(yield_label=True), key=lambda t: (t[0].start, t[0].end))
     for seg, _, label in tracks:
-        a, b = (min(max(to_samples(t), 0), n_samples) for t in (seg.start, seg.end))
+        a, b = (min(max(int(round(t * SAMPLE_RATE)), 0), n_samples) for t in (seg.start, seg.end))
         if b > a:
-            out.append(SpeakerSegment(ids.setdefault(str(label), len(ids)), a, b))
+            out.append(Turn(ids.setdefault(str(label), len(ids)), a, b))
     return out
 
 
@@ -269,7 +275,7 @@ class PyannoteEngine:
         if self._pipeline is None:
             self._pipeline = load_pyannote_pipeline(self.source, **self._options)
 
-    def diarize(self, samples: Samples) -> list[SpeakerSegment]:
+    def diarize(self, samples: Samples) -> list[Turn]:
         """Who spoke when in a whole recording, shape (n,) float32 at SAMPLE_RATE (held in memory)."""
         if samples.ndim != 1:
             raise ValueError(f"diarize expected mono samples of shape (n,), got {samples.shape}")

@@ -12,8 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from models import ModelLoadError
-from tracker.audio import SAMPLE_RATE, Samples
+from models import SAMPLE_RATE, ModelLoadError, Samples
 
 
 class FrameVadModel(Protocol):

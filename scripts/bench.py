@@ -30,7 +30,8 @@ import numpy as np  # noqa: E402
 
 from tracker.pipeline.analysis import analyze  # noqa: E402
 from tracker.audio import SAMPLE_RATE  # noqa: E402
-from tracker.pipeline.runner import Pipeline, build_pipeline  # noqa: E402
+from tracker.pipeline.pipeline import Pipeline  # noqa: E402
+from tracker.pipeline.build import build_pipeline  # noqa: E402
 from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, FileSource  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def live_run(path: Path, pipeline: Pipeline) -> tuple[float, float, list[float],
         if chunk is None:
             continue
         t0 = time.perf_counter()
-        segs = pipeline(chunk)
+        segs = pipeline.account(pipeline.decide(chunk), start=chunk.start_sample, end=chunk.end_sample)
         dt = time.perf_counter() - t0
         busy += dt
         now = chunk.end_sample / SAMPLE_RATE + dt

@@ -38,7 +38,9 @@ import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
 from tracker.audio import to_samples  # noqa: E402
-from tracker.pipeline.runner import Pipeline, Runner, build_pipeline  # noqa: E402
+from tracker.pipeline.pipeline import Pipeline  # noqa: E402
+from tracker.pipeline.build import build_pipeline  # noqa: E402
+from tracker.pipeline.runner import Runner  # noqa: E402
 from tracker.sources.base import FileSource  # noqa: E402
 from tracker.stages.diarization import unit  # noqa: E402
 
@@ -68,7 +70,7 @@ def person_windows(wav: Path, rttm: Path, pipeline: Pipeline) -> Windows:
     """Each reference speaker's window embeddings in one recording (windows one person fills)."""
     pipeline.reset()
     Runner(FileSource(wav), pipeline).run()
-    d = pipeline.diarizer
+    d = pipeline.engine.diarizer
     turns = reference(rttm)
     found: dict[str, list[npt.NDArray[np.float32]]] = defaultdict(list)
     for rec in d.records:

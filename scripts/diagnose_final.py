@@ -56,9 +56,11 @@ from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
 from tracker.pipeline.analysis import analyze  # noqa: E402
 from tracker.audio import SAMPLE_RATE  # noqa: E402
-from tracker.pipeline.runner import PipelineConfig, build_pipeline  # noqa: E402
+from tracker.pipeline.pipeline import PipelineConfig  # noqa: E402
+from tracker.pipeline.build import build_pipeline  # noqa: E402
 from tracker.stages.accounting import AccountingConfig  # noqa: E402
-from tracker.stages.diarization import DiarizationConfig, SpeakerSegment, StreamingDiarizer, WindowRecord  # noqa: E402
+from tracker.segments import SpeakerSegment  # noqa: E402
+from tracker.stages.diarization import DiarizationConfig, StreamingDiarizer, WindowRecord  # noqa: E402
 from tracker.stages.reclustering import ReclusteringConfig, recluster  # noqa: E402
 
 
@@ -108,7 +110,7 @@ def collect(folder: Path, cache: Path) -> list[tuple[Cached, Annotation, Timelin
         else:
             pipeline = pipeline or build_pipeline(PipelineConfig())
             a = analyze(wav, pipeline, mode="live")
-            item = Cached(wav.stem, list(pipeline.diarizer.records), list(a.segments), pipeline.accountant.clock_samples)
+            item = Cached(wav.stem, list(pipeline.engine.diarizer.records), list(a.segments), pipeline.accountant.clock_samples)
             cache.mkdir(parents=True, exist_ok=True)
             path.write_bytes(pickle.dumps({f.name: getattr(item, f.name) for f in dataclasses.fields(item)}))
         uem = uems.get(wav.stem, Timeline([Segment(0, item.clock_samples / SAMPLE_RATE)], uri=wav.stem))

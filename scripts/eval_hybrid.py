@@ -41,7 +41,8 @@ from evaluate import load_rttm, share_errors  # noqa: E402
 from make_hybrid import SAMPLE_RATE, render, room_microphone, write_rttm  # noqa: E402
 
 from tracker.pipeline.analysis import analyze  # noqa: E402
-from tracker.sources.paired import HybridPipeline, build_hybrid_pipeline  # noqa: E402
+from tracker.pipeline.build import build_hybrid_pipeline  # noqa: E402
+from tracker.pipeline.pipeline import Pipeline  # noqa: E402
 from tracker.stages.accounting import is_remote  # noqa: E402
 from tracker.stages.echo import EchoConfig  # noqa: E402
 
@@ -120,7 +121,7 @@ def real_cases(shared: Path, out: Path, late_ms: float = 0.0) -> list[Case]:
     return cases
 
 
-def score(case: Case, pipeline: HybridPipeline, mode: str) -> Row:
+def score(case: Case, pipeline: Pipeline, mode: str) -> Row:
     a = analyze(case.room, pipeline, mode=mode, call=case.call)
     present = {p.id for p in a.summary.speakers if p.present and not p.expected}
     hyp = Annotation(uri=case.name)

@@ -49,16 +49,16 @@ import numpy as np  # noqa: E402
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples  # noqa: E402
 from tracker.sources.live import LiveInput  # noqa: E402
 from tracker.meeting.recorder import MeetingRecorder  # noqa: E402
-from tracker.pipeline.runner import build_pipeline  # noqa: E402
+from tracker.pipeline.build import build_pipeline  # noqa: E402
 from tracker.meeting.session import MeetingSession  # noqa: E402
 from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio  # noqa: E402
-from tracker.stages.diarization import SpeakerSegment  # noqa: E402
+from tracker.segments import SpeakerSegment  # noqa: E402
 from tracker.store.storage import MeetingStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_CLIPS = ROOT.parent / "shared" / "eval" / "dev" / "wav"
 HEARTBEAT_S = 0.4  # api/pump.py: a snapshot at least this often
-FLUSH_S = 2.0  # tracker/recorder.py FLUSH_INTERVAL_S
+FLUSH_S = 2.0  # tracker/meeting/recorder.py FLUSH_INTERVAL_S
 FRAME = 160  # samples (10 ms): the resolution at which the first showing of speech is tracked
 RING = 60 * SAMPLE_RATE // FRAME  # frames of first-showing history kept (60 s: a decision is never later)
 TARGETS = {"rss_growth_mb": 50.0, "cpu_share": 0.30, "delay_p95_s": 1.0, "report_s": 10.0}

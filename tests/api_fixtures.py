@@ -1,7 +1,7 @@
-"""Fakes and helpers for the dashboard's tests: a scripted pipeline and a hand-fed source.
+"""Fakes and helpers for the dashboard's tests: a scripted engine and a hand-fed source.
 
-``ScriptedPipeline`` has the real ``Pipeline`` call signature and a real ``Accountant``; instead
-of models it says who speaks when from a script, so figures are exact and known in advance.
+``ScriptedEngine`` sits behind the engine seam of the real ``Pipeline``; instead of models it says
+who speaks when from a script, so figures are exact and known in advance (``scripted_pipeline``).
 ``FedSource`` delivers exactly the audio a test feeds it, through the ``Source`` protocol.
 """
 
@@ -18,11 +18,12 @@ import numpy as np
 from tracker.audio import AudioChunk, to_samples
 from tracker.sources.live import LiveInput
 from tracker.meeting.view import ViewConfig
-from tracker.pipeline.runner import PipelineConfig
+from tracker.pipeline.engine import Decision
+from tracker.pipeline.pipeline import Pipeline, PipelineConfig
 from tracker.meeting.session import MeetingSession
 from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio
-from tracker.stages.accounting import Accountant
-from tracker.stages.diarization import SpeakerSegment
+from tracker.stages.diarization import WindowRecord
+from tracker.segments import SpeakerSegment
 
 T = TypeVar("T")
 
@@ -36,51 +37,42 @@ THREE_PEOPLE: list[tuple[int, float, float]] = [
 ]
 
 
-class ScriptedPipeline:
-    """A ``Pipeline`` stand-in: emits the scripted speech inside each chunk it is given."""
+class ScriptedEngine:
+    """A ``StreamingEngine`` that says who speaks when from a script: each chunk decides, for good,
+    the scripted speech inside it. It keeps no voices and no windows worth the name (``windows`` is
+    always empty, so an enrollment listens and then asks for a retake)."""
+
+    name = "scripted"
+    latency_samples = 0
+    step_s = 0.4
 
     def __init__(self, script: Sequence[tuple[int, float, float]]) -> None:
-        self.config = PipelineConfig()
         self.script = [SpeakerSegment(s, to_samples(a), to_samples(b)) for s, a, b in script]
-        self.accountant = Accountant(self.config.accounting)
-        self.segments: list[SpeakerSegment] = []
-        self.merged: list[tuple[int, int]] = []
-        self.known = None  # no voice profiles (see Pipeline.use_profiles)
+        self.merged: list[tuple[int, int]] = []  # merges the pipeline passed on, in order
+        self.keep_windows = False
+        self.windows: list[WindowRecord] = []
 
-    def reset(self) -> None:
-        self.accountant.reset()
-        self.segments = []
-
-    def decide(self, chunk: AudioChunk) -> list[SpeakerSegment]:
+    def __call__(self, chunk: AudioChunk) -> Decision:
         out = []
         for seg in self.script:
             start, end = max(seg.start_sample, chunk.start_sample), min(seg.end_sample, chunk.end_sample)
             if end > start:
                 out.append(SpeakerSegment(seg.speaker, start, end))
-        return out
+        return Decision(out, [], chunk.end_sample)
 
-    def decide_rest(self) -> list[SpeakerSegment]:
-        return []
+    def flush(self) -> Decision:
+        return Decision()
 
-    def account(
-        self, segs: list[SpeakerSegment], *, start: int | None = None, end: int | None = None
-    ) -> list[SpeakerSegment]:
-        if start is not None:
-            self.accountant.begin(start)
-        self.segments += segs
-        self.accountant.add(segs)
-        self.accountant.advance(self.accountant.clock_samples if end is None else end)
-        return segs
-
-    def __call__(self, chunk: AudioChunk) -> list[SpeakerSegment]:
-        return self.account(self.decide(chunk), start=chunk.start_sample, end=chunk.end_sample)
-
-    def flush(self) -> list[SpeakerSegment]:
-        return self.account(self.decide_rest())
+    def reset(self) -> None:
+        pass
 
     def merge(self, keep: int, gone: int) -> None:
         self.merged.append((keep, gone))
-        self.accountant.merge(keep, gone)
+
+
+def scripted_pipeline(script: Sequence[tuple[int, float, float]]) -> Pipeline:
+    """The real ``Pipeline`` around a ``ScriptedEngine``: figures exact and known in advance."""
+    return Pipeline(PipelineConfig(), engine=ScriptedEngine(script))
 
 
 class FedSource:
@@ -139,10 +131,10 @@ def scripted_session(
     view: ViewConfig | None = None,
     autostart: bool = True,
 ) -> tuple[MeetingSession, FedSource]:
-    """A meeting over a ``ScriptedPipeline`` fed by hand; not opened yet."""
+    """A meeting over a scripted pipeline fed by hand; not opened yet."""
     source = FedSource()
     live = LiveInput(lambda: source, retry=False, label="test feed")
-    session = MeetingSession(ScriptedPipeline(script), live, view=view, autostart=autostart)  # type: ignore[arg-type]
+    session = MeetingSession(scripted_pipeline(script), live, view=view, autostart=autostart)
     return session, source
 
 

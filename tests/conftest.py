@@ -28,7 +28,8 @@ import pytest
 import models  # noqa: F401 - turns pyannote's telemetry off before anything imports it
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder
 from tracker.pipeline.analysis import Analysis, analyze
-from tracker.pipeline.runner import Pipeline, build_pipeline
+from tracker.pipeline.pipeline import Pipeline
+from tracker.pipeline.build import build_pipeline, lite_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -109,7 +110,7 @@ def energy_vad() -> EnergyVad:
 @pytest.fixture
 def fake_pipeline(fake_encoder: FakeEncoder, energy_vad: EnergyVad) -> Pipeline:
     """The real Pipeline wiring over the fake models (VAD smoothing pinned, see ``fakes.FAKE_VAD``)."""
-    return Pipeline(FAKE_CONFIG, vad_model=energy_vad, encoder=fake_encoder)
+    return lite_pipeline(FAKE_CONFIG, vad_model=energy_vad, encoder=fake_encoder)
 
 
 # --------------------------------------------------------------------------- tools

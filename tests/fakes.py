@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
-from tracker.pipeline.runner import PipelineConfig
+from tracker.pipeline.pipeline import Pipeline, PipelineConfig
 from tracker.sources.base import AudioInputError, EndOfStream, SourceStats
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 from tracker.stages.vad import VadConfig
 
 VOICE_HZ = (220.0, 530.0, 1170.0)  # Hz; far apart so a window's spectrum tells the voices apart
@@ -45,6 +45,11 @@ def render(turns: Turns, duration_s: float, *, amplitude: float = TONE_AMPLITUDE
 def truth_segments(turns: Turns) -> list[SpeakerSegment]:
     """The turns as sample-exact segments (speaker = voice index)."""
     return [SpeakerSegment(v, to_samples(a), to_samples(b)) for v, a, b in turns]
+
+
+def step(pipeline: Pipeline, chunk: AudioChunk) -> list[SpeakerSegment]:
+    """One chunk through ``pipeline`` as the runner takes it (models, then figures); the segments decided."""
+    return pipeline.account(pipeline.decide(chunk), start=chunk.start_sample, end=chunk.end_sample)
 
 
 def chunks(samples: Samples, size: int, *, start: int = 0) -> list[AudioChunk]:

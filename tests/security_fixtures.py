@@ -1,7 +1,7 @@
 """A dashboard served by real uvicorn on a loopback port, for the security and fuzzing tests.
 
 It is ``talktime run``'s server (``api.server.uvicorn_config``: the same size and connection
-limits) over a ``ScriptedPipeline`` meeting fed by hand, so raw paths, raw websocket frames and
+limits) over a ``ScriptedEngine`` meeting fed by hand, so raw paths, raw websocket frames and
 real sockets reach the app exactly as they would from the room's network.
 """
 

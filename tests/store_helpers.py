@@ -6,9 +6,9 @@ import random
 import uuid
 
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.meeting.view import Phase
+from tracker.segments import Phase
 from tracker.store.records import MeetingInfo, MeetingRecord
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 NAMES = {0: "Alex", 1: "Blair", 2: "Casey <b>&</b>"}  # a name that must be escaped in HTML and SVG
 ROSTER = ["Dana", "Eli"]  # on the roster, never speak

@@ -18,8 +18,8 @@ from conftest import DATA
 from fakes import load_rttm, rttm_shares
 from tracker.pipeline.analysis import Analysis, analyze
 from tracker.audio import SAMPLE_RATE
-from tracker.pipeline.runner import Pipeline
-from tracker.stages.diarization import SpeakerSegment
+from tracker.pipeline.pipeline import Pipeline
+from tracker.segments import SpeakerSegment
 
 pytestmark = pytest.mark.models
 

@@ -1,6 +1,6 @@
 """The dashboard's HTTP API and websocket, through the app's own test client.
 
-The meeting behind the app is a ``ScriptedPipeline`` fed by hand, so every figure is known.
+The meeting behind the app is a ``ScriptedEngine`` fed by hand, so every figure is known.
 """
 
 from __future__ import annotations

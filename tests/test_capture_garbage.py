@@ -22,7 +22,8 @@ from fakes import render
 from tracker.sources import base as sources, live as capture
 from tracker.audio import SAMPLE_RATE
 from tracker.sources.live import LiveInput, file_opener, microphone_opener
-from tracker.pipeline.runner import Pipeline, Runner
+from tracker.pipeline.pipeline import Pipeline
+from tracker.pipeline.runner import Runner
 from tracker.meeting.session import MeetingSession
 from tracker.sources.base import BLOCK_SAMPLES, DcBlocker, EndOfStream, FileSource, SourceStats
 

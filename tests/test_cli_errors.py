@@ -80,7 +80,7 @@ def test_analyze_checks_its_outputs_before_analysing(tmp_path: Path, option: str
 def test_an_existing_file_is_checked_by_its_own_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An output that exists is written in place: /dev/null or a file in a folder the user may not add to
     are fine, and nothing is created beside them to find out (the probe is for new files only)."""
-    from cli import main as cli
+    from cli import common as cli
 
     probes: list[object] = []
 

@@ -164,7 +164,7 @@ def test_speaking_now_only_while_running_and_only_just_heard(browser: Any, base_
 
 
 def test_clock_durations_round_like_the_report(browser: Any, base_state: dict[str, Any]) -> None:
-    from tracker.reports.render import clock
+    from tracker.reports.text import clock
 
     state = copy.deepcopy(base_state)
     group = {"speech_s": 43.648, "silence_s": 5.54, "duration_s": 49.188}  # the QA report's meeting

@@ -23,8 +23,9 @@ from conftest import _require
 from tracker.pipeline.analysis import analyze
 from tracker.sources.live import LiveInput
 from tracker.meeting.enrollment import enroll_from_file, enroll_live, known_voices, read_roster, save_voice_profile
-from tracker.pipeline.profiles import EnrollmentError, KnownVoices, Profile, ProfileMatcher, model_id
-from tracker.pipeline.runner import Pipeline
+from tracker.segments import Profile
+from tracker.pipeline.profiles import EnrollmentError, KnownVoices, ProfileMatcher, model_id
+from tracker.pipeline.pipeline import Pipeline
 from tracker.meeting.session import ConflictError, MeetingSession
 from tracker.store.storage import STORE_FILE, MeetingStore
 from fakes import render
@@ -51,7 +52,7 @@ def fresh(pipeline: Pipeline) -> Iterator[Pipeline]:
 def test_enroll_from_a_recording_then_recognised_in_a_later_one(tmp_path: Path, fresh: Pipeline) -> None:
     proc = talktime("profiles", "enroll", "Alex", str(M3), "--start", "0.5", "--end", "5.5", "--consent", data=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "enrolled Alex" in proc.stdout and model_id(fresh.diarizer.encoder) in proc.stdout
+    assert "enrolled Alex" in proc.stdout and fresh.embedding_model in proc.stdout
     listed = talktime("profiles", "list", data=tmp_path)
     assert listed.returncode == 0 and "Alex" in listed.stdout and "resemblyzer" in listed.stdout
 
@@ -89,7 +90,7 @@ DANA_M2 = (5.5, 10.2)  # seconds of meeting2.wav where only dana speaks (RTTM: 5
 def _enroll_and_seed(pipeline: Pipeline, name: str, wav: Path, span: tuple[float, float]) -> None:
     """Enroll ``name`` from ``span`` (seconds) of ``wav`` and seed them, on the roster, into ``pipeline``."""
     voice = enroll_from_file(wav, pipeline, start_s=span[0], end_s=span[1])
-    profile = Profile(name, model_id(pipeline.diarizer.encoder), voice.embedding, windows=voice.windows,
+    profile = Profile(name, pipeline.embedding_model, voice.embedding, windows=voice.windows,
                       speech_s=voice.speech_s, consent=True)
     pipeline.use_profiles(KnownVoices(ProfileMatcher([profile], model=profile.model), roster=[name]))
 

@@ -17,7 +17,6 @@ import copy
 import functools
 import os
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -69,9 +68,8 @@ ROSTER = ("Alex",)  # an expected attendee (id -1), so the enroll route is fuzze
 def room() -> Iterator[LiveRoom]:
     with live_room(roster=ROSTER, **FUZZ_SETTINGS) as served, pytest.MonkeyPatch.context() as patch:
         # An enrollment listens to the room for 4-30 s: here the room hears that long a silence at
-        # once (fed, not waited for), through the scripted pipeline, which has no diarizer and so
-        # no voice windows: the enrollment runs its course and asks for a retake (422).
-        setattr(served.session.pipeline, "diarizer", SimpleNamespace(keep_records=False, records=[]))
+        # once (fed, not waited for), through the scripted engine, which keeps no voice windows:
+        # the enrollment runs its course and asks for a retake (422).
         patch.setattr(api.profile_routes, "enroll_live", functools.partial(enroll_live, sleep=served.source.feed))
         _AT_START[served.base] = what_viewers_see_fixed(served)
         yield served

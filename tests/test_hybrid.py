@@ -20,10 +20,14 @@ import pytest
 import soundfile as sf
 
 from conftest import PulseServer
-from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, ListSource, chunks, read_to_end, render, rttm_mask, write_wav
+from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, ListSource, chunks, read_to_end, render, rttm_mask, step, write_wav
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
 from tracker.sources.live import LiveInput
-from tracker.sources.paired import REMOTE_SPEAKER_BASE, HybridPipeline, PairedSource, build_hybrid_pipeline, is_remote
+from tracker.pipeline.build import build_hybrid_pipeline, hybrid_pipeline
+from tracker.pipeline.hybrid import HybridEngine
+from tracker.pipeline.pipeline import Pipeline
+from tracker.sources.paired import PairedSource
+from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
 from tracker.sources.pulse import PulseSource, list_pulse_sources
 from tracker.pipeline.runner import Runner
 from tracker.meeting.session import build_session
@@ -91,15 +95,15 @@ def test_echo_config_says_what_it_expected() -> None:
         EchoConfig(frame_s=0)
 
 
-def fake_hybrid(fake_encoder: FakeEncoder, *, room: bool = True) -> HybridPipeline:
-    return HybridPipeline(FAKE_CONFIG, vad_model=EnergyVad(), call_vad_model=EnergyVad(), encoder=fake_encoder, room=room)
+def fake_hybrid(fake_encoder: FakeEncoder, *, room: bool = True) -> Pipeline:
+    return hybrid_pipeline(FAKE_CONFIG, vad_model=EnergyVad(), call_vad_model=EnergyVad(), encoder=fake_encoder, room=room)
 
 
 def test_remote_voices_count_once_and_room_voices_stay_in_the_room(fake_encoder: FakeEncoder) -> None:
     room, call = hybrid_fixture()
     pipe = fake_hybrid(fake_encoder)
     for c in chunks(room, 1600):
-        pipe(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
+        step(pipe, AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
     pipe.flush()
     talk = {s.id: s.talk_time_s for s in pipe.accountant.summary().speakers if s.present}
     room_ids = [k for k in talk if not is_remote(k)]
@@ -116,7 +120,7 @@ def test_without_the_gate_the_echo_would_be_a_room_speaker(fake_encoder: FakeEnc
     room, call = hybrid_fixture()
     pipe = fake_hybrid(fake_encoder)
     for c in chunks(room, 1600):
-        pipe(c)  # no reference: nothing to tell the echo by
+        step(pipe, c)  # no reference: nothing to tell the echo by
     pipe.flush()
     room_ids = [s.id for s in pipe.accountant.summary().speakers if s.present and not is_remote(s.id)]
     assert len(room_ids) >= 2
@@ -126,7 +130,7 @@ def test_a_fully_remote_meeting_counts_everyone_as_remote(fake_encoder: FakeEnco
     _, call = hybrid_fixture()
     pipe = fake_hybrid(fake_encoder, room=False)
     for c in chunks(call, 1600):
-        pipe(c)
+        step(pipe, c)
     pipe.flush()
     ids = [s.id for s in pipe.accountant.summary().speakers if s.present]
     assert len(ids) == 2 and all(k >= REMOTE_SPEAKER_BASE for k in ids)
@@ -138,14 +142,14 @@ def test_merging_two_remote_voices_reaches_the_call_diarizer(fake_encoder: FakeE
     cs = chunks(room, 1600)
     half = len(cs) * 3 // 4
     for c in cs[:half]:
-        pipe(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
+        step(pipe, AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
     remote = sorted(s.id for s in pipe.accountant.summary().speakers if s.present and is_remote(s.id))
     assert len(remote) == 2
     pipe.merge(remote[0], remote[1])
     for c in cs[half:]:
-        pipe(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
+        step(pipe, AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
     pipe.flush()
-    assert remote[1] not in pipe.call_diarizer.clustering.voices or remote[1] - REMOTE_SPEAKER_BASE not in pipe.call_diarizer.clustering.voices
+    assert remote[1] not in pipe.engine.call_engine.diarizer.clustering.voices or remote[1] - REMOTE_SPEAKER_BASE not in pipe.engine.call_engine.diarizer.clustering.voices
     left = [s.id for s in pipe.accountant.summary().speakers if s.present and is_remote(s.id)]
     assert left == [remote[0]]
 
@@ -223,8 +227,8 @@ def test_real_speech_each_person_once_with_their_side(hybrid_meeting: Path) -> N
     assert room_found == pytest.approx(room_ref, abs=2.5)
     assert remote_found == pytest.approx(remote_ref, abs=2.5)
     # The echo gate silenced most of the call in the room channel, and little of the room's own talk.
-    assert pipe.echo.stats.delay_s == pytest.approx(0.15, abs=0.03)
-    gated = pipe.echo.stats.echo_frames / pipe.echo.stats.frames
+    assert pipe.engine.echo.stats.delay_s == pytest.approx(0.15, abs=0.03)
+    gated = pipe.engine.echo.stats.echo_frames / pipe.engine.echo.stats.frames
     n = int(pipe.accountant.clock_samples)
     call_share = float(np.mean(rttm_mask(hybrid_meeting / "call.rttm", n) & ~rttm_mask(hybrid_meeting / "room.rttm", n)))
     assert gated == pytest.approx(call_share, abs=0.1)
@@ -258,14 +262,14 @@ def test_analyze_lines_up_a_late_call_recording_with_the_pipelines_settings(hybr
     sf.write(str(late), np.concatenate([np.zeros(to_samples(0.7), np.float32), call]), rate, subtype="FLOAT")
     pipe = build_hybrid_pipeline()
     a = analyze(hybrid_meeting / "room.wav", pipe, mode="live", call=late)
-    assert pipe.echo.stats.realignments == 1
-    assert pipe.echo.stats.delay_s is not None and 0.1 <= pipe.echo.stats.delay_s <= 0.35
+    assert pipe.engine.echo.stats.realignments == 1
+    assert pipe.engine.echo.stats.delay_s is not None and 0.1 <= pipe.engine.echo.stats.delay_s <= 0.35
     present = [s.id for s in a.summary.speakers if s.present]
     assert sum(is_remote(k) for k in present) == 2 and sum(not is_remote(k) for k in present) == 2, present
-    off = HybridPipeline(FAKE_CONFIG, vad_model=EnergyVad(), call_vad_model=EnergyVad(), encoder=fake_encoder,
+    off = hybrid_pipeline(FAKE_CONFIG, vad_model=EnergyVad(), call_vad_model=EnergyVad(), encoder=fake_encoder,
                          echo=EchoConfig(max_shift_s=0.0))  # the speech side does not matter here
     analyze(hybrid_meeting / "room.wav", off, mode="live", call=late)
-    assert off.echo.stats.realignments == 0
+    assert off.engine.echo.stats.realignments == 0
 
 
 def test_cli_call_file_missing_is_a_clear_error(tmp_path: Path) -> None:
@@ -307,7 +311,7 @@ def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServe
     # The same construction as `talktime run --device pulse --call-device talktime_call.monitor`.
     session = build_session(device="pulse", call_device=f"{call_sink}.monitor")
     pipe = session.pipeline
-    assert isinstance(pipe, HybridPipeline) and pipe.room
+    assert isinstance(pipe.engine, HybridEngine) and pipe.engine.room
     session.open()
     try:
         deadline = time.monotonic() + 10
@@ -322,7 +326,7 @@ def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServe
         call = subprocess.Popen(["paplay", "-d", call_sink, str(tmp_path / "call.wav")], env=pulse_server.env)
         delays = []  # the gate's delay estimate every half second while the meeting plays
         while room.poll() is None or call.poll() is None:
-            delays.append(pipe.echo.stats.delay_s)
+            delays.append(pipe.engine.echo.stats.delay_s)
             time.sleep(0.5)
         assert room.wait(timeout=90) == 0 and call.wait(timeout=90) == 0
         time.sleep(1.5)
@@ -335,10 +339,10 @@ def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServe
     room_found = sorted(v for k, v in found.items() if not is_remote(k))
     remote_found = sorted(v for k, v in found.items() if is_remote(k))
     # How the call was lined up: the corrections and every estimate of the call's place against its echo.
-    why = (f"shifts {[round(s / SAMPLE_RATE, 2) for s in paired.call_shifts]} s; gate delay {pipe.echo.stats.delay_s}; "
+    why = (f"shifts {[round(s / SAMPLE_RATE, 2) for s in paired.call_shifts]} s; gate delay {pipe.engine.echo.stats.delay_s}; "
            f"gate delays {delays}; estimates (lag s, r, room-call dB) "
            f"{[(round(a, 2), round(b, 2), round(g, 1)) for a, b, g in paired.aligner.estimates]}; "
-           f"gate realignments {pipe.echo.stats.realignments}")
+           f"gate realignments {pipe.engine.echo.stats.realignments}")
     print(why)
     assert len(room_found) == 2 and len(remote_found) == 2, (found, why)  # no call voice twice
     assert room_found == pytest.approx(sorted(v for k, v in ref.items() if k.startswith("room:")), abs=3.0), why
@@ -348,7 +352,7 @@ def test_room_microphone_and_call_monitor_captured_live(pulse_server: PulseServe
     assert delays[-1] is not None and 0.0 <= delays[-1] <= 0.6, why
     if paired.call_shifts:
         assert delays[-1] == pytest.approx(0.1, abs=0.06), why
-    assert pipe.echo.stats.realignments == len(paired.call_shifts), why  # the gate learned of each correction
+    assert pipe.engine.echo.stats.realignments == len(paired.call_shifts), why  # the gate learned of each correction
 
 
 @pytest.mark.audio
@@ -465,5 +469,5 @@ def test_a_live_hybrid_meeting_keeps_no_window_history_on_either_side(fake_encod
     pipe = fake_hybrid(fake_encoder)
     pipe.keep_history = False  # as a live MeetingSession sets it
     for c in chunks(room, 1600):
-        pipe(AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
-    assert pipe.diarizer.records == [] and pipe.call_diarizer.records == []
+        step(pipe, AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
+    assert pipe.engine.room_engine.diarizer.records == [] and pipe.engine.call_engine.diarizer.records == []

@@ -12,7 +12,7 @@ import pytest
 from conftest import DATA, REPO
 from fakes import load_rttm
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.pipeline.runner import Pipeline
+from tracker.pipeline.pipeline import Pipeline
 from tracker.sources.base import read_audio
 
 
@@ -38,7 +38,7 @@ def test_silero_loads_without_importing_silero_vad() -> None:
 
 @pytest.mark.models
 def test_resemblyzer_embeddings(pipeline: Pipeline) -> None:
-    enc = pipeline.diarizer.encoder
+    enc = pipeline.engine.diarizer.encoder
     audio = read_audio(DATA / "meeting3.wav")
     turns: dict[str, list[np.ndarray]] = {}
     for name, a, b in load_rttm(DATA / "meeting3.rttm"):

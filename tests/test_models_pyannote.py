@@ -24,11 +24,12 @@ import yaml
 from conftest import DATA, REPO
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, load_rttm, render, write_wav
 from models import ModelLoadError
-from models.pyannote import PyannoteEncoder, PyannoteEngine, load_pyannote_pipeline
+from models.pyannote import PyannoteEncoder, PyannoteEngine, Turn, load_pyannote_pipeline
 from tracker.pipeline.analysis import analyze, relabel_by_overlap
 from tracker.audio import SAMPLE_RATE, Samples
-from tracker.pipeline.runner import Pipeline
-from tracker.stages.diarization import SpeakerSegment
+from tracker.pipeline.build import lite_pipeline
+from tracker.pipeline.pipeline import Pipeline
+from tracker.segments import SpeakerSegment
 
 CLIP_S = 10  # seconds of meeting2.wav used: one 10 s segmentation window, so a run takes a few seconds
 
@@ -110,7 +111,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class EngineRun:
     engine: PyannoteEngine
     samples: Samples
-    segments: list[SpeakerSegment]
+    segments: list[Turn]
     spans: list[str]  # telemetry spans pyannote tried to open
 
 
@@ -293,7 +294,7 @@ def test_encoder_names_its_checkpoint_and_gives_unit_vectors(pipeline_dir: Path,
 
 
 def test_encoder_runs_the_live_pipeline(pipeline_dir: Path, clip: Path) -> None:
-    pipe = Pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=PyannoteEncoder(pipeline_dir))
+    pipe = lite_pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=PyannoteEncoder(pipeline_dir))
     result = analyze(clip, pipe, mode="live")
     assert result.segments
     assert all(0 <= s.start_sample < s.end_sample <= CLIP_S * SAMPLE_RATE for s in result.segments)
@@ -331,7 +332,7 @@ class FixedEngine:
 
 def test_analyze_final_with_an_engine(tmp_path: Path) -> None:
     path = write_wav(tmp_path / "two.wav", render([(0, 0.5, 5.5), (1, 6.5, 11.5)], 12.0))
-    pipe = Pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
+    pipe = lite_pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
     live = analyze(path, pipe, mode="live")
     engine = FixedEngine()
     final = analyze(path, pipe, mode="final", engine=engine)

@@ -18,10 +18,12 @@ from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, read_to_end, render
 from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
 from tracker.sources.live import LiveInput
 from tracker.sources.paired import PairedSource
-from tracker.pipeline.runner import Pipeline, Runner
+from tracker.pipeline.build import lite_pipeline
+from tracker.pipeline.pipeline import Pipeline
+from tracker.pipeline.runner import Runner
 from tracker.meeting.session import MeetingSession
 from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, MicrophoneSource, SourceStats, _Resampler
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 # Voice 0 talks in the parts that count, voice 1 in the part captured while paused.
 BEFORE = render([(0, 0.5, 3.5)], 4.0)  # captured while running, read after Pause
@@ -59,7 +61,7 @@ class GatedMicrophone(MicrophoneSource):
 
 
 def fresh_pipeline() -> Pipeline:
-    return Pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
+    return lite_pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from api_fixtures import FedSource, wait_for
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, render
 from tracker.sources.live import LiveInput
 from tracker.meeting.enrollment import enroll_live
-from tracker.pipeline.runner import Pipeline
+from tracker.pipeline.build import lite_pipeline
+from tracker.pipeline.pipeline import Pipeline
 from tracker.meeting.session import MeetingSession
 from tracker.store.storage import STORE_FILE, MeetingStore
 
@@ -51,7 +52,7 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     feed = FedSource()
-    pipeline = Pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
+    pipeline = lite_pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
     session = MeetingSession(pipeline, LiveInput(lambda: feed, retry=False, label="test mic"))
     session.expect("Bo")
     store = MeetingStore(tmp_path / STORE_FILE, busy_timeout_s=0.3)  # NB: a lock fails fast here

@@ -11,7 +11,7 @@ import pytest
 
 from store_helpers import meeting
 from tracker.store import records
-from tracker.pipeline.profiles import Profile
+from tracker.segments import Profile
 from tracker.store.storage import SCHEMA_V1, SCHEMA_VERSION, MeetingStore
 
 MODEL = "resemblyzer-ge2e-0.1.4/256"

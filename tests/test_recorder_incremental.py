@@ -19,7 +19,7 @@ from api_fixtures import scripted_session
 from tracker.audio import to_samples
 from tracker.meeting.recorder import MeetingRecorder
 from tracker.meeting.session import MeetingSession
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 from tracker.store.storage import MeetingStore, StoreError
 
 BATCH = 100  # segments between two flushes (about 2.5 minutes of this meeting)

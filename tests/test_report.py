@@ -23,8 +23,8 @@ from api.settings import Settings
 from api_fixtures import scripted_session, wait_for
 from store_helpers import meeting, series_of
 from tracker.store.records import MeetingRecord
-from tracker.reports.figures import Report, build_report
-from tracker.reports.render import render, report_dict
+from tracker.reports.figures import Report, build_report, report_dict
+from tracker.reports.render import render
 from tracker.stages.accounting import gini
 from tracker.store.storage import MeetingStore
 

@@ -12,7 +12,8 @@ import pytest
 
 from store_helpers import meeting, series_of
 from tracker.reports.figures import Report, build_report
-from tracker.reports.render import TABLE_FONT, fit, render
+from tracker.reports.pdf import TABLE_FONT, fit
+from tracker.reports.render import render
 from tracker.store.storage import MeetingStore
 
 LONG = "Maximilian Alexander von Hohenzollern-Sigmaringen der Dritte!"  # 61 characters

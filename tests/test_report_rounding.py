@@ -9,7 +9,8 @@ from dataclasses import replace
 
 from store_helpers import meeting
 from tracker.reports.figures import build_report, whole_percents
-from tracker.reports.render import render, score_rows
+from tracker.reports.text import score_rows
+from tracker.reports.render import render
 
 
 def test_whole_percents_add_up_to_100_and_stay_within_a_point() -> None:

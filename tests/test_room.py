@@ -15,7 +15,7 @@ from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
 from tracker.sources.live import LiveInput
 from tracker.stages.onset import SpeechOnset
 from tracker.meeting.room import Room
-from tracker.pipeline.runner import Pipeline
+from tracker.pipeline.pipeline import Pipeline
 from tracker.meeting.session import MeetingSession
 from tracker.sources.base import BLOCK_SAMPLES
 from tracker.stages.vad import VoiceActivityDetector
@@ -315,9 +315,10 @@ def test_a_meeting_deleted_or_forgotten_meanwhile_is_not_served_from_memory(stor
 
 def test_the_next_meeting_recognises_the_profiles_stored_now(fake_pipeline: Pipeline, store: MeetingStore) -> None:
     from tracker.meeting.enrollment import known_voices
-    from tracker.pipeline.profiles import Profile, model_id
+    from tracker.segments import Profile
+    from tracker.pipeline.profiles import model_id
 
-    model, dim = model_id(fake_pipeline.diarizer.encoder), fake_pipeline.diarizer.encoder.dimension
+    model, dim = fake_pipeline.embedding_model, fake_pipeline.engine.diarizer.encoder.dimension
     rng = np.random.default_rng(3)
 
     def profile(name: str) -> Profile:

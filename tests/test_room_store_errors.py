@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api_fixtures import FedSource, ScriptedPipeline, wait_for
+from api_fixtures import FedSource, scripted_pipeline, wait_for
 from fakes import FAKE_VAD, EnergyVad, render
 from tracker.sources.live import LiveInput
 from tracker.stages.onset import SpeechOnset
@@ -24,7 +24,7 @@ def test_a_wordless_meeting_that_cannot_be_removed_still_readies_the_next(
     feed = FedSource()
     onset = SpeechOnset(VoiceActivityDetector(FAKE_VAD, model=EnergyVad()), quiet_s=0.0, already_quiet=True)
     # Talk starts the meeting, but the pipeline decides nobody spoke (its script is empty).
-    session = MeetingSession(ScriptedPipeline([]), LiveInput(lambda: feed, label="test mic"),  # type: ignore[arg-type]
+    session = MeetingSession(scripted_pipeline([]), LiveInput(lambda: feed, label="test mic"),
                              onset=onset)
     store = MeetingStore(tmp_path / STORE_FILE, busy_timeout_s=0.2)
     other = sqlite3.connect(tmp_path / STORE_FILE, isolation_level=None)

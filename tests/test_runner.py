@@ -16,9 +16,11 @@ import pytest
 import soundfile as sf
 
 from conftest import DATA, PulseServer
-from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, load_rttm, render, rttm_shares, write_wav
+from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, load_rttm, render, rttm_shares, write_wav, step
 from tracker.audio import SAMPLE_RATE, AudioChunk
-from tracker.pipeline.runner import Pipeline, Runner
+from tracker.pipeline.build import lite_pipeline
+from tracker.pipeline.pipeline import Pipeline
+from tracker.pipeline.runner import Runner
 from tracker.sources.base import (
     BLOCK_SAMPLES,
     AudioInputError,
@@ -28,7 +30,7 @@ from tracker.sources.base import (
     SourceStats,
     _Resampler,
 )
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 TURNS = [(0, 0.5, 5.5), (1, 6.0, 10.0), (0, 10.5, 14.0), (1, 14.5, 19.0), (0, 19.5, 23.5)]
 
@@ -39,7 +41,7 @@ def meeting_wav(tmp_path: Path) -> Path:
 
 
 def fresh_pipeline() -> Pipeline:
-    return Pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
+    return lite_pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=FakeEncoder())
 
 
 class FedMicrophone(MicrophoneSource):
@@ -325,7 +327,7 @@ class _FailingEncoder(FakeEncoder):
 
 
 def test_a_failing_stage_is_recorded_and_the_figures_are_kept(meeting_wav: Path) -> None:
-    pipeline = Pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=_FailingEncoder(good_calls=30))
+    pipeline = lite_pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=_FailingEncoder(good_calls=30))
     ends: list[list[SpeakerSegment]] = []
     runner = Runner(FileSource(meeting_wav, block_samples=BLOCK_SAMPLES), pipeline, on_segments=ends.append)
     runner.run()  # the worker thread's loop, in this thread: it must return, not raise
@@ -345,7 +347,7 @@ def test_a_merge_during_the_meeting_holds_for_what_is_decided_later(meeting_wav:
         except EndOfStream:
             break
         assert chunk is not None
-        pipeline(chunk)
+        step(pipeline, chunk)
         voices = {s.speaker for s in pipeline.accountant.timeline}
         if not merged and len(voices) == 2:
             keep, gone = sorted(voices)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from api_fixtures import FedSource, ScriptedPipeline, scripted_session, wait_for
+from api_fixtures import FedSource, ScriptedEngine, scripted_pipeline, scripted_session, wait_for
 from tracker.audio import to_samples
 from tracker.sources.live import LiveInput, microphone_opener
 from tracker.meeting.view import ViewConfig
 from tracker.meeting.session import ConflictError, MeetingSession, UnknownSpeakerError, build_session
 from tracker.sources.base import AudioInputError
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 
 @pytest.fixture
@@ -154,8 +154,9 @@ def test_merge_keeps_the_gone_voice_name(meeting: tuple[MeetingSession, FedSourc
     session.rename(2, "Ada")
     session.merge(1, 2)
     assert {p.id: p.name for p in session.snapshot().speakers} == {0: "Guest 1", 1: "Ada"}
-    pipeline = session.pipeline
-    assert isinstance(pipeline, ScriptedPipeline) and pipeline.merged == [(1, 2)]
+    engine = session.pipeline.engine
+    fed(session, source, 0.5)  # the engine folds the voices in its own thread, before its next chunk
+    assert isinstance(engine, ScriptedEngine) and engine.merged == [(1, 2)]
 
 
 def test_expected_attendee_can_be_renamed_and_removed(meeting: tuple[MeetingSession, FedSource]) -> None:
@@ -247,7 +248,7 @@ def test_missing_microphone_is_retried_until_it_appears() -> None:
         return source
 
     live = LiveInput(opener, retry_s=0.05, label="microphone")
-    session = MeetingSession(ScriptedPipeline([(0, 0.0, 1.0)]), live)  # type: ignore[arg-type]
+    session = MeetingSession(scripted_pipeline([(0, 0.0, 1.0)]), live)
     session.open()
     try:
         wait_for(lambda: session.snapshot().input.status == "no microphone: no audio input device found", what="no mic")
@@ -271,7 +272,7 @@ def test_lost_device_is_reported_and_reopened() -> None:
         opened.append(sources[len(opened)])
         return opened[-1]
 
-    session = MeetingSession(ScriptedPipeline([]), LiveInput(opener, retry_s=0.3))  # type: ignore[arg-type]
+    session = MeetingSession(scripted_pipeline([]), LiveInput(opener, retry_s=0.3))
     session.open()
     try:
         wait_for(lambda: session.snapshot().input.status.startswith("no microphone: the audio input device"), what="loss")
@@ -284,7 +285,7 @@ def test_lost_device_is_reported_and_reopened() -> None:
 
 def test_no_such_device_still_starts() -> None:
     live = LiveInput(microphone_opener("no-such-device-for-talktime-tests"), retry_s=10.0, label="microphone")
-    session = MeetingSession(ScriptedPipeline([]), live)  # type: ignore[arg-type]
+    session = MeetingSession(scripted_pipeline([]), live)
     session.open()
     try:
         wait_for(lambda: session.snapshot().input.status.startswith("no microphone: "), what="no microphone")
@@ -309,7 +310,7 @@ def test_a_real_microphone_appears_vanishes_and_returns(tmp_path: Path, monkeypa
         pytest.fail("needs PulseAudio: run `make test` or `scripts/bootstrap.sh --dev`, which install it")
     monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/native")  # ours alone, not the machine's
     live = LiveInput(microphone_opener(None), retry_s=0.3, label="microphone")
-    session = MeetingSession(ScriptedPipeline([(0, 0.0, 600.0)]), live)  # type: ignore[arg-type]
+    session = MeetingSession(scripted_pipeline([(0, 0.0, 600.0)]), live)
     session.open()
     server = None
     try:

@@ -6,9 +6,10 @@ import io
 import json
 from pathlib import Path
 
-from tracker.reports.sinks import merge_segments, summary_dict, write_json, write_rttm
+from tracker.segments import merge_segments
+from tracker.reports.sinks import summary_dict, write_json, write_rttm
 from tracker.stages.accounting import Accountant
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 
 def test_merge_joins_touching_runs_of_one_speaker_in_time_order() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.reports.sinks import merge_segments
+from tracker.segments import merge_segments
 from tracker.stages.accounting import (
     AccountingConfig,
     Accountant,
@@ -21,7 +21,7 @@ from tracker.stages.accounting import (
     gini,
     shares,
 )
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 CONFIG = AccountingConfig(turn_gap_s=1.5, recent_s=600.0, min_presence_s=2.0)
 
@@ -228,7 +228,7 @@ def test_segments_a_little_out_of_order_keep_every_sample() -> None:
 
     import numpy as np
 
-    from tracker.stages.diarization import SpeakerSegment as Seg
+    from tracker.segments import SpeakerSegment as Seg
 
     rng = random.Random(1)
     for _ in range(200):

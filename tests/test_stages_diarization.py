@@ -11,7 +11,8 @@ import pytest
 
 from fakes import FAKE_VAD, EnergyVad, FakeEncoder, Turns, chunks, render
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.stages.diarization import DiarizationConfig, SpeakerSegment, StreamingDiarizer, WindowRecord, speech_intervals
+from tracker.segments import SpeakerSegment
+from tracker.stages.diarization import DiarizationConfig, StreamingDiarizer, WindowRecord, speech_intervals
 from tracker.stages.vad import VoiceActivityDetector, speech_mask_samples
 
 VAD = FAKE_VAD

@@ -14,8 +14,10 @@ import pytest
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, render, write_wav
 from tracker.pipeline.analysis import analyze
 from tracker.audio import to_samples
-from tracker.pipeline.runner import Pipeline
-from tracker.stages.diarization import SpeakerSegment, WindowRecord
+from tracker.pipeline.build import lite_pipeline
+from tracker.pipeline.pipeline import Pipeline
+from tracker.segments import SpeakerSegment
+from tracker.stages.diarization import WindowRecord
 from tracker.stages.reclustering import METHODS, ReclusteringConfig, recluster
 
 WHOLE = ReclusteringConfig(method="whole")  # the whole-meeting proposal, taken as it is
@@ -195,7 +197,7 @@ TURNS = [(0, 0.5, 4.5), (1, 5.3, 9.3), (0, 10.1, 13.1), (2, 13.9, 16.9), (1, 17.
 
 def _fake_pipeline(method: str) -> Pipeline:
     config = dataclasses.replace(FAKE_CONFIG, reclustering=ReclusteringConfig(method=method))
-    return Pipeline(config, vad_model=EnergyVad(), encoder=FakeEncoder())
+    return lite_pipeline(config, vad_model=EnergyVad(), encoder=FakeEncoder())
 
 
 @pytest.mark.parametrize("method", METHODS)

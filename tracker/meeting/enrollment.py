@@ -14,23 +14,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tracker.audio import AudioChunk, to_samples
-import numpy as np
 
 from tracker.pipeline.profiles import (
     ENROLL_MIN_WINDOWS,
     EnrollmentError,
     EnrollmentVoice,
     KnownVoices,
-    Profile,
     ProfileMatcher,
     enrollment_voice,
-    model_id,
     windows_between,
 )
-from tracker.pipeline.runner import Pipeline, Runner
+from tracker.pipeline.lite import WindowMemory
+from tracker.pipeline.pipeline import Pipeline
+from tracker.pipeline.runner import Runner
+from tracker.segments import Profile
 from tracker.meeting.session import ConflictError, MeetingSession, UnknownSpeakerError, clean_name
 from tracker.sources.base import EndOfStream, FileSource, Source
-from tracker.stages.diarization import unit
 from tracker.store.storage import STORE_FILE, MeetingStore, StoreError
 
 log = logging.getLogger("talktime")
@@ -78,7 +77,7 @@ def known_voices(store: MeetingStore | None, pipeline: Pipeline, *, roster: list
 
 
 def _known_from(profiles: list[Profile], pipeline: Pipeline, *, roster: list[str] | None) -> KnownVoices | None:
-    model = model_id(pipeline.diarizer.encoder)
+    model = _model(pipeline)
     matcher = ProfileMatcher(profiles, model=model)
     if matcher.other_models:
         log.info("%d voice profiles were made by another embedding model and are not used (this one: %s)",
@@ -86,6 +85,18 @@ def _known_from(profiles: list[Profile], pipeline: Pipeline, *, roster: list[str
     if not matcher.profiles and not roster:
         return None
     return KnownVoices(matcher, roster=roster or [])
+
+
+def _model(pipeline: Pipeline) -> str:
+    """The model of the engine's voices; an engine that keeps none matches no profile."""
+    return pipeline.embedding_model or "none"
+
+
+def _windows(pipeline: Pipeline) -> WindowMemory:
+    """The engine's windows (enrollment averages them); ``EnrollmentError`` if it keeps none."""
+    if not isinstance(pipeline.engine, WindowMemory):
+        raise EnrollmentError(f"the {pipeline.engine.name} engine keeps no voice windows; expected one that can enroll")
+    return pipeline.engine
 
 
 def reload_profiles(session: MeetingSession, store: MeetingStore | None) -> None:
@@ -117,7 +128,7 @@ def enroll_from_file(path: str | Path, pipeline: Pipeline, *, start_s: float = 0
         source = _Until(source, end + to_samples(END_MARGIN_S))
     pipeline.use_profiles(None)
     Runner(source, pipeline).run()
-    return enrollment_voice(windows_between(pipeline.diarizer.records, to_samples(start_s), end))
+    return enrollment_voice(windows_between(_windows(pipeline).windows, to_samples(start_s), end))
 
 
 class _Until:
@@ -142,12 +153,12 @@ class _Until:
 def _known(session: MeetingSession) -> KnownVoices:
     pipeline = session.pipeline
     if pipeline.known is None:  # NB: set without use_profiles, which would reset the running meeting
-        pipeline.known = KnownVoices(ProfileMatcher([], model=model_id(pipeline.diarizer.encoder)))
+        pipeline.known = KnownVoices(ProfileMatcher([], model=_model(pipeline)))
     return pipeline.known
 
 
 def _keep(session: MeetingSession, store: MeetingStore | None, name: str, voice: EnrollmentVoice, consent: bool) -> Profile:
-    profile = Profile(name, model_id(session.pipeline.diarizer.encoder), voice.embedding, windows=voice.windows,
+    profile = Profile(name, _model(session.pipeline), voice.embedding, windows=voice.windows,
                       speech_s=voice.speech_s, consent=consent)
     if consent and store is not None:
         store.save_profile(profile)
@@ -189,20 +200,20 @@ def enroll_live(session: MeetingSession, attendee: int, *, seconds: float, conse
 def _enroll_live(session: MeetingSession, name: str, *, seconds: float, consent: bool,
                  store: MeetingStore | None, sleep: Callable[[float], None]) -> Profile:
     """``enroll_live`` once its checks passed (hold ``session.enrolling``)."""
-    diarizer = session.pipeline.diarizer
+    engine = _windows(session.pipeline)
     with session.runner.lock:
         start = session.pipeline.accountant.clock_samples  # the stream sample processed last
-        kept, first = diarizer.keep_records, len(diarizer.records)
-        diarizer.keep_records = True  # NB: a live meeting keeps no window records; these few, for now
+        kept, first = engine.keep_windows, len(engine.windows)
+        engine.keep_windows = True  # NB: a live meeting keeps no window records; these few, for now
     try:
         sleep(seconds)
         sleep(LABEL_DELAY_S)
     finally:
         with session.runner.lock:
-            windows = windows_between(diarizer.records[first:], start, start + to_samples(seconds))
+            windows = windows_between(engine.windows[first:], start, start + to_samples(seconds))
             if not kept:
-                del diarizer.records[first:]
-            diarizer.keep_records = kept
+                del engine.windows[first:]
+            engine.keep_windows = kept
     voice = enrollment_voice(windows)
     labels = Counter(r.label for r in windows if r.strong and r.label is not None)
     if not labels:
@@ -230,15 +241,16 @@ def save_voice_profile(session: MeetingSession, speaker: int, *, consent: bool, 
         raise ConflictError("this meeting keeps nothing (--no-save), so no voice profile can be kept")
     with session.runner.lock:
         name = session.pipeline.accountant.names.get(speaker)
-        found = session.pipeline.diarizer.clustering.voices.get(speaker)
-        total, count = (found.total.copy(), found.count) if found is not None else (None, 0)
+        memory = session.pipeline.memory
+        found = memory.centroids().get(speaker) if memory is not None else None
+        centroid, count = found if found is not None else (None, 0)
     if name is None:
         raise ConflictError(f"voice {speaker} has no name yet; expected a named voice (rename it first)")
-    if total is None or count < ENROLL_MIN_WINDOWS:
+    if centroid is None or count < ENROLL_MIN_WINDOWS:
         raise EnrollmentError(f"{name} has spoken too little to make a voice profile ({count} windows); expected "
                               f"at least {ENROLL_MIN_WINDOWS}: try again after they have said a few sentences")
-    step_s = session.pipeline.diarizer.config.step_s
-    voice = EnrollmentVoice(unit(total).astype(np.float32), count, count * step_s)  # the voice's own running mean
+    step_s = _windows(session.pipeline).step_s
+    voice = EnrollmentVoice(centroid, count, count * step_s)  # the voice's own running mean
     profile = _keep(session, store, name, voice, consent)
     with session.runner.lock:
         _known(session).add(speaker, name)

@@ -24,10 +24,10 @@ from typing import IO
 
 from tracker.store import records
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.meeting.view import Phase
+from tracker.segments import Phase
 from tracker.store.records import LiveChange, MeetingInfo, MeetingRecord, clean_title, iso_now, series_key
 from tracker.meeting.session import MeetingSession, MeetingSnapshot
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 from tracker.store.storage import MeetingStore, StoreError
 
 log = logging.getLogger("talktime")

@@ -28,8 +28,8 @@ from typing import Literal
 
 from tracker.audio import SAMPLE_RATE, seconds
 from tracker.sources.live import LiveInput, file_opener, microphone_opener
+from tracker.segments import Phase
 from tracker.meeting.view import (
-    Phase,
     PersonView,
     PhaseView,
     ViewConfig,
@@ -39,11 +39,12 @@ from tracker.meeting.view import (
     timeline_view,
 )
 from tracker.stages.onset import SpeechOnset
-from tracker.pipeline.runner import Pipeline, PipelineConfig, Runner, build_pipeline
+from tracker.pipeline.pipeline import Pipeline, PipelineConfig
+from tracker.pipeline.build import build_pipeline
+from tracker.pipeline.runner import Runner
 from tracker.sources.base import FileSource
-from tracker.stages.vad import VoiceActivityDetector
 from tracker.stages.accounting import GroupStats
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 Status = Literal["ready", "running", "paused", "ended"]
 EndReason = Literal["ended", "silence"]  # the facilitator (or shutdown) ended it; nobody spoke for too long
@@ -398,11 +399,12 @@ class MeetingSession:
 
     def _call_state(self) -> str | None:
         """The call's audio in a hybrid meeting: "ok", or why it is missing; None without a call."""
-        from tracker.sources.paired import HybridPipeline
+        from tracker.pipeline.hybrid import HybridEngine
 
-        if not isinstance(self.pipeline, HybridPipeline):
+        engine = self.pipeline.engine
+        if not isinstance(engine, HybridEngine):
             return None
-        if not self.pipeline.room:
+        if not engine.room:
             return "ok" if self.input.status == "ok" else self.input.status  # the input is the call itself
         call_state: str | None = getattr(self.input.source, "call_state", None)
         return call_state or self.input.status
@@ -495,7 +497,8 @@ def build_session(
     if input_path is not None and device is not None:
         raise ValueError(f"expected a device or an input file, not both; got {device!r} and {str(input_path)!r}")
     if call_device is not None or call_input is not None:
-        from tracker.sources.paired import build_hybrid_pipeline, hybrid_input
+        from tracker.pipeline.build import build_hybrid_pipeline
+        from tracker.sources.paired import hybrid_input
         from tracker.stages.echo import EchoConfig
 
         echo = EchoConfig()  # NB: one for both: the pairing lines the call up as the gate expects
@@ -510,9 +513,8 @@ def build_session(
     config = config or PipelineConfig()
     onset = None
     if start_on_speech_after_s is not None:
-        from models.vad import load_vad_model
+        from tracker.pipeline.build import build_vad
 
         # NB: a detector of its own: the pipeline's keeps the meeting's state.
-        vad = VoiceActivityDetector(config.vad, model=load_vad_model(config.vad.model))
-        onset = SpeechOnset(vad, quiet_s=start_on_speech_after_s, already_quiet=True)
+        onset = SpeechOnset(build_vad(config), quiet_s=start_on_speech_after_s, already_quiet=True)
     return MeetingSession(pipeline or build_pipeline(config), live, view=view, autostart=autostart, onset=onset)

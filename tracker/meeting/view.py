@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracker.audio import SAMPLE_RATE, seconds, to_samples
-from tracker.reports.sinks import merge_segments
 from tracker.stages.accounting import Accountant, GroupStats, SpeakerStats, Summary, balance_reading, gini, is_remote, shares
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import Phase, SpeakerSegment, merge_segments
 
 PHASE_PRESETS = ("identify problems", "brainstorm", "assign actions")
 
@@ -37,15 +36,6 @@ class ViewConfig:
             raise ValueError(f"ViewConfig.timeline_blocks expected >= 1, got {self.timeline_blocks!r}")
         if self.max_people < 2:
             raise ValueError(f"ViewConfig.max_people expected >= 2, got {self.max_people!r}")
-
-
-@dataclass(frozen=True)
-class Phase:
-    """An agenda phase over stream samples [start_sample, end_sample); open while end_sample is None."""
-
-    name: str
-    start_sample: int
-    end_sample: int | None = None
 
 
 @dataclass(frozen=True)

@@ -4,21 +4,36 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from tracker.audio import SAMPLE_RATE, Samples
-from tracker.pipeline.runner import Pipeline, Runner
+from tracker.pipeline.pipeline import Pipeline
+from tracker.pipeline.runner import Runner
 from tracker.sources.base import FileSource, Source, read_audio
 from tracker.stages.accounting import Accountant, Summary
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 MODES = ("live", "final")
 
 
 class NoSpeechError(Exception):
     """The recording holds no speech the detector could find."""
+
+
+class Turn(Protocol):
+    """One speaker turn as a whole-recording model gives it (``models.pyannote.Turn``): samples."""
+
+    @property
+    def speaker(self) -> int: ...
+
+    @property
+    def start_sample(self) -> int: ...
+
+    @property
+    def end_sample(self) -> int: ...
 
 
 class DiarizationEngine(Protocol):
@@ -28,7 +43,7 @@ class DiarizationEngine(Protocol):
 
     def warmup(self) -> None: ...
 
-    def diarize(self, samples: Samples) -> list[SpeakerSegment]:
+    def diarize(self, samples: Samples) -> Sequence[Turn]:
         """Who spoke when in samples of shape (n,) at SAMPLE_RATE; overlapping speech may overlap."""
         ...
 
@@ -93,22 +108,25 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
 
     ``call`` is a recording of the call's audio beside the room's (a hybrid meeting): the room
     file and it are read side by side (``tracker.sources.paired.PairedSource``); ``pipeline`` must then be
-    a ``tracker.sources.paired.HybridPipeline``.
+    one around a ``tracker.pipeline.hybrid.HybridEngine``.
     """
     if mode not in MODES:
         raise ValueError(f"mode expected one of {MODES}, got {mode!r}")
     source: Source = FileSource(path, realtime=realtime)
     if call is not None:
-        from tracker.sources.paired import HybridPipeline, PairedSource
+        from tracker.pipeline.hybrid import HybridEngine
+        from tracker.sources.paired import PairedSource
 
-        echo = pipeline.echo.config if isinstance(pipeline, HybridPipeline) else None  # the gate's settings
+        hybrid = pipeline.engine
+        echo = hybrid.echo.config if isinstance(hybrid, HybridEngine) else None  # the gate's settings
         source = PairedSource(source, FileSource(call, realtime=realtime), echo=echo)
     pipeline.reset()
     t0 = time.perf_counter()
     Runner(source, pipeline).run()
     if mode == "final":
         if engine is not None:
-            segments = relabel_by_overlap(engine.diarize(read_audio(path)), pipeline.segments)
+            turns = [SpeakerSegment(t.speaker, t.start_sample, t.end_sample) for t in engine.diarize(read_audio(path))]
+            segments = relabel_by_overlap(turns, pipeline.segments)
         else:
             segments = pipeline.final_segments()
         acc = Accountant(pipeline.config.accounting)

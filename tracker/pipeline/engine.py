@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tracker.audio import AudioChunk
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 Vector = npt.NDArray[np.float32]
 

@@ -11,17 +11,18 @@ speech (AMI meetings); docs/profiles.md gives the table it was chosen from.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from models.embedding import SpeakerEncoder
+from tracker.pipeline.engine import VoiceMemory
 from tracker.audio import seconds
 from tracker.stages.accounting import Accountant
-from tracker.stages.diarization import SpeakerSegment, StreamingDiarizer, WindowRecord, unit
+from tracker.segments import Profile, SpeakerSegment
+from tracker.stages.diarization import WindowRecord, unit
 
 Vector = npt.NDArray[np.float32]
 
@@ -52,38 +53,6 @@ def model_id(encoder: SpeakerEncoder) -> str:
 
 class EnrollmentError(ValueError):
     """The enrollment speech cannot make a profile; the message asks for a retake and says why."""
-
-
-@dataclass(frozen=True)
-class Profile:
-    """One person's voice for one embedding model.
-
-    ``embedding`` has shape (dimension,), unit length, float32. ``windows`` is how many 1.6 s
-    windows it was averaged from and ``speech_s`` the seconds of speech they held. ``consent``
-    records that the person agreed to keep it.
-    """
-
-    name: str
-    model: str
-    embedding: Vector
-    windows: int
-    speech_s: float
-    consent: bool
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    created_at: str = ""
-    updated_at: str = ""
-
-    def __post_init__(self) -> None:
-        emb = np.asarray(self.embedding, dtype=np.float32)
-        if emb.ndim != 1 or not len(emb) or not np.isfinite(emb).all():
-            raise ValueError(f"profile {self.name!r} expected a finite 1-d embedding, got shape {emb.shape}")
-        norm = float(np.linalg.norm(emb))
-        if abs(norm - 1.0) > 1e-3:
-            raise ValueError(f"profile {self.name!r} expected a unit-length embedding, got length {norm:.4f}")
-        if self.windows < 1 or self.speech_s < 0:
-            raise ValueError(f"profile {self.name!r} expected windows >= 1 and speech_s >= 0, "
-                             f"got {self.windows} and {self.speech_s}")
-        object.__setattr__(self, "embedding", emb)
 
 
 @dataclass(frozen=True)
@@ -188,7 +157,8 @@ class ProfileMatcher:
 
 
 class KnownVoices:
-    """Enrolled people in a live meeting: seeds the diarizer with them, names voices that match one.
+    """Enrolled people in a live meeting: seeds the engine's voices with them (``VoiceMemory``),
+    names voices that match one.
 
     ``seed`` makes each profile on the roster a known voice before anyone speaks (their windows are
     assigned at once, with no new-voice wait). ``update`` runs after every chunk in the pipeline's
@@ -208,8 +178,9 @@ class KnownVoices:
         self._talked: set[int] = set()  # voices that have had speech counted
         self._meeting_only: set[str] = set()  # ids of profiles to forget when the meeting ends
 
-    def seed(self, diarizer: StreamingDiarizer, accountant: Accountant) -> None:
-        """Make the roster's enrolled people known voices (call after every reset, so a new meeting)."""
+    def seed(self, memory: VoiceMemory | None, accountant: Accountant) -> None:
+        """Make the roster's enrolled people known voices of the engine's ``memory`` (call after every
+        reset, so a new meeting); without one, only the roster's names are expected."""
         if self._meeting_only:
             self.matcher.profiles = [p for p in self.matcher.profiles if p.id not in self._meeting_only]
             self._meeting_only = set()
@@ -220,12 +191,12 @@ class KnownVoices:
         for k, name in enumerate(self.roster):
             accountant.expect(name)
             profile = self.matcher.named(name)
-            if profile is None:
+            if profile is None or memory is None:
                 continue
             sid = PROFILE_SPEAKER_BASE + k
             # a single window claims the voice before it is heard only at the calibrated profile match
-            diarizer.seed(sid, profile.embedding, windows=min(profile.windows, SEED_WEIGHT_WINDOWS),
-                          claim_threshold=self.matcher.threshold)
+            memory.seed(sid, profile.embedding, weight=min(profile.windows, SEED_WEIGHT_WINDOWS),
+                        claim_threshold=self.matcher.threshold)
             self._seeded[sid] = profile
 
     def add(self, speaker: int, name: str) -> None:
@@ -239,7 +210,7 @@ class KnownVoices:
         if this_meeting_only:
             self._meeting_only.add(profile.id)
 
-    def update(self, diarizer: StreamingDiarizer, accountant: Accountant,
+    def update(self, memory: VoiceMemory | None, accountant: Accountant,
                segments: Iterable[SpeakerSegment]) -> list[tuple[int, int]]:
         """Name voices from profiles, given the segments just counted; returns the merges (keep, gone)
         the pipeline should make."""
@@ -251,13 +222,14 @@ class KnownVoices:
                 self.from_profile[sid] = profile.name
         merges: list[tuple[int, int]] = []
         taken = set(accountant.names.values())
-        for sid, voice in list(diarizer.clustering.voices.items()):
+        voices = memory.centroids() if memory is not None else {}
+        for sid, (centroid, count) in voices.items():
             if sid in self._seeded or sid in accountant.names or sid not in talked:
                 continue
-            if voice.count < MATCH_MIN_WINDOWS or self._checked.get(sid, 0) * 2 > voice.count:
+            if count < MATCH_MIN_WINDOWS or self._checked.get(sid, 0) * 2 > count:
                 continue  # compared again each time the voice has doubled
-            self._checked[sid] = voice.count
-            found = self.matcher.best(unit(voice.total).astype(np.float32))
+            self._checked[sid] = count
+            found = self.matcher.best(centroid)
             if found is None:
                 continue
             profile = found[0]

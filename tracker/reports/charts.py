@@ -14,8 +14,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from tracker.audio import SAMPLE_RATE, to_samples
 from tracker.reports.figures import PersonFigures, Report
-from tracker.reports.sinks import merge_segments
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment, merge_segments
 
 # The dashboard's colours (api/static/app.js), so a person looks the same on the page and on paper.
 PALETTE = ["#4e9cff", "#ff9f43", "#2ed573", "#ff6b9a", "#b197fc", "#ffd32a", "#1dd1c1", "#ff7f50",

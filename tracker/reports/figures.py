@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from tracker.audio import seconds
 from tracker.meeting.view import PhaseView, phase_views
+from tracker.reports.sinks import rounded
 from tracker.store.records import MeetingInfo, MeetingRecord
 from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name, is_remote
 
@@ -247,3 +249,34 @@ def trend_reading(points: Sequence[TrendPoint]) -> str | None:
     how = "more balanced than" if diff >= TREND_STEP else "less balanced than" if diff <= -TREND_STEP else "about as balanced as"
     return (f"Balance {round(100 * now)} this time: {how} the {len(before)} earlier meeting"
             f"{'s' if len(before) > 1 else ''} of this series (average {round(100 * mean)}).")
+
+
+SCHEMA = "talktime.report/1"
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The report's figures as JSON-ready data (the fields are documented in the README)."""
+    info = report.meeting
+    meeting = {k: getattr(info, k) for k in ("id", "title", "series", "room", "source", "started_at", "ended_at",
+                                             "end_reason", "sample_rate", "dropped_blocks", "removed_people")}
+    names = {p.id: p.name for p in report.people + report.brief_voices}
+    data = {
+        "schema": SCHEMA,
+        "meeting": {**meeting, "duration_s": report.duration_s},
+        "group": {**asdict(report.group), "equal_share": report.equal_share},
+        "people": [asdict(p) for p in report.people],
+        "silent": list(report.silent),
+        "brief_voices": [asdict(p) for p in report.brief_voices],
+        "phases": [
+            {**{k: v for k, v in asdict(ph).items() if k != "speakers"},
+             "speakers": [{**asdict(s), "name": names.get(s.id, "")} for s in ph.speakers]}
+            for ph in report.phases
+        ],
+        "monologues": [asdict(m) for m in report.monologues],
+        "segments": [{"id": i, "name": report.name_of(i), "start_s": a, "end_s": b} for i, a, b in report.segments],
+        "reading": list(report.reading),
+        "history": [asdict(p) for p in report.history],
+        "trend": report.trend,
+        "notes": list(report.notes),
+    }
+    return dict(rounded(data))

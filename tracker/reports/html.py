@@ -18,8 +18,8 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 
 from tracker.reports import charts
-from tracker.reports.figures import Report
-from tracker.reports.render import clock, pct, report_dict, score, score_rows, when
+from tracker.reports.figures import Report, report_dict
+from tracker.reports.text import clock, pct, score, score_rows, when
 
 CSS = """
 :root { --ink: #1d2630; --muted: #5b6673; --line: #e3e7ec; --soft: #f5f7fa; }

@@ -11,21 +11,7 @@ from typing import Any, TextIO
 
 from tracker.audio import SAMPLE_RATE
 from tracker.stages.accounting import Summary
-from tracker.stages.diarization import SpeakerSegment
-
-
-def merge_segments(segments: Iterable[SpeakerSegment], *, gap_samples: int = 0) -> list[SpeakerSegment]:
-    """Time-ordered segments with touching (or nearer than ``gap_samples``) runs of one speaker joined."""
-    out: list[SpeakerSegment] = []
-    last: dict[int, int] = {}
-    for s in sorted(segments, key=lambda s: (s.start_sample, s.speaker)):
-        i = last.get(s.speaker)
-        if i is not None and s.start_sample - out[i].end_sample <= gap_samples:
-            out[i] = SpeakerSegment(s.speaker, out[i].start_sample, max(out[i].end_sample, s.end_sample))
-        else:
-            last[s.speaker] = len(out)
-            out.append(s)
-    return out
+from tracker.segments import SpeakerSegment, merge_segments
 
 
 def write_rttm(

@@ -1,16 +1,9 @@
-"""Hybrid meetings: the room microphone and the call's audio, each person counted once.
-
-Data flow (one worker thread, as for a plain microphone)::
-
-    room mic ─┐                        ┌─ echo gate ─ VAD ─ diarizer ─┐
-              ├─ PairedSource ─ chunk ─┤                              ├─ one Accountant
-    call out ─┘  (room + reference)    └─ VAD ─ diarizer (remote ids) ┘
+"""The paired source of a hybrid meeting: room chunks that carry the call's audio beside them.
 
 ``PairedSource`` reads the room source and the call source side by side and hands the runner room
-chunks that carry the call audio of the same span as ``AudioChunk.reference``. ``HybridPipeline``
-is a ``Pipeline`` whose room side first silences the call's echo (``tracker.stages.echo``) and whose
-call side diarizes the remote people separately: their voice ids start at ``REMOTE_SPEAKER_BASE``,
-so one set of figures holds everyone and every voice knows where it is.
+chunks that carry the call audio of the same span as ``AudioChunk.reference``; the pipeline's
+``tracker.pipeline.hybrid.HybridEngine`` then counts the room's and the call's people apart.
+``hybrid_input`` opens the live input of such a meeting (devices or recordings).
 """
 
 from __future__ import annotations
@@ -23,116 +16,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.embedding import ResemblyzerEncoder, SpeakerEncoder
-from models.vad import FrameVadModel, load_vad_model
 from tracker.audio import REALIGNED_UNKNOWN, AudioChunk, Samples, seconds, to_samples
-from tracker.pipeline.runner import Pipeline, PipelineConfig
 from tracker.sources.base import AudioInputError, EndOfStream, FileSource, Source, SourceStats
-from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
-from tracker.stages.diarization import SpeakerSegment, StreamingDiarizer
-from tracker.stages.echo import CallAligner, EchoConfig, EchoGate
-from tracker.stages.reclustering import recluster
-from tracker.stages.vad import VoiceActivityDetector
+from tracker.stages.echo import CallAligner, EchoConfig
 
 if TYPE_CHECKING:
     from tracker.sources.live import LiveInput
 
 log = logging.getLogger("talktime")
-
-
-def _remote(segs: list[SpeakerSegment]) -> list[SpeakerSegment]:
-    return [SpeakerSegment(s.speaker + REMOTE_SPEAKER_BASE, s.start_sample, s.end_sample) for s in segs]
-
-
-class HybridPipeline(Pipeline):
-    """A ``Pipeline`` for a room plus a call (see the module docstring); no I/O, no threads.
-
-    Chunks without a ``reference`` are room audio only (the call device is missing): the call side
-    then hears silence, so its clock keeps up. ``room=False`` is a fully remote meeting: the
-    chunk's own samples are the call and everyone is remote.
-    """
-
-    def __init__(
-        self,
-        config: PipelineConfig,
-        *,
-        vad_model: FrameVadModel,
-        call_vad_model: FrameVadModel,
-        encoder: SpeakerEncoder,
-        echo: EchoConfig | None = None,
-        room: bool = True,
-    ) -> None:
-        self.room = room
-        self.echo = EchoGate(echo)
-        self.call_vad = VoiceActivityDetector(config.vad, model=call_vad_model)
-        self.call_diarizer = StreamingDiarizer(config.diarization, encoder=encoder)
-        self._call_merges: list[tuple[int, int]] = []
-        super().__init__(config, vad_model=vad_model, encoder=encoder)
-
-    def reset(self) -> None:
-        self.echo.reset()
-        self.call_vad.reset()
-        self.call_diarizer.reset()
-        self._call_merges = []
-        super().reset()
-
-    def _diarizers(self) -> list[StreamingDiarizer]:
-        return [self.diarizer, self.call_diarizer]
-
-    def _call_side(self, chunk: AudioChunk) -> list[SpeakerSegment]:
-        for keep, gone in self._call_merges:
-            self.call_diarizer.merge(keep - REMOTE_SPEAKER_BASE, gone - REMOTE_SPEAKER_BASE)
-        self._call_merges = []
-        segs = _remote(self.call_diarizer(chunk, self.call_vad(chunk)))
-        undecided = _remote(self.call_diarizer.undecided(self.call_vad.tentative()))
-        self._undecided = (self._undecided if self.room else []) + undecided  # provisional speech of both sides
-        return segs
-
-    def decide(self, chunk: AudioChunk) -> list[SpeakerSegment]:
-        if not self.room:
-            return self._call_side(AudioChunk(chunk.samples, chunk.start_sample))
-        call = chunk.reference if chunk.reference is not None else np.zeros_like(chunk.samples)
-        gated = self.echo(chunk)
-        segs = super().decide(AudioChunk(gated.samples, chunk.start_sample))
-        return segs + self._call_side(AudioChunk(call, chunk.start_sample))
-
-    def decide_rest(self) -> list[SpeakerSegment]:
-        remote = _remote(self.call_diarizer.flush(self.call_vad.flush()))
-        room = super().decide_rest() if self.room else []
-        self._undecided = []
-        return room + remote
-
-    def final_segments(self) -> list[SpeakerSegment]:
-        room = super().final_segments() if self.room else []
-        remote = _remote(recluster(self.call_diarizer.records, self.config.reclustering))
-        return room + [SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in remote]
-
-    def merge(self, keep: int, gone: int) -> None:
-        """As ``Pipeline.merge``; two remote voices are also folded in the call's diarizer."""
-        if is_remote(keep) and is_remote(gone):
-            self._call_merges = [*self._call_merges, (keep, gone)]
-        super().merge(keep, gone)
-
-
-def build_hybrid_pipeline(
-    config: PipelineConfig | None = None,
-    *,
-    encoder: SpeakerEncoder | None = None,
-    echo: EchoConfig | None = None,
-    room: bool = True,
-) -> HybridPipeline:
-    """Load the default models (offline) and build a hybrid pipeline."""
-    config = config or PipelineConfig()
-    enc = encoder or ResemblyzerEncoder()
-    enc.warmup()
-    return HybridPipeline(
-        config,
-        vad_model=load_vad_model(config.vad.model),
-        call_vad_model=load_vad_model(config.vad.model),
-        encoder=enc,
-        echo=echo,
-        room=room,
-    )
 
 
 class PairedSource:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tracker.audio import seconds, to_samples
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 
 
 @dataclass(frozen=True)
@@ -298,10 +298,16 @@ class Accountant:
             self._insert(seg)
             self.clock_samples = max(self.clock_samples, seg.end_sample)
 
-    def set_provisional(self, segments: Iterable[SpeakerSegment]) -> None:
+    def set_provisional(self, segments: Iterable[SpeakerSegment], *, decided_to: int = 0) -> None:
         """Speech heard but not yet attributed for good, credited to its likeliest voice until the
-        next call; it never overlaps ``timeline`` and never goes into it."""
-        self.provisional = [s for s in segments if s.end_sample > s.start_sample]
+        next call; it never goes into ``timeline``. Whatever of it lies before ``decided_to`` (the
+        sample before which the engine has decided everything, as far as it knows now) is clipped
+        off: that time is the timeline's. An engine that decides late may still guess there."""
+        self.provisional = [
+            s if s.start_sample >= decided_to else SpeakerSegment(s.speaker, decided_to, s.end_sample)
+            for s in segments
+            if s.end_sample > max(s.start_sample, decided_to)
+        ]
 
     def _insert(self, seg: SpeakerSegment) -> None:
         tl = self.timeline

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from models.embedding import SpeakerEncoder
 from tracker.audio import SAMPLE_RATE, AudioChunk, Samples, to_samples
+from tracker.segments import SpeakerSegment
 from tracker.stages.vad import SpeechFrames, speech_mask_samples
 
 
@@ -41,19 +42,6 @@ class DiarizationConfig:
             raise ValueError(f"DiarizationConfig.assign_threshold expected in (0, 1), got {self.assign_threshold!r}")
         if self.new_speaker_windows < 1:
             raise ValueError(f"DiarizationConfig.new_speaker_windows expected >= 1, got {self.new_speaker_windows!r}")
-
-
-@dataclass(frozen=True)
-class SpeakerSegment:
-    """``speaker`` spoke over samples [start_sample, end_sample)."""
-
-    speaker: int
-    start_sample: int
-    end_sample: int
-
-    @property
-    def duration_samples(self) -> int:
-        return self.end_sample - self.start_sample
 
 
 @dataclass
@@ -460,6 +448,11 @@ class StreamingDiarizer:
             skip = max(0, self._mask_end - tentative.start_sample)
             out += [SpeakerSegment(who, s, e) for s, e in speech_intervals(mask[skip:], tentative.start_sample + skip)]
         return out
+
+    def decided_to(self) -> int:
+        """The sample before which everything is decided: where the first window still waiting for a
+        voice begins, else where the last window cut ends (nothing decided later starts before it)."""
+        return self._pending[0].span_start if self._pending else self._span_end
 
     def merge(self, keep: int, gone: int) -> None:
         """The facilitator says voices ``gone`` and ``keep`` are one person."""

@@ -24,7 +24,8 @@ import numpy.typing as npt
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from tracker.audio import to_samples
-from tracker.stages.diarization import SpeakerSegment, WindowRecord, unit as _unit
+from tracker.segments import SpeakerSegment
+from tracker.stages.diarization import WindowRecord, unit as _unit
 
 
 METHODS = ("anchored", "whole")

@@ -13,9 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from tracker.meeting.view import Phase
-from tracker.pipeline.profiles import Profile
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import Phase, Profile, SpeakerSegment
 
 MAX_TITLE_CHARS = 120
 END_REASONS = ("ended", "interrupted", "analysed", "silence")

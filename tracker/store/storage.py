@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from tracker.store import records
-from tracker.pipeline.profiles import Profile
+from tracker.segments import Profile
 from tracker.store.records import MeetingInfo, MeetingRecord
 
 log = logging.getLogger("talktime")

@@ -1,0 +1,75 @@
+"""Building engines and pipelines: the only place that loads models.
+
+``build_engine(name, config)`` loads the models an engine needs (offline: they ship in pip
+packages) and hands them to it; ``build_pipeline`` and ``build_hybrid_pipeline`` give the engine to
+a ``Pipeline``. ``lite_pipeline`` and ``hybrid_pipeline`` assemble the same from models already
+loaded (tests and scripts give fakes or shared models).
+"""
+
+from __future__ import annotations
+
+import models
+from models.embedding import ResemblyzerEncoder, SpeakerEncoder
+from models.vad import FrameVadModel, load_vad_model
+from tracker.audio import SAMPLE_RATE
+from tracker.pipeline.engine import StreamingEngine
+from tracker.pipeline.hybrid import HybridEngine
+from tracker.pipeline.lite import LiteEngine
+from tracker.pipeline.pipeline import Pipeline, PipelineConfig
+from tracker.stages.echo import EchoConfig
+from tracker.stages.vad import VoiceActivityDetector
+
+ENGINES = ("lite",)
+
+if models.SAMPLE_RATE != SAMPLE_RATE:  # pragma: no cover - both are constants; this says why they must agree
+    raise ImportError(f"the models take {models.SAMPLE_RATE} Hz audio, expected the tracker's {SAMPLE_RATE} Hz")
+
+
+def lite_engine(config: PipelineConfig, *, vad_model: FrameVadModel, encoder: SpeakerEncoder) -> LiteEngine:
+    """The lite engine with the stages' settings of ``config`` and the models given."""
+    return LiteEngine(vad=config.vad, diarization=config.diarization, reclustering=config.reclustering,
+                      vad_model=vad_model, encoder=encoder)
+
+
+def build_engine(name: str, config: PipelineConfig | None = None, *, encoder: SpeakerEncoder | None = None) -> StreamingEngine:
+    """Load the models of engine ``name`` and build it (``encoder``: a speaker encoder already loaded)."""
+    config = config or PipelineConfig()
+    if name != "lite":
+        raise ValueError(f"engine expected one of {', '.join(ENGINES)}, got {name!r}")
+    enc = encoder or ResemblyzerEncoder()
+    enc.warmup()
+    return lite_engine(config, vad_model=load_vad_model(config.vad.model), encoder=enc)
+
+
+def build_vad(config: PipelineConfig) -> VoiceActivityDetector:
+    """Load a speech detector of ``config``'s model on its own (a waiting room's onset watch)."""
+    return VoiceActivityDetector(config.vad, model=load_vad_model(config.vad.model))
+
+
+def lite_pipeline(config: PipelineConfig, *, vad_model: FrameVadModel, encoder: SpeakerEncoder) -> Pipeline:
+    """A pipeline around the lite engine, from models already loaded."""
+    return Pipeline(config, engine=lite_engine(config, vad_model=vad_model, encoder=encoder))
+
+
+def hybrid_pipeline(config: PipelineConfig, *, vad_model: FrameVadModel, call_vad_model: FrameVadModel,
+                    encoder: SpeakerEncoder, echo: EchoConfig | None = None, room: bool = True) -> Pipeline:
+    """A pipeline around a hybrid engine (two lite engines sharing ``encoder``), from models already loaded."""
+    engine = HybridEngine(lite_engine(config, vad_model=vad_model, encoder=encoder),
+                          lite_engine(config, vad_model=call_vad_model, encoder=encoder), echo=echo, room=room)
+    return Pipeline(config, engine=engine)
+
+
+def build_pipeline(config: PipelineConfig | None = None, *, encoder: SpeakerEncoder | None = None) -> Pipeline:
+    """Load the default models (shipped in pip packages, offline) and build a pipeline."""
+    config = config or PipelineConfig()
+    return Pipeline(config, engine=build_engine("lite", config, encoder=encoder))
+
+
+def build_hybrid_pipeline(config: PipelineConfig | None = None, *, encoder: SpeakerEncoder | None = None,
+                          echo: EchoConfig | None = None, room: bool = True) -> Pipeline:
+    """Load the default models (offline) and build a pipeline for a room plus a call."""
+    config = config or PipelineConfig()
+    enc = encoder or ResemblyzerEncoder()
+    enc.warmup()
+    return hybrid_pipeline(config, vad_model=load_vad_model(config.vad.model),
+                           call_vad_model=load_vad_model(config.vad.model), encoder=enc, echo=echo, room=room)

@@ -1,0 +1,53 @@
+"""The report's figures as short text: times, percents, scores and the balance-score table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tracker.reports import charts
+from tracker.reports.figures import Report
+
+
+def when(iso: str | None) -> str:
+    """A stored UTC time as people read it, in this machine's time zone: ``Tue 5 May 2026, 09:30``."""
+    if not iso:
+        return "–"
+    t = datetime.fromisoformat(iso).astimezone()
+    return f"{t:%a} {t.day} {t:%b %Y, %H:%M}"
+
+
+def clock(s: float) -> str:
+    return charts._minutes(s)  # noqa: SLF001 - one formatter for charts and text
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def score(x: float | None) -> str:
+    return "–" if x is None else str(round(100 * x))
+
+
+def score_rows(report: Report) -> list[tuple[str, str, str]]:
+    """(measure, value, what it means) for the balance-score table."""
+    g = report.group
+
+    def ratio(x: float | None) -> str:
+        return "–" if x is None else f"{x:.2f}"
+
+    silence = clock(g.silence_s)
+    if abs(g.speech_s + g.silence_s - report.duration_s) < 0.01:  # shown so that speech + silence = length
+        silence = clock(max(0, round(report.duration_s) - round(g.speech_s)))
+
+    return [
+        ("balance", score(g.balance), "100 × (1 − Gini): 100 when everyone talks equally, 0 when one person talks"),
+        ("Gini", ratio(g.gini), "inequality of talk time between the people counted (0 = equal)"),
+        ("evenness", ratio(g.evenness), "Pielou's evenness of the shares: 1 when the talk is spread evenly"),
+        ("effective voices", ratio(g.effective_speakers), f"how many equal talkers the talk was worth, of {g.people}"),
+        ("top share", pct(g.top_share), f"the biggest talker's share (equal: {pct(report.equal_share)})"),
+        ("dominance", ratio(g.dominance), "people × top share: 1 means the top talker had only an equal share"),
+        ("turn spread", ratio(g.turn_cv), "variation of the number of turns per person (0 = everyone as many)"),
+        ("speech", clock(g.speech_s), "time anyone was speaking"),
+        ("silence", silence, "time nobody was speaking"),
+        ("overlap", f"{g.overlap_s:.0f} s", "time two or more people spoke at once"),
+    ]
