@@ -31,6 +31,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -427,10 +428,12 @@ def export_onnx(net: Any, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
     os.close(fd)
     try:
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's notes on LSTM batch sizes and norms: checked in tests
             torch.onnx.export(net, (torch.zeros(1, 300, 80),), tmp, input_names=["fbank"], output_names=["frames"],
                               dynamic_axes={"fbank": {0: "batch", 1: "time"}, "frames": {0: "batch", 2: "pooled"}},
                               opset_version=17, dynamo=False)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the export holds nothing secret
         os.replace(tmp, path)
     except Exception as exc:
         Path(tmp).unlink(missing_ok=True)

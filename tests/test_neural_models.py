@@ -49,8 +49,8 @@ def campplus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CamPlusPlus]:
 
 
 @pytest.fixture(scope="module")
-def segmentation() -> Iterator[Segmentation3]:
-    seg = Segmentation3()
+def segmentation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Segmentation3]:
+    seg = Segmentation3(cache_dir=tmp_path_factory.mktemp("onnx"))  # the default: onnxruntime, one thread
     seg.load()
     yield seg
 
@@ -159,14 +159,19 @@ def test_frames_weighted_zero_are_left_out(campplus: CamPlusPlus) -> None:
 
 
 @wheel
-def test_segmentation_maps_frames_to_samples_as_pyannote_does(segmentation: Segmentation3) -> None:
-    model = segmentation._model
+def test_segmentation_maps_frames_to_samples_as_pyannote_does_and_onnx_agrees(segmentation: Segmentation3) -> None:
+    torch_seg = Segmentation3(backend="torch")
+    torch_seg.load()
+    model = torch_seg._model  # pyannote's own model
     assert (segmentation.chunk_samples, segmentation.frames_per_chunk, segmentation.local_speakers) == (160_000, 589, 3)
     for n in (991, 16_000, 48_000, 80_000, 160_000):
         assert segmentation.frames_for(n) == model.num_frames(n)
     for i in (0, 1, 294, 588):
         assert segmentation.frame_center_samples(i) == model.receptive_field_center(i)
     assert Segmentation3(chunk_seconds=5.0).frames_per_chunk == 293
+    rng = np.random.default_rng(2)
+    noise = (0.1 * rng.standard_normal((2, 80_000))).astype(np.float32)
+    assert np.abs(segmentation.log_powerset(noise) - torch_seg.log_powerset(noise)).max() < 1e-3
     out = segmentation(np.zeros((2, 48_000), dtype=np.float32))  # shorter: zero-padded to 10 s
     assert out.shape == (2, 589, 3) and out.dtype == np.float32 and out.max() < 0.5  # silence
 
@@ -181,7 +186,6 @@ def test_segmentation_finds_two_people_one_after_the_other(segmentation: Segment
     sa, sb = int(first.argmax()), int(second.argmax())
     assert sa != sb, (first, second)
     assert first[sa] > 0.6 and second[sb] > 0.6 and first[sb] < 0.2 and second[sa] < 0.2, (first, second)
-    hard = Segmentation3(soft=False, chunk_seconds=10.0)
-    hard._model, hard._mapping = segmentation._model, segmentation._mapping  # the same loaded network
+    hard = Segmentation3(soft=False, cache_dir=segmentation.cache_dir)  # the export made by the fixture
     h = hard(np.concatenate([a, b])[None, :])[0]
     assert set(np.unique(h)) <= {0.0, 1.0} and h.sum(axis=1).max() <= 2
