@@ -22,14 +22,14 @@ Printed per file, then pooled over all files (the last line, ``POOLED``):
   within one;
 - TVD, the talk-time total variation distance in percentage points: half the sum of |reference
   share - found share| over people, after the one-to-one mapping of found voices to people that
-  maximises the time they share (an unmapped voice counts with reference share 0), with found
-  shares among the counted voices, as the product shows them (``scripts/talk_metrics.py``). The
-  part of the talk time given to the wrong person. The shares of different meetings do not add up,
-  so the pooled TVD is the mean of the per-file TVDs weighted by each file's reference talk time
-  (the plain mean is printed beside it);
-  ``tvd_all`` in the JSON (and in the summary line) is the same over every voice found, those
-  under 2 s included;
-- phantom: the share (pp) of the largest counted voice that maps to no person; pooled = the largest;
+  maximises the time they share (an unmapped voice counts with reference share 0), over every
+  voice found (``scripts/talk_metrics.py``). The part of the talk time given to the wrong person.
+  The shares of different meetings do not add up, so the pooled TVD is the mean of the per-file
+  TVDs weighted by each file's reference talk time (the plain mean is printed beside it);
+- shown: the same TVD with found shares among the counted voices only, as the product shows them
+  (it lists voices under 2 s apart, with no share);
+- phantom: the share (pp, of everything found) of the largest voice that maps to no person;
+  pooled = the largest;
 - the real-time factor (wall time / audio time, models loaded beforehand).
 
 ``--mode both`` scores the live labels and the final pass of one run of each file (the final pass
@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -149,28 +148,38 @@ def tracker_runner(engine: str, mode: str, *, vad: str | None = None, sets: list
     The only function of evaluate.py that knows how the tracker is put together (imports included):
     when modules move or the engine factory changes, fix this one.
     """
-    from tracker.pipeline.analysis import analyze
     from tracker.audio import SAMPLE_RATE
-    from tracker.pipeline.runner import PipelineConfig, build_pipeline
+    from tracker.pipeline.analysis import analyze
     from tracker.stages.vad import VadConfig
+
+    try:  # the layout with an engine factory: build_engine(name, config), Pipeline(config, engine=...)
+        from tracker.pipeline.build import ENGINES as BUILT
+        from tracker.pipeline.build import build_engine
+        from tracker.pipeline.pipeline import Pipeline, PipelineConfig
+
+        def make_pipeline(name: str, config: Any) -> Any:
+            if name not in BUILT:
+                raise EngineUnavailable(f"this checkout builds only {', '.join(BUILT)}")
+            return Pipeline(config, engine=build_engine(name, config))
+    except ImportError:  # before it: build_pipeline(config) is the lite engine
+        from tracker.pipeline.runner import PipelineConfig, build_pipeline
+
+        def make_pipeline(name: str, config: Any) -> Any:
+            if name != "lite":
+                raise EngineUnavailable("this checkout builds only lite (no engine factory yet)")
+            return build_pipeline(config)
 
     if engine not in ENGINES:
         raise EngineUnavailable(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     config = PipelineConfig() if vad is None else PipelineConfig(vad=VadConfig(model=vad))
     config = with_overrides(config, sets or [])
-    takes_engine = "engine" in inspect.signature(build_pipeline).parameters  # the engine factory, once it lands
     final_engine = None
-    if engine == "neural":
-        if not takes_engine:
-            raise EngineUnavailable("the neural engine is not available in this checkout yet "
-                                    "(build_pipeline takes no engine); use --engine lite or pyannote")
-        pipeline = build_pipeline(config, **{"engine": "neural"})
-    elif engine == "pyannote":
+    if engine == "pyannote":  # the lite engine live, then a pyannote.audio pipeline as the final pass
         if mode == "live":
             raise EngineUnavailable("--engine pyannote is a final pass only (run it with --mode final or both)")
         from models.pyannote import PyannoteEngine
 
-        pipeline = build_pipeline(config)
+        pipeline = make_pipeline("lite", config)
         final_engine = PyannoteEngine(pipeline_dir or "pyannote/speaker-diarization-community-1",
                                       segmentation_step=segmentation_step)
         try:
@@ -178,7 +187,10 @@ def tracker_runner(engine: str, mode: str, *, vad: str | None = None, sets: list
         except models.ModelLoadError as exc:
             raise EngineUnavailable(f"ModelLoadError: {exc}") from exc
     else:
-        pipeline = build_pipeline(config, **({"engine": "lite"} if takes_engine else {}))
+        try:
+            pipeline = make_pipeline(engine, config)
+        except models.ModelLoadError as exc:
+            raise EngineUnavailable(f"ModelLoadError: {exc}") from exc
 
     def seconds(segments: Any) -> list[Seg]:
         return [(f"spk{s.speaker}", s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE) for s in segments]
@@ -208,19 +220,19 @@ class Row:
     rtf: float
     duration_s: float = 0.0
     ref_talk_s: float = 0.0
-    tvd_all: float = 0.0  # pp: TVD of the shares of every voice found, under 2 s included
+    tvd_shown: float = 0.0  # pp: TVD of the shares among the counted voices, as the product shows them
     ref_share: dict[str, float] = dataclasses.field(default_factory=dict)
     found_share: dict[str, float] = dataclasses.field(default_factory=dict)
     mapping: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 HEADER = (f"{'file':34s} {'DER':>6s} {'miss':>6s} {'FA':>6s} {'conf':>6s} {'DERc':>6s} "
-          f"{'people':>6s} {'voices':>6s} {'TVD':>6s} {'phant':>6s} {'RTF':>6s}")
+          f"{'people':>6s} {'voices':>6s} {'TVD':>6s} {'shown':>6s} {'phant':>6s} {'RTF':>6s}")
 
 
 def fmt(r: Row) -> str:
     return (f"{r.uri:34s} {r.der:6.1f} {r.miss:6.1f} {r.fa:6.1f} {r.conf:6.1f} {r.der_collar:6.1f} "
-            f"{r.people:6d} {r.voices:6d} {r.tvd:6.2f} {r.phantom:6.2f} {r.rtf:6.3f}")
+            f"{r.people:6d} {r.voices:6d} {r.tvd:6.2f} {r.tvd_shown:6.2f} {r.phantom:6.2f} {r.rtf:6.3f}")
 
 
 def annotation(uri: str, segs: list[Seg]) -> Annotation:
@@ -298,7 +310,6 @@ def score_mode(args: argparse.Namespace, mode: str, runs: list[tuple[str, Annota
     derc = DiarizationErrorRate(collar=0.5, skip_overlap=False)  # pyannote's collar is the total: 0.25 s each side
     rows: list[Row] = []
     scores: list[TalkScore] = []
-    all_scores: list[TalkScore] = []
     total_audio = total_wall = 0.0
     print(f"{args.dir}  engine={args.engine} mode={mode}  (DER parts in % of reference speech; TVD and phantom "
           f"share in pp; voices = found voices with >= {MIN_TALK_S:g} s of talk)")
@@ -312,15 +323,13 @@ def score_mode(args: argparse.Namespace, mode: str, runs: list[tuple[str, Annota
         extent = uem.extent()
         ref_segs = [(str(label), seg.start, seg.end) for seg, _, label in ref.itertracks(yield_label=True)]
         s = score_talk(ref_segs, segs, region=(extent.start, extent.end))
-        s_all = score_talk(ref_segs, segs, region=(extent.start, extent.end), min_talk_s=0.0)
         scores.append(s)
-        all_scores.append(s_all)
         total_audio += run.duration_s
         total_wall += run.elapsed_s
         row = Row(uri, 100 * d["diarization error rate"], 100 * d["missed detection"] / total,
                   100 * d["false alarm"] / total, 100 * d["confusion"] / total, 100 * dc,
                   s.people, s.voices, s.tvd, s.phantom, run.elapsed_s / run.duration_s if run.duration_s else 0.0,
-                  run.duration_s, s.ref_talk_s, s_all.tvd, s.ref_share, s.found_share, s.mapping)
+                  run.duration_s, s.ref_talk_s, s.tvd_shown, s.ref_share, s.found_share, s.mapping)
         rows.append(row)
         print(fmt(row), flush=True)
     acc = der0.accumulated_
@@ -329,11 +338,11 @@ def score_mode(args: argparse.Namespace, mode: str, runs: list[tuple[str, Annota
     pooled = Row("POOLED", 100 * abs(der0), 100 * acc["missed detection"] / t0, 100 * acc["false alarm"] / t0,
                  100 * acc["confusion"] / t0, 100 * abs(derc), talk["people"], talk["voices"], talk["tvd_weighted"],
                  talk["phantom_max"], total_wall / total_audio if total_audio else 0.0, total_audio,
-                 float(sum(s.ref_talk_s for s in scores)), pool(all_scores)["tvd_weighted"])
+                 float(sum(s.ref_talk_s for s in scores)), talk["tvd_shown_weighted"])
     print(f"voices counted = people present in {talk['count_exact']} of {len(rows)} files, within one in "
           f"{talk['count_within_one']}; TVD: mean of per-file TVD weighted by reference talk time "
           f"{talk['tvd_weighted']:.2f} pp (plain mean {talk['tvd_mean']:.2f}, worst {talk['tvd_max']:.2f}; "
-          f"shares of every voice found, under {MIN_TALK_S:g} s too: {pooled.tvd_all:.2f}); "
+          f"among the counted voices only, as shown: {pooled.tvd_shown:.2f}); "
           f"largest phantom voice {talk['phantom_max']:.2f} pp; {total_audio:.0f} s of audio in {total_wall:.1f} s")
     print(fmt(pooled), flush=True)
     pooled_fig = {k: v for k, v in dataclasses.asdict(pooled).items() if k not in ("ref_share", "found_share", "mapping")}

@@ -7,14 +7,15 @@ segments (a voice's own segments may overlap; overlap between *different* speake
   they share; a pair that shares no time is no mapping) and returns a ``TalkScore``:
   - ``tvd``: the talk-time total variation distance, in percentage points: half the sum over people
     and unmapped voices of |reference share - found share|, an unmapped voice counting with a
-    reference share of 0 and an unmapped person with a found share of 0. It is the part of the
-    talk time given to the wrong person: 0 when every share is right, at most 100 (a
-    recording where nothing is found scores 50: every person is missed, no talk is misplaced).
+    reference share of 0 and an unmapped person with a found share of 0, over every voice found.
+    It is the part of the talk time given to the wrong person: 0 when every share is right, at
+    most 100 (a recording where nothing is found scores 50: every person is missed, no talk is
+    misplaced).
+  - ``tvd_shown``: the same with found shares among the counted voices only (below), as the
+    product shows them (it lists voices under 2 s apart, with no share).
   - ``voices``: found voices with at least ``min_talk_s`` of talk (the product counts those as
     people), against ``people`` (reference speakers present, whatever their talk time).
-  - ``phantom``: the share (pp) of the largest counted voice that maps to nobody.
-  Found shares are taken among the counted voices (``min_talk_s``), as the product shows them; pass
-  ``min_talk_s=0`` for the shares of everything found.
+  - ``phantom``: the share (pp, of everything found) of the largest voice that maps to nobody.
 - ``pool(scores)``: figures over many files. A TVD is a property of one meeting (the shares of
   different meetings do not add up), so the pooled TVD is the mean of the per-file TVDs, once
   weighted by each file's reference talk time and once plain.
@@ -86,41 +87,48 @@ def map_voices(ref: dict[Hashable, list[tuple[float, float]]], hyp: dict[Hashabl
 
 @dataclass
 class TalkScore:
-    tvd: float  # pp
+    tvd: float  # pp, shares of every voice found
+    tvd_shown: float  # pp, shares among the counted voices (>= min_talk_s), as the product shows them
     people: int  # reference speakers present
     voices: int  # found voices with >= min_talk_s of talk
-    phantom: float  # pp: share of the largest counted voice mapped to nobody (0 if none)
+    phantom: float  # pp: share of the largest found voice mapped to nobody (0 if none)
     ref_talk_s: float  # total reference talk time (sum over people)
     ref_share: dict[str, float] = field(default_factory=dict)  # person -> pp
-    found_share: dict[str, float] = field(default_factory=dict)  # counted voice -> pp
-    mapping: dict[str, str] = field(default_factory=dict)  # counted voice -> person
+    found_share: dict[str, float] = field(default_factory=dict)  # every found voice -> pp
+    mapping: dict[str, str] = field(default_factory=dict)  # found voice -> person
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _shares(talk: dict[Hashable, list[tuple[float, float]]]) -> dict[Hashable, float]:
+    t = {k: duration(v) for k, v in talk.items()}
+    total = sum(t.values())
+    return {k: 100 * v / total if total else 0.0 for k, v in t.items()}
+
+
+def _tvd(rs: dict[Hashable, float], hs: dict[Hashable, float], mapping: dict[Hashable, Hashable]) -> float:
+    mapped_to = {p: v for v, p in mapping.items()}
+    diff = sum(abs(rs[p] - (hs[mapped_to[p]] if p in mapped_to else 0.0)) for p in rs)
+    return (diff + sum(hs[v] for v in hs if v not in mapping)) / 2
 
 
 def score_talk(ref: Iterable[Seg], hyp: Iterable[Seg], *, min_talk_s: float = MIN_TALK_S,
                region: tuple[float, float] | None = None) -> TalkScore:
     """Talk-time TVD, counts and phantom share of ``hyp`` against ``ref`` (see the module docstring)."""
     r = by_speaker(ref, region)
-    h_all = by_speaker(hyp, region)
-    h = {k: v for k, v in h_all.items() if duration(v) >= min_talk_s}
-    rt = {k: duration(v) for k, v in r.items()}
-    ht = {k: duration(v) for k, v in h.items()}
-    rtot, htot = sum(rt.values()), sum(ht.values())
-    rs = {k: 100 * v / rtot if rtot else 0.0 for k, v in rt.items()}
-    hs = {k: 100 * v / htot if htot else 0.0 for k, v in ht.items()}
+    h = by_speaker(hyp, region)
+    counted = {k: v for k, v in h.items() if duration(v) >= min_talk_s}
+    rs, hs = _shares(r), _shares(h)
     mapping = map_voices(r, h)
-    mapped_to = {p: v for v, p in mapping.items()}
-    diff = sum(abs(rs[p] - (hs[mapped_to[p]] if p in mapped_to else 0.0)) for p in rs)
-    diff += sum(hs[v] for v in hs if v not in mapping)
-    phantom = max([hs[v] for v in hs if v not in mapping], default=0.0)
+    counted_mapping = map_voices(r, counted)
     return TalkScore(
-        tvd=diff / 2,
+        tvd=_tvd(rs, hs, mapping),
+        tvd_shown=_tvd(rs, _shares(counted), counted_mapping),
         people=len(r),
-        voices=len(h),
-        phantom=phantom,
-        ref_talk_s=rtot,
+        voices=len(counted),
+        phantom=max([hs[v] for v in hs if v not in mapping], default=0.0),
+        ref_talk_s=sum(duration(v) for v in r.values()),
         ref_share={str(k): v for k, v in rs.items()},
         found_share={str(k): v for k, v in hs.items()},
         mapping={str(v): str(p) for v, p in mapping.items()},
@@ -133,11 +141,14 @@ def pool(scores: Sequence[TalkScore]) -> dict[str, Any]:
         return {"files": 0}
     w = np.array([s.ref_talk_s for s in scores])
     tvd = np.array([s.tvd for s in scores])
+    shown = np.array([s.tvd_shown for s in scores])
+    weighted = (lambda x: float((x * w).sum() / w.sum())) if w.sum() > 0 else (lambda x: float(x.mean()))
     return {
         "files": len(scores),
-        "tvd_weighted": float((tvd * w).sum() / w.sum()) if w.sum() > 0 else float(tvd.mean()),
+        "tvd_weighted": weighted(tvd),
         "tvd_mean": float(tvd.mean()),
         "tvd_max": float(tvd.max()),
+        "tvd_shown_weighted": weighted(shown),
         "people": int(sum(s.people for s in scores)),
         "voices": int(sum(s.voices for s in scores)),
         "count_exact": int(sum(s.voices == s.people for s in scores)),

@@ -39,7 +39,7 @@ def test_evaluate_scores_a_folder(tmp_path: Path) -> None:
         assert [r["uri"] for r in rows] == URIS
         for r in [*rows, pooled]:
             assert 0 <= r["miss"] <= 100 and 0 <= r["der"] <= 200 and r["rtf"] > 0
-            assert 0 <= r["tvd"] <= 100 and 0 <= r["phantom"] <= 100
+            assert 0 <= r["tvd"] <= 100 and 0 <= r["tvd_shown"] <= 100 and 0 <= r["phantom"] <= 100
         assert [r["people"] for r in rows] == [2, 2]
         assert all(r["voices"] >= 1 for r in rows)
         assert pooled["people"] == 4 and pooled["files"] == 2

@@ -30,7 +30,7 @@ def test_swapped_labels_are_mapped_back() -> None:
 def test_phantom_voice() -> None:
     # A 50 %, B 50 %; found x 50 %, y 35 %, z 15 % (z is B's last 3 s): |0|+|50-35|+|0-15| = 30 -> 15 pp
     s = score_talk([("A", 0.0, 10.0), ("B", 10.0, 20.0)], [("x", 0.0, 10.0), ("y", 10.0, 17.0), ("z", 17.0, 20.0)])
-    assert s.tvd == pytest.approx(15.0)
+    assert s.tvd == pytest.approx(15.0) and s.tvd_shown == pytest.approx(15.0)
     assert (s.people, s.voices) == (2, 3)
     assert s.phantom == pytest.approx(15.0)
     assert "z" not in s.mapping
@@ -43,11 +43,13 @@ def test_merged_pair() -> None:
     assert (s.people, s.voices, s.phantom) == (3, 2, 0.0)
 
 
-def test_a_voice_under_the_minimum_is_not_counted_and_gets_no_share() -> None:
+def test_a_voice_under_the_minimum_is_not_counted_but_its_talk_is_misplaced() -> None:
+    # w (1.5 s of 21.5 found) maps to nobody: every mapped share shrinks, TVD = w's share; the
+    # shares shown (counted voices only) are right
     s = score_talk(REF, [("x", 0.0, 10.0), ("y", 10.0, 16.0), ("z", 16.0, 20.0), ("w", 20.0, 21.5)])
-    assert s.voices == 3 and s.tvd == pytest.approx(0.0) and s.phantom == 0.0
-    everything = score_talk(REF, [("x", 0.0, 10.0), ("y", 10.0, 16.0), ("z", 16.0, 20.0), ("w", 20.0, 21.5)], min_talk_s=0)
-    assert everything.voices == 4 and everything.phantom == pytest.approx(100 * 1.5 / 21.5)
+    assert s.voices == 3
+    assert s.tvd == pytest.approx(100 * 1.5 / 21.5) and s.phantom == pytest.approx(100 * 1.5 / 21.5)
+    assert s.tvd_shown == pytest.approx(0.0)
 
 
 def test_overlap_counts_for_both_people() -> None:
@@ -73,9 +75,9 @@ def test_interval_helpers() -> None:
 
 
 def test_pool_weights_by_reference_talk() -> None:
-    a = TalkScore(tvd=10.0, people=3, voices=3, phantom=0.0, ref_talk_s=300.0)
-    b = TalkScore(tvd=40.0, people=4, voices=6, phantom=5.0, ref_talk_s=100.0)
+    a = TalkScore(tvd=10.0, tvd_shown=8.0, people=3, voices=3, phantom=0.0, ref_talk_s=300.0)
+    b = TalkScore(tvd=40.0, tvd_shown=40.0, people=4, voices=6, phantom=5.0, ref_talk_s=100.0)
     p = pool([a, b])
     assert p["tvd_weighted"] == pytest.approx(17.5)
-    assert p["tvd_mean"] == pytest.approx(25.0)
+    assert p["tvd_mean"] == pytest.approx(25.0) and p["tvd_shown_weighted"] == pytest.approx(16.0)
     assert (p["count_exact"], p["count_within_one"], p["phantom_max"]) == (1, 1, 5.0)
