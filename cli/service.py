@@ -25,7 +25,6 @@ import pwd
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -337,15 +336,6 @@ def _check_run_args(run_args: list[str]) -> None:
         settings_from_args(parsed)
     except SettingsError as exc:
         raise ServiceError(f"the run flags are not valid: {exc}") from None
-
-
-def verify_unit(path: Path) -> str | None:
-    """``systemd-analyze verify`` of a written unit when systemd is installed: its complaints, or None."""
-    tool = shutil.which("systemd-analyze")
-    if tool is None:
-        return None
-    proc = subprocess.run([tool, "verify", str(path)], capture_output=True, text=True, timeout=60)
-    return None if proc.returncode == 0 else (proc.stderr or proc.stdout).strip()
 
 
 def _own_flags(args: argparse.Namespace) -> list[str]:

@@ -22,7 +22,6 @@ checks pyannote agrees.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -31,7 +30,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from models import SAMPLE_RATE, ModelLoadError, Samples
-from models.embedding import Embeddings
 
 DEFAULT_PIPELINE = "pyannote/speaker-diarization-community-1"
 MODEL_FILE = "pytorch_model.bin"
@@ -289,83 +287,3 @@ class PyannoteEngine:
         out = self._pipeline({"waveform": wav, "sample_rate": SAMPLE_RATE})
         ann = out if isinstance(out, Annotation) else out.speaker_diarization
         return annotation_segments(ann, len(samples))
-
-
-# --------------------------------------------------------------------------- live encoder
-
-
-def _checkpoint_file(path: str | Path) -> Path:
-    p = Path(path).expanduser()
-    for candidate in (p, p / MODEL_FILE, p / "embedding" / MODEL_FILE):
-        if candidate.is_file():
-            return candidate
-    raise ModelLoadError(f"no pyannote embedding checkpoint at {p}: expected {p / MODEL_FILE} or "
-                         f"{p / 'embedding' / MODEL_FILE} (a pipeline folder); {_fix()}")
-
-
-class PyannoteEncoder:
-    """A pyannote.audio embedding model (e.g. community-1's WeSpeaker ResNet34) as a ``SpeakerEncoder``.
-
-    ``name`` holds the checkpoint's SHA-256 prefix, so voices embedded by different weights are
-    never compared.
-
-    Parameters
-    ----------
-    checkpoint : a pytorch_model.bin, a folder holding one, or a pipeline folder (its embedding/).
-    threads : torch threads (default: every core this process may use).
-    """
-
-    min_samples = 4_000  # 0.25 s: shorter speech gives meaningless embeddings
-
-    def __init__(self, checkpoint: str | Path, *, threads: int | None = None) -> None:
-        self.path = _checkpoint_file(checkpoint)
-        with open(self.path, "rb") as f:
-            digest = hashlib.file_digest(f, "sha256").hexdigest()[:12]
-        self.name = f"pyannote-{self.path.parent.name}-{digest}"
-        self.threads = threads
-        self._model: Any = None
-        self._dimension = 0
-
-    @property
-    def dimension(self) -> int:
-        """Size of an embedding (known once the model is loaded)."""
-        self.warmup()
-        return self._dimension
-
-    @dimension.setter
-    def dimension(self, value: int) -> None:
-        raise AttributeError("PyannoteEncoder.dimension is read from the checkpoint")
-
-    def warmup(self) -> None:
-        if self._model is not None:
-            return
-        pa = import_pyannote()
-        set_threads(self.threads)
-        try:
-            model = pa.Model.from_pretrained(self.path)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the file it came from
-            raise ModelLoadError(f"pyannote.audio could not load {self.path} ({type(exc).__name__}: {exc}); "
-                                 "expected an embedding checkpoint saved by pyannote.audio") from exc
-        if model is None:
-            raise ModelLoadError(f"pyannote.audio returned no model for {self.path}; {_fix()}")
-        model.eval()
-        self._model = model
-        self._dimension = int(model.dimension)
-
-    def embed(self, waveforms: list[Samples]) -> Embeddings:
-        """Embed 16 kHz mono waveforms (each shape (n,), n >= min_samples): shape (len, dimension), unit rows."""
-        self.warmup()
-        import torch
-
-        out = np.zeros((len(waveforms), self._dimension), dtype=np.float32)
-        groups: dict[int, list[int]] = {}
-        for i, w in enumerate(waveforms):
-            if len(w) < self.min_samples:
-                raise ValueError(f"embedding expected at least {self.min_samples} samples, got {len(w)}")
-            groups.setdefault(len(w), []).append(i)
-        with torch.inference_mode():
-            for idx in groups.values():
-                x = torch.from_numpy(np.stack([waveforms[i] for i in idx]).astype(np.float32))[:, None, :]
-                out[idx] = self._model(x).cpu().numpy()
-        out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
-        return out

@@ -24,7 +24,7 @@ import yaml
 from conftest import DATA, REPO
 from fakes import FAKE_CONFIG, EnergyVad, FakeEncoder, load_rttm, render, write_wav
 from models import ModelLoadError
-from models.pyannote import PyannoteEncoder, PyannoteEngine, Turn, load_pyannote_pipeline
+from models.pyannote import PyannoteEngine, Turn, load_pyannote_pipeline
 from tracker.pipeline.analysis import analyze, relabel_by_overlap
 from tracker.audio import SAMPLE_RATE, Samples
 from tracker.pipeline.build import lite_pipeline
@@ -273,31 +273,6 @@ def test_not_a_diarization_pipeline(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("pipeline:\n  name: pyannote.audio.pipelines.VoiceActivityDetection\n")
     with pytest.raises(ModelLoadError, match="expected a speaker-diarization pipeline"):
         load_pyannote_pipeline(tmp_path)
-
-
-# --------------------------------------------------------------------------- live encoder
-
-
-def test_encoder_names_its_checkpoint_and_gives_unit_vectors(pipeline_dir: Path, engine_run: EngineRun) -> None:
-    enc = PyannoteEncoder(pipeline_dir)
-    assert enc.name.startswith("pyannote-embedding-") and len(enc.name.rsplit("-", 1)[1]) == 12
-    assert PyannoteEncoder(pipeline_dir / "embedding" / "pytorch_model.bin").name == enc.name
-    assert PyannoteEncoder(pipeline_dir / "segmentation").name != enc.name  # other weights, other name
-    s = engine_run.samples
-    embs = enc.embed([s[:16_000], s[16_000:32_000], s[:24_000]])
-    assert embs.shape == (3, enc.dimension) == (3, 256) and embs.dtype == np.float32
-    assert np.linalg.norm(embs, axis=1) == pytest.approx(np.ones(3), abs=1e-4)
-    with pytest.raises(ValueError, match="expected at least"):
-        enc.embed([s[:1_000]])
-    with pytest.raises(ModelLoadError, match="no pyannote embedding checkpoint"):
-        PyannoteEncoder(pipeline_dir / "absent")
-
-
-def test_encoder_runs_the_live_pipeline(pipeline_dir: Path, clip: Path) -> None:
-    pipe = lite_pipeline(FAKE_CONFIG, vad_model=EnergyVad(), encoder=PyannoteEncoder(pipeline_dir))
-    result = analyze(clip, pipe, mode="live")
-    assert result.segments
-    assert all(0 <= s.start_sample < s.end_sample <= CLIP_S * SAMPLE_RATE for s in result.segments)
 
 
 # --------------------------------------------------------------------------- final pass wiring

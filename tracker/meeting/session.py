@@ -295,8 +295,7 @@ class MeetingSession:
     def _last_talk_sample(self) -> int:
         """End of the last speech counted, else where the meeting's stream began; hold ``runner.lock``."""
         acc = self.pipeline.accountant
-        origin: int | None = getattr(acc, "_origin", None)
-        return max((s.end_sample for s in acc.timeline), default=origin or 0)
+        return max((s.end_sample for s in acc.timeline), default=acc.origin or 0)
 
     def silence_s(self) -> float:
         """Seconds of the meeting's clock since the last speech was counted (or since it began)."""
@@ -400,13 +399,15 @@ class MeetingSession:
     def _call_state(self) -> str | None:
         """The call's audio in a hybrid meeting: "ok", or why it is missing; None without a call."""
         from tracker.pipeline.hybrid import HybridEngine
+        from tracker.sources.paired import PairedSource
 
         engine = self.pipeline.engine
         if not isinstance(engine, HybridEngine):
             return None
         if not engine.room:
             return "ok" if self.input.status == "ok" else self.input.status  # the input is the call itself
-        call_state: str | None = getattr(self.input.source, "call_state", None)
+        source = self.input.source
+        call_state = source.call_state if isinstance(source, PairedSource) else None
         return call_state or self.input.status
 
     def snapshot(self) -> MeetingSnapshot:

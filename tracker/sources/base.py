@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import soundfile as sf
@@ -61,6 +61,33 @@ class Source(Protocol):
         ...
 
     def stop(self) -> None: ...
+
+
+# Optional capabilities of a source, declared once and checked with ``isinstance`` where they are
+# used (never probed attribute by attribute).
+
+
+@runtime_checkable
+class Positioned(Protocol):
+    """A source that knows where "now" is in its stream: its capture position (samples)."""
+
+    def captured_to(self) -> int | None: ...
+
+
+@runtime_checkable
+class FromDevice(Protocol):
+    """A source that captures from a device: its name (None: the system's default device)."""
+
+    @property
+    def device_name(self) -> str | None: ...
+
+
+@runtime_checkable
+class Reporting(Protocol):
+    """A source that says how it is: "ok", "starting", or why it delivers nothing."""
+
+    @property
+    def status(self) -> str: ...
 
 
 class _Resampler:

@@ -24,7 +24,17 @@ import numpy as np
 from tracker.audio import AudioChunk, seconds
 from tracker.sources.marks import Marks
 from tracker.stages.onset import SpeechOnset
-from tracker.sources.base import AudioInputError, DcBlocker, EndOfStream, FileSource, MicrophoneSource, Source, SourceStats
+from tracker.sources.base import (
+    AudioInputError,
+    DcBlocker,
+    EndOfStream,
+    FileSource,
+    FromDevice,
+    MicrophoneSource,
+    Positioned,
+    Source,
+    SourceStats,
+)
 from tracker.sources.switches import Pieces, Switches
 
 log = logging.getLogger("talktime")
@@ -59,10 +69,9 @@ def file_opener(path: str | Path) -> Opener:
 
 def capture_position(source: Source) -> int | None:
     """Where "now" is in ``source``'s stream (its ``captured_to()``), or None if it cannot say."""
-    fn = getattr(source, "captured_to", None)
-    if not callable(fn):
+    if not isinstance(source, Positioned):
         return None
-    at = fn()
+    at = source.captured_to()
     return None if at is None else int(at)
 
 
@@ -306,9 +315,9 @@ class LiveInput:
             self._switches.settle()  # stamps of a source that has gone mean nothing in this one
         self._dc.reset()
         self.stats.notices.extend(src.stats.notices)
-        self.device_name = getattr(src, "device_name", None)
+        self.device_name = src.device_name if isinstance(src, FromDevice) else None
         what = "returned" if self._was_lost else "found" if self.status.startswith(NO_MICROPHONE) else "opened"
-        device = f" ({self.device_name or 'default device'})" if hasattr(src, "device_name") else ""  # a file has none
+        device = f" ({self.device_name or 'default device'})" if isinstance(src, FromDevice) else ""  # a file has none
         log.log(logging.WARNING if what == "returned" else logging.INFO, "audio input %s: %s%s", what,
                 self.label or "input", device)
         self._was_lost = False

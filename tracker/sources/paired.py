@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tracker.audio import REALIGNED_UNKNOWN, AudioChunk, Samples, seconds, to_samples
-from tracker.sources.base import AudioInputError, EndOfStream, FileSource, Source, SourceStats
+from tracker.sources.base import (
+    AudioInputError,
+    EndOfStream,
+    FileSource,
+    FromDevice,
+    Positioned,
+    Reporting,
+    Source,
+    SourceStats,
+)
 from tracker.stages.echo import CallAligner, EchoConfig
 
 if TYPE_CHECKING:
@@ -89,16 +98,19 @@ class PairedSource:
 
     def captured_to(self) -> int | None:
         """The room's capture position (its stamps are this source's), None if it has none."""
-        fn = getattr(self.room, "captured_to", None)
-        return int(fn()) if callable(fn) else None
+        if not isinstance(self.room, Positioned):
+            return None
+        at = self.room.captured_to()
+        return None if at is None else int(at)
 
     @property
     def device_name(self) -> str | None:
-        """The room microphone's device name (None: the default device); no such attribute when the
-        room is not a device (a recording), as for any source that is not one."""
-        if not hasattr(self.room, "device_name"):
+        """The room microphone's device name (None: the default device). A pairing is ``FromDevice``
+        exactly when its room is: with a recording for a room there is no such attribute (the
+        ``AttributeError`` makes ``isinstance(pairing, FromDevice)`` false, as for a recording)."""
+        if not isinstance(self.room, FromDevice):
             raise AttributeError("device_name")
-        name = getattr(self.room, "device_name")
+        name = self.room.device_name
         return None if name is None else str(name)
 
     def _call_lost(self, why: str) -> None:
@@ -109,13 +121,13 @@ class PairedSource:
     @property
     def call_state(self) -> str:
         """"ok", or why there is no call audio (the call input's own status when it has one)."""
-        inner = getattr(self.call, "status", "ok")
+        inner = self.call.status if isinstance(self.call, Reporting) else "ok"
         return self.call_status if self.call_status != "ok" else ("ok" if inner == "ok" else f"no call audio: {inner}")
 
     def _pull_call(self, until: int, timeout: float) -> None:
         """Read call chunks until the buffer reaches room sample ``until`` or ``timeout`` passes
         (no waiting while the call input reports no device, or has delivered nothing for a while)."""
-        if self._stalled >= 20 or getattr(self.call, "status", "ok") not in ("ok", "starting"):
+        if self._stalled >= 20 or (isinstance(self.call, Reporting) and self.call.status not in ("ok", "starting")):
             timeout = 0.0
         deadline = time.monotonic() + timeout
         while self.call_status == "ok" and self._buf_start + len(self._buf) < until:

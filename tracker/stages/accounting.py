@@ -282,6 +282,11 @@ class Accountant:
             self._origin = sample
             self.clock_samples = max(self.clock_samples, sample)
 
+    @property
+    def origin(self) -> int | None:
+        """The sample where the meeting's stream began (None before anything was counted)."""
+        return self._origin
+
     def advance(self, sample: int) -> None:
         """The stream has been processed up to ``sample``."""
         self.begin(sample)
