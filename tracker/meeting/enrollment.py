@@ -178,8 +178,8 @@ def enroll_live(session: MeetingSession, attendee: int, *, seconds: float, conse
     lo, hi = ENROLL_SECONDS
     if not lo <= seconds <= hi:
         raise ValueError(f"enrollment expected {lo:.0f}-{hi:.0f} seconds of listening, got {seconds!r}")
-    with session.runner.lock:
-        expected = session.pipeline.accountant.expected
+    with session.figures() as acc:
+        expected = acc.expected
         if attendee >= 0 or -1 - attendee >= len(expected):
             raise UnknownSpeakerError(f"no expected attendee with id {attendee} in meeting {session.id}")
         name = expected[-1 - attendee]
@@ -201,15 +201,15 @@ def _enroll_live(session: MeetingSession, name: str, *, seconds: float, consent:
                  store: MeetingStore | None, sleep: Callable[[float], None]) -> Profile:
     """``enroll_live`` once its checks passed (hold ``session.enrolling``)."""
     engine = _windows(session.pipeline)
-    with session.runner.lock:
-        start = session.pipeline.accountant.clock_samples  # the stream sample processed last
+    with session.figures() as acc:
+        start = acc.clock_samples  # the stream sample processed last
         kept, first = engine.keep_windows, len(engine.windows)
         engine.keep_windows = True  # NB: a live meeting keeps no window records; these few, for now
     try:
         sleep(seconds)
         sleep(LABEL_DELAY_S)
     finally:
-        with session.runner.lock:
+        with session.held():
             windows = windows_between(engine.windows[first:], start, start + to_samples(seconds))
             if not kept:
                 del engine.windows[first:]
@@ -219,13 +219,14 @@ def _enroll_live(session: MeetingSession, name: str, *, seconds: float, consent:
     if not labels:
         raise EnrollmentError(f"the speech was heard but not yet given a voice; please retake for {name}")
     speaker, _ = labels.most_common(1)[0]
-    owner = session.pipeline.accountant.names.get(speaker)
+    with session.figures() as acc:
+        owner = acc.names.get(speaker)
     if owner is not None and owner != name:
         raise EnrollmentError(f"that voice is already {owner}'s on the dashboard; expected {name} alone speaking. "
                               "Please retake (or rename the voice first if it was named wrongly).")
     profile = _keep(session, store, name, voice, consent)
     session.rename(speaker, name)
-    with session.runner.lock:
+    with session.held():
         _known(session).add(speaker, name)
         # NB: without consent it is this meeting's only: never stored, dropped when the next one starts
         _known(session).add_profile(profile, this_meeting_only=not consent)
@@ -239,8 +240,8 @@ def save_voice_profile(session: MeetingSession, speaker: int, *, consent: bool, 
         raise ValueError("a voice profile is kept only with the person's consent; expected consent: true")
     if store is None:
         raise ConflictError("this meeting keeps nothing (--no-save), so no voice profile can be kept")
-    with session.runner.lock:
-        name = session.pipeline.accountant.names.get(speaker)
+    with session.figures() as acc:
+        name = acc.names.get(speaker)
         memory = session.pipeline.memory
         found = memory.centroids().get(speaker) if memory is not None else None
         centroid, count = found if found is not None else (None, 0)
@@ -252,7 +253,7 @@ def save_voice_profile(session: MeetingSession, speaker: int, *, consent: bool, 
     step_s = _windows(session.pipeline).step_s
     voice = EnrollmentVoice(centroid, count, count * step_s)  # the voice's own running mean
     profile = _keep(session, store, name, voice, consent)
-    with session.runner.lock:
+    with session.held():
         _known(session).add(speaker, name)
     return profile
 

@@ -138,8 +138,7 @@ def live_info(
 def session_record(session: MeetingSession, info: MeetingInfo, *, ended_at: str | None = None) -> MeetingRecord:
     """The live meeting as a record (exact segments from its accountant), without any store."""
     snap = session.snapshot()
-    with session.runner.lock:
-        acc = session.pipeline.accountant
+    with session.figures() as acc:
         segments, names, expected = list(acc.timeline), dict(acc.names), list(acc.expected)
         clock = acc.clock_samples
     ended = snap.status == "ended"
@@ -263,8 +262,7 @@ class MeetingRecorder:
     def _change(self) -> tuple[LiveChange, tuple[tuple[dict[int, str], list[str]], list[Phase]]]:
         """What to write; the segments' changes are kept in ``_pending`` until a write succeeds."""
         snap = self.session.snapshot()
-        with self.session.runner.lock:
-            acc = self.session.pipeline.accountant
+        with self.session.figures() as acc:
             delta = acc.take_changes()
             current = Counter(acc.timeline) if delta is None else None
             people = (dict(acc.names), list(acc.expected))

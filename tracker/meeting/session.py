@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +44,7 @@ from tracker.pipeline.pipeline import Pipeline, PipelineConfig
 from tracker.pipeline.build import build_pipeline
 from tracker.pipeline.runner import Runner
 from tracker.sources.base import FileSource
-from tracker.stages.accounting import GroupStats
+from tracker.stages.accounting import Accountant, GroupStats
 from tracker.segments import SpeakerSegment
 
 Status = Literal["ready", "running", "paused", "ended"]
@@ -280,10 +281,9 @@ class MeetingSession:
         self.input.onset = None
         self.runner.stop(drain=True)  # what the microphone already queued is part of the meeting
         self.input.counting = False
-        with self.runner.lock, self._lock:
-            acc = self.pipeline.accountant
+        with self.runner.figures() as acc, self._lock:
             if reason == "silence":
-                acc.clock_samples = min(acc.clock_samples, self._last_talk_sample())
+                acc.clock_samples = min(acc.clock_samples, self._last_talk_sample(acc))
             clock = acc.clock_samples
             self._state.phases = [p if p.end_sample is not None else replace(p, end_sample=max(clock, p.start_sample))
                                   for p in self._state.phases]
@@ -292,15 +292,15 @@ class MeetingSession:
                  seconds(clock))
         self._changed()
 
-    def _last_talk_sample(self) -> int:
-        """End of the last speech counted, else where the meeting's stream began; hold ``runner.lock``."""
-        acc = self.pipeline.accountant
+    @staticmethod
+    def _last_talk_sample(acc: Accountant) -> int:
+        """End of the last speech counted, else where the meeting's stream began (figures held)."""
         return max((s.end_sample for s in acc.timeline), default=acc.origin or 0)
 
     def silence_s(self) -> float:
         """Seconds of the meeting's clock since the last speech was counted (or since it began)."""
-        with self.runner.lock:
-            return seconds(max(0, self.pipeline.accountant.clock_samples - self._last_talk_sample()))
+        with self.runner.figures() as acc:
+            return seconds(max(0, acc.clock_samples - self._last_talk_sample(acc)))
 
     def _require_not_ended(self, what: str) -> None:
         if self.status == "ended":
@@ -308,21 +308,20 @@ class MeetingSession:
 
     # -- controls: people
 
-    def _voices(self) -> set[int]:
+    @staticmethod
+    def _voices(acc: Accountant) -> set[int]:
         """Every voice the dashboard can show: attributed talk, names, and speech still being
         attributed (a first voice is on screen before its first turn is decided for good)."""
-        acc = self.pipeline.accountant
         return {s.speaker for s in acc.timeline} | {s.speaker for s in acc.provisional} | set(acc.names)
 
-    def _check_voice(self, speaker: int) -> None:
-        if speaker not in self._voices():
+    def _check_voice(self, acc: Accountant, speaker: int) -> None:
+        if speaker not in self._voices(acc):
             raise UnknownSpeakerError(f"no speaker with id {speaker} in meeting {self.id}")
 
     def rename(self, speaker: int, name: str) -> None:
         """Name a voice (ids >= 0) or correct an expected attendee's name (ids < 0)."""
         name = clean_name(name)
-        with self.runner.lock:
-            acc = self.pipeline.accountant
+        with self.runner.figures() as acc:
             if speaker < 0:
                 k = -1 - speaker
                 if k >= len(acc.expected):
@@ -331,7 +330,7 @@ class MeetingSession:
                     raise ConflictError(f"{name!r} is already on the roster")
                 acc.expected[k] = name
             else:
-                self._check_voice(speaker)
+                self._check_voice(acc, speaker)
                 owner = next((i for i, n in acc.names.items() if n == name and i != speaker), None)
                 if owner is not None:
                     raise ConflictError(f"{name!r} is already speaker {owner}'s name; merge the two voices instead")
@@ -342,10 +341,10 @@ class MeetingSession:
         """Credit everything voice ``gone`` said to voice ``keep`` (one person split in two)."""
         if keep == gone:
             raise ValueError(f"merge expected two different speakers, got {keep} twice")
-        with self.runner.lock:
-            self._check_voice(keep)
-            self._check_voice(gone)
-            names = self.pipeline.accountant.names
+        with self.runner.figures() as acc:
+            self._check_voice(acc, keep)
+            self._check_voice(acc, gone)
+            names = acc.names
             if keep not in names and gone in names:
                 names[keep] = names[gone]
             self.pipeline.merge(keep, gone)
@@ -354,8 +353,7 @@ class MeetingSession:
     def expect(self, name: str) -> None:
         """Add an expected attendee who counts, at zero, until a voice is given their name."""
         name = clean_name(name)
-        with self.runner.lock:
-            acc = self.pipeline.accountant
+        with self.runner.figures() as acc:
             if name in acc.expected or name in acc.names.values():
                 raise ConflictError(f"{name!r} is already on the roster")
             acc.expect(name)
@@ -363,8 +361,7 @@ class MeetingSession:
 
     def remove_attendee(self, attendee: int) -> None:
         """Take an expected attendee (id < 0) off the roster."""
-        with self.runner.lock:
-            acc = self.pipeline.accountant
+        with self.runner.figures() as acc:
             k = -1 - attendee
             if attendee >= 0 or k >= len(acc.expected):
                 raise UnknownSpeakerError(f"no expected attendee with id {attendee} in meeting {self.id}")
@@ -377,16 +374,16 @@ class MeetingSession:
         """Start a new agenda phase now; the current one ends here."""
         name = clean_name(name, what="phase name")
         self._require_not_ended("mark a phase")
-        with self.runner.lock, self._lock:
-            now = self.pipeline.accountant.clock_samples
+        with self.runner.figures() as acc, self._lock:
+            now = acc.clock_samples
             self._close_phase(now)
             self._state.phases.append(Phase(name, now))
         self._changed()
 
     def end_phase(self) -> None:
         """End the current agenda phase without starting another."""
-        with self.runner.lock, self._lock:
-            self._close_phase(self.pipeline.accountant.clock_samples)
+        with self.runner.figures() as acc, self._lock:
+            self._close_phase(acc.clock_samples)
         self._changed()
 
     def _close_phase(self, now: int) -> None:
@@ -410,6 +407,14 @@ class MeetingSession:
         call_state = source.call_state if isinstance(source, PairedSource) else None
         return call_state or self.input.status
 
+    def figures(self) -> AbstractContextManager[Accountant]:
+        """The meeting's figures, held still while the block reads or changes them (any thread)."""
+        return self.runner.figures()
+
+    def held(self) -> AbstractContextManager[Pipeline]:
+        """The meeting's pipeline between two chunks' figures, for a block that changes what it keeps."""
+        return self.runner.held()
+
     def snapshot(self) -> MeetingSnapshot:
         """The current figures (the last ones once the next meeting has taken the pipeline)."""
         if self._final is not None:
@@ -419,8 +424,7 @@ class MeetingSession:
     def _snapshot(self) -> MeetingSnapshot:
         """The current figures; safe from any thread. It costs O(speakers), however long the
         meeting (the accountant keeps running totals), so it is computed under the pipeline's lock."""
-        with self.runner.lock:
-            acc = self.pipeline.accountant
+        with self.runner.figures() as acc:
             with self._lock:
                 st = replace(self._state, phases=list(self._state.phases), listeners=[])
             summary = acc.summary()

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from tracker.pipeline.pipeline import Pipeline
 from tracker.segments import SpeakerSegment
+from tracker.stages.accounting import Accountant
 from tracker.sources.base import AudioInputError, EndOfStream, Source
 
 log = logging.getLogger("talktime")
@@ -49,6 +51,19 @@ class Runner:
         self._stop = threading.Event()
         self._drain = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def figures(self) -> Iterator[Accountant]:
+        """The pipeline's figures, held still while the block reads or changes them (from any
+        thread: the worker counts the next chunk after the block)."""
+        with self.lock:
+            yield self.pipeline.accountant
+
+    @contextmanager
+    def held(self) -> Iterator[Pipeline]:
+        """The pipeline between two chunks' figures, for a block that changes what it keeps."""
+        with self.lock:
+            yield self.pipeline
 
     def _emit(self, segs: list[SpeakerSegment]) -> None:
         if self.on_segments is not None:
