@@ -392,8 +392,10 @@ def evaluate_enrollment(folder: Path, wavs: list[Path], uems: dict[str, Timeline
     """Live share error with and without profiles of recurring people built from the other files."""
     from calibrate_profiles import person_windows
 
-    from tracker.pipeline.profiles import KnownVoices, Profile, ProfileMatcher, model_id
-    from tracker.pipeline.runner import PipelineConfig, build_pipeline
+    from tracker.pipeline.build import build_pipeline
+    from tracker.pipeline.pipeline import PipelineConfig
+    from tracker.pipeline.profiles import KnownVoices, ProfileMatcher, model_id
+    from tracker.segments import Profile
     from tracker.stages.diarization import unit
     from tracker.stages.vad import VadConfig
 
