@@ -34,8 +34,8 @@ Printed per file, then pooled over all files (the last line, ``POOLED``):
 
 ``--mode both`` scores the live labels and the final pass of one run of each file (the final pass
 follows the live run, so this costs one run, not two); a table is printed for each.
-``--json OUT`` writes the settings, every per-file figure (shares and mapping included) and the
-pooled figures.
+``--json OUT`` writes the settings, every per-file figure (shares and mapping included), the
+pooled figures and the found segments (to score again without running the tracker).
 
 ``--enroll`` (live, lite engine) scores voice profiles instead: for each file whose reference
 speakers also speak in other files (AMI speaker ids recur), each such person's profile is built
@@ -298,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
                      "files, in % of reference speech; der_collar = 0.25 s each side; phantom = largest unmapped "
                      "counted voice's share (pp); voices = found voices with >= min_talk_s of talk",
             "modes": results,
+            # what the tracker found, (voice, start_s, end_s) per file and mode: to score again without a run
+            "found": {uri: {m: [[spk, round(a, 3), round(b, 3)] for spk, a, b in run.segments[m]] for m in modes}
+                      for uri, _, _, run in runs},
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))
