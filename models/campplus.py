@@ -238,8 +238,8 @@ def frame_weights(weights: Floats, n_samples: int) -> Floats:
 class CamPlusPlus:
     """The CAM++ speaker encoder: 16 kHz waveforms in, unit-length 192-d embeddings out.
 
-    ``threads``: torch intra-op threads (``torch.set_num_threads`` is process-wide, so this sets it for
-    the whole process) or onnxruntime's intra-op threads. Default 1: on a shared 2-core machine one
+    ``threads``: onnxruntime's intra-op threads, or torch's when the network runs in torch
+    (``torch.set_num_threads`` is process-wide, so then for the whole process). Default 1: on a shared 2-core machine one
     thread per heavy job is steadier and, per core, faster than two.
     ``backend``: ``"onnx"`` (default; the frame-level network exported once into ``cache_dir``, by
     default ``~/.cache/talktime/models``; if that fails, a warning is logged and torch is used) or ``"torch"``.
@@ -277,7 +277,6 @@ class CamPlusPlus:
                 return
             import torch
 
-            torch.set_num_threads(self.threads)
             file = verified_path(CAMPLUSPLUS, self.path)
             try:
                 state = torch.load(file, map_location="cpu", weights_only=True)
@@ -298,6 +297,7 @@ class CamPlusPlus:
                     return
                 except ModelLoadError as exc:  # e.g. a read-only cache folder: torch is slower but works
                     log.warning("CAM++ runs in torch instead of onnxruntime: %s", exc)
+            torch.set_num_threads(self.threads)  # process-wide; only when the network runs in torch
             self._net = net
 
     warmup = load
