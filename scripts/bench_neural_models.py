@@ -5,7 +5,8 @@
 CAM++ (torch and onnxruntime backends; fbank and numpy pooling included) on 1.5 s, 5 s and 10 s
 inputs, and segmentation-3.0 (torch and onnxruntime; powerset to per-speaker probabilities included)
 on 5 s and 10 s chunks, each at batch 1 and 4. The input is noise:
-the cost does not depend on what is said. On a shared machine the median is the figure to quote.
+the cost does not depend on what is said. The two backends' calls are interleaved, so a load that
+changes during the run hits both alike; on a shared machine the median is the figure to quote.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +28,22 @@ from models.campplus import CamPlusPlus  # noqa: E402
 from models.segmentation import Segmentation3  # noqa: E402
 
 
-def median_ms(fn: Callable[[], object], reps: int) -> float:
-    fn()
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
+def median_ms(fns: list[Callable[[], object]], reps: int) -> list[float]:
+    """Median ms per call of each of ``fns``, their calls interleaved so a changing load hits all alike."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+        fn()  # warm-up
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(reps):
+        for k, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return [1000 * statistics.median(t) for t in times]
+
+
+def row(name: str, seconds: float, one: float, four: float) -> None:
+    print(f"{name:34s} {seconds:5.1f}s {one:8.1f}   {four:8.1f} ({four / 4:5.1f})", flush=True)
 
 
 def main() -> int:
@@ -46,25 +55,28 @@ def main() -> int:
     rng = np.random.default_rng(0)
     print(f"threads {args.threads}, median of {args.reps} calls; ms per call (ms per item)")
     print(f"{'model':34s} {'input':>6s} {'batch 1':>10s} {'batch 4':>18s}")
+    backends = ("torch", "onnx")
     if args.only in (None, "campplus"):
-        for backend in ("torch", "onnx"):
-            enc = CamPlusPlus(backend=backend, threads=args.threads)  # type: ignore[arg-type]
+        encoders = [CamPlusPlus(backend=b, threads=args.threads) for b in backends]  # type: ignore[arg-type]
+        for enc in encoders:
             enc.load()
-            for seconds in (1.5, 5.0, 10.0):
-                wav = (0.1 * rng.standard_normal((4, int(seconds * 16000)))).astype(np.float32)
-                one = median_ms(lambda: enc.embed(wav[:1]), args.reps)
-                four = median_ms(lambda: enc.embed(wav), args.reps)
-                print(f"{'CAM++ ' + backend:34s} {seconds:5.1f}s {one:8.1f}   {four:8.1f} ({four / 4:5.1f})", flush=True)
+        for seconds in (1.5, 5.0, 10.0):
+            wav = (0.1 * rng.standard_normal((4, int(seconds * 16000)))).astype(np.float32)
+            ones = median_ms([partial(e.embed, wav[:1]) for e in encoders], args.reps)
+            fours = median_ms([partial(e.embed, wav) for e in encoders], args.reps)
+            for b, one, four in zip(backends, ones, fours):
+                row(f"CAM++ {b}", seconds, one, four)
     if args.only in (None, "segmentation"):
-        for seg_backend in ("torch", "onnx"):
-            for seconds in (5.0, 10.0):
-                seg = Segmentation3(chunk_seconds=seconds, threads=args.threads, backend=seg_backend)  # type: ignore[arg-type]
+        for seconds in (5.0, 10.0):
+            segs = [Segmentation3(chunk_seconds=seconds, threads=args.threads, backend=b)  # type: ignore[arg-type]
+                    for b in backends]
+            for seg in segs:
                 seg.load()
-                wav = (0.1 * rng.standard_normal((4, seg.chunk_samples))).astype(np.float32)
-                one = median_ms(lambda: seg(wav[:1]), args.reps)
-                four = median_ms(lambda: seg(wav), args.reps)
-                print(f"{'segmentation-3.0 ' + seg_backend:34s} {seconds:5.1f}s {one:8.1f}   {four:8.1f} ({four / 4:5.1f})",
-                      flush=True)
+            wav = (0.1 * rng.standard_normal((4, segs[0].chunk_samples))).astype(np.float32)
+            ones = median_ms([partial(g, wav[:1]) for g in segs], args.reps)
+            fours = median_ms([partial(g, wav) for g in segs], args.reps)
+            for b, one, four in zip(backends, ones, fours):
+                row(f"segmentation-3.0 {b}", seconds, one, four)
     return 0
 
 
