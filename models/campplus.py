@@ -391,6 +391,32 @@ class CamPlusPlus:
         frames = self.frame_features(self.fbank(wav))
         return self.pool(frames, w)
 
+    def embed_speakers(self, waveform: Floats, weights: Floats) -> Floats:
+        """Embed each of S people in one waveform: the network runs once, the pooling S times.
+
+        waveform : (n,) float32 16 kHz mono, n >= ``min_samples``.
+        weights : (S, m) per-frame weights in [0, 1] of each person, spread evenly over the waveform
+            at any resolution m (as in ``embed``); every row needs at least one 20 ms frame of weight.
+
+        Returns (S, 192) float32 unit rows; row s equals ``embed(waveform[None], weights[s:s+1])``.
+        """
+        wav = np.asarray(waveform, dtype=np.float32)
+        if wav.ndim != 1:
+            raise ValueError(f"waveform expected shape (n,), got {wav.shape}")
+        if len(wav) < MIN_SAMPLES:
+            raise ValueError(f"CAM++ expected at least {MIN_SAMPLES} samples (0.25 s at 16 kHz), got {len(wav)}")
+        wts = np.asarray(weights, dtype=np.float32)
+        if wts.ndim != 2 or wts.shape[1] < 1:
+            raise ValueError(f"weights expected shape (S, m) with m >= 1, got {wts.shape}")
+        if wts.shape[0] == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        w = frame_weights(np.clip(wts, 0.0, 1.0), len(wav))
+        short = np.flatnonzero(w.sum(axis=1) < 1.0)
+        if len(short):
+            raise ValueError(f"weights of row(s) {short.tolist()} leave less than one 20 ms frame to embed")
+        frames = self.frame_features(self.fbank(wav[None, :]))
+        return self.pool(np.repeat(frames, len(w), axis=0), w)
+
     def pool(self, frames: Floats, weights: Floats | None = None) -> Floats:
         """Weighted statistics pooling, dense layer and batch norm: (B, 512, T) [+ (B, T)] -> (B, 192) unit rows."""
         self.load()

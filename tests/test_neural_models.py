@@ -151,6 +151,11 @@ def test_frames_weighted_zero_are_left_out(campplus: CamPlusPlus) -> None:
     masked = campplus.embed(both, only_a)[0]
     assert masked @ own_a > 0.85 and masked @ own_a > plain @ own_a + 0.1, (masked @ own_a, plain @ own_a)
     assert masked @ own_b < 0.4
+    # Each person of one waveform at once: the network runs once, the same embeddings.
+    only_b = 1.0 - only_a
+    rows = campplus.embed_speakers(both[0], np.concatenate([only_a, only_b]))
+    assert rows.shape == (2, 192)
+    assert np.allclose(rows[0], masked, atol=1e-5) and rows[1] @ own_b > 0.85
     # All ones is the plain embedding.
     assert np.allclose(campplus.embed(both, np.ones((1, 7), dtype=np.float32))[0], plain, atol=1e-5)
 
