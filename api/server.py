@@ -23,7 +23,7 @@ from api.reports import open_store_for_run
 from api.settings import Settings, settings_from_args
 from tracker.logs import CurrentStderr
 from tracker.meeting.session import MeetingSession
-from tracker.sources.base import FileSource
+from tracker.sources.files import FileSource
 from tracker.store.storage import MeetingStore
 
 log = logging.getLogger("talktime")

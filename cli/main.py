@@ -40,7 +40,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from tracker.pipeline.pipeline import Pipeline, PipelineConfig
     from tracker.pipeline.build import build_pipeline
     from tracker.reports.sinks import summary_dict, write_json, write_rttm
-    from tracker.sources.base import FileSource
+    from tracker.sources.files import FileSource
     from tracker.stages.vad import VadConfig
 
     FileSource(args.audio)  # fail fast on a bad file, before loading models
@@ -156,7 +156,7 @@ def _save(args: argparse.Namespace, saving: tuple[MeetingStore, str], result: An
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from tracker.sources.base import list_input_devices
+    from tracker.sources.microphone import list_input_devices
 
     devices = list_input_devices()
     if not devices:

@@ -24,7 +24,7 @@ import numpy as np
 from tracker.meeting.enrollment import enroll_from_file
 from tracker.segments import Profile
 from tracker.meeting.session import clean_name
-from tracker.sources.base import FileSource
+from tracker.sources.files import FileSource
 
 EXPORT_FORMAT = "talktime-voice-profiles"
 EXPORT_VERSION = 1

@@ -32,7 +32,8 @@ from tracker.pipeline.analysis import analyze  # noqa: E402
 from tracker.audio import SAMPLE_RATE  # noqa: E402
 from tracker.pipeline.pipeline import Pipeline  # noqa: E402
 from tracker.pipeline.build import build_pipeline  # noqa: E402
-from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, FileSource  # noqa: E402
+from tracker.sources.files import FileSource  # noqa: E402
+from tracker.sources.base import BLOCK_SAMPLES, EndOfStream  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -41,7 +41,7 @@ from tracker.audio import to_samples  # noqa: E402
 from tracker.pipeline.pipeline import Pipeline  # noqa: E402
 from tracker.pipeline.build import build_pipeline  # noqa: E402
 from tracker.pipeline.runner import Runner  # noqa: E402
-from tracker.sources.base import FileSource  # noqa: E402
+from tracker.sources.files import FileSource  # noqa: E402
 from tracker.stages.diarization import unit  # noqa: E402
 
 THRESHOLDS = [round(0.60 + 0.025 * k, 3) for k in range(15)]  # 0.600 .. 0.950

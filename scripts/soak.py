@@ -51,7 +51,8 @@ from tracker.sources.live import LiveInput  # noqa: E402
 from tracker.meeting.recorder import MeetingRecorder  # noqa: E402
 from tracker.pipeline.build import build_pipeline  # noqa: E402
 from tracker.meeting.session import MeetingSession  # noqa: E402
-from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio  # noqa: E402
+from tracker.sources.files import read_audio  # noqa: E402
+from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, SourceStats  # noqa: E402
 from tracker.segments import SpeakerSegment  # noqa: E402
 from tracker.store.storage import MeetingStore  # noqa: E402
 

@@ -21,7 +21,8 @@ from tracker.meeting.view import ViewConfig
 from tracker.pipeline.engine import Decision
 from tracker.pipeline.pipeline import Pipeline, PipelineConfig
 from tracker.meeting.session import MeetingSession
-from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, SourceStats, read_audio
+from tracker.sources.files import read_audio
+from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, SourceStats
 from tracker.stages.diarization import WindowRecord
 from tracker.segments import SpeakerSegment
 

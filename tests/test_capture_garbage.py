@@ -19,13 +19,14 @@ import pytest
 from api_fixtures import wait_for
 from conftest import DATA
 from fakes import render
-from tracker.sources import base as sources, live as capture
+from tracker.sources import live as capture, microphone
 from tracker.audio import SAMPLE_RATE
 from tracker.sources.live import LiveInput, file_opener, microphone_opener
 from tracker.pipeline.pipeline import Pipeline
 from tracker.pipeline.runner import Runner
 from tracker.meeting.session import MeetingSession
-from tracker.sources.base import BLOCK_SAMPLES, DcBlocker, EndOfStream, FileSource, SourceStats
+from tracker.sources.files import FileSource
+from tracker.sources.base import BLOCK_SAMPLES, DcBlocker, EndOfStream, SourceStats
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -101,7 +102,7 @@ def test_a_device_that_delivers_garbage_is_counted_and_the_meeting_goes_on(
     fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     device = FakeDevice(garbage_blocks())
-    monkeypatch.setattr(sources, "_sounddevice", lambda: device)
+    monkeypatch.setattr(microphone, "_sounddevice", lambda: device)
     monkeypatch.setattr(capture, "COUNTER_LOG_S", 0.0)  # every new damage logged at once (else once a minute)
     seen: list[np.ndarray] = []
     decide = fake_pipeline.decide
@@ -138,7 +139,7 @@ def test_dropped_blocks_are_counted_shown_and_logged(
     voice = render([(0, 0.0, 8.0)], 8.0)
     device = FakeDevice([(voice[i : i + BLOCK_SAMPLES], False) for i in range(0, len(voice), BLOCK_SAMPLES)],
                         burst=True)  # 80 blocks at once into a queue of 50
-    monkeypatch.setattr(sources, "_sounddevice", lambda: device)
+    monkeypatch.setattr(microphone, "_sounddevice", lambda: device)
     session = MeetingSession(fake_pipeline, LiveInput(microphone_opener(None), label="microphone"))
     caplog.set_level(logging.INFO, logger="talktime")
     session.open()

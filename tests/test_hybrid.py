@@ -31,7 +31,8 @@ from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
 from tracker.sources.pulse import PulseSource, list_pulse_sources
 from tracker.pipeline.runner import Runner
 from tracker.meeting.session import build_session
-from tracker.sources.base import EndOfStream, FileSource, SourceStats
+from tracker.sources.files import FileSource
+from tracker.sources.base import EndOfStream, SourceStats
 from tracker.stages.echo import EchoConfig, EchoGate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from conftest import DATA, REPO
 from fakes import load_rttm
 from tracker.audio import SAMPLE_RATE, to_samples
 from tracker.pipeline.pipeline import Pipeline
-from tracker.sources.base import read_audio
+from tracker.sources.files import read_audio
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:

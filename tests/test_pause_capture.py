@@ -22,7 +22,8 @@ from tracker.pipeline.build import lite_pipeline
 from tracker.pipeline.pipeline import Pipeline
 from tracker.pipeline.runner import Runner
 from tracker.meeting.session import MeetingSession
-from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, MicrophoneSource, SourceStats, _Resampler
+from tracker.sources.microphone import MicrophoneSource
+from tracker.sources.base import BLOCK_SAMPLES, EndOfStream, SourceStats, _Resampler
 from tracker.segments import SpeakerSegment
 
 # Voice 0 talks in the parts that count, voice 1 in the part captured while paused.

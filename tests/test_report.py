@@ -25,7 +25,7 @@ from store_helpers import meeting, series_of
 from tracker.store.records import MeetingRecord
 from tracker.reports.figures import Report, build_report, report_dict
 from tracker.reports.render import render
-from tracker.stages.accounting import gini
+from tracker.stages.equity import gini
 from tracker.store.storage import MeetingStore
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -14,17 +14,11 @@ import pytest
 import soundfile as sf
 
 import tracker.sources.base as sources
+import tracker.sources.microphone as microphone
 from tracker.audio import SAMPLE_RATE
-from tracker.sources.base import (
-    BLOCK_SAMPLES,
-    FAST_BLOCK_SAMPLES,
-    AudioInputError,
-    EndOfStream,
-    FileSource,
-    MicrophoneSource,
-    read_audio,
-    resolve_device,
-)
+from tracker.sources.base import BLOCK_SAMPLES, AudioInputError, EndOfStream
+from tracker.sources.files import FAST_BLOCK_SAMPLES, FileSource, read_audio
+from tracker.sources.microphone import MicrophoneSource, resolve_device
 
 Sox = Callable[..., None]
 
@@ -228,7 +222,7 @@ _DEVICES = [
 @pytest.fixture
 def fake_devices(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     devices = [dict(d) for d in _DEVICES]
-    monkeypatch.setattr(sources, "list_input_devices", lambda: devices)
+    monkeypatch.setattr(microphone, "list_input_devices", lambda: devices)
     return devices
 
 
@@ -252,6 +246,6 @@ def test_resolve_device_errors_list_the_choices(fake_devices: list[dict[str, Any
 
 
 def test_resolve_device_without_any_input(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sources, "list_input_devices", lambda: [])
+    monkeypatch.setattr(microphone, "list_input_devices", lambda: [])
     with pytest.raises(AudioInputError, match="no audio input device found; expected a microphone"):
         resolve_device(None)

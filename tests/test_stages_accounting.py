@@ -16,11 +16,8 @@ from tracker.stages.accounting import (
     SpeakerStats,
     Summary,
     balance_reading,
-    effective_speakers,
-    evenness,
-    gini,
-    shares,
 )
+from tracker.stages.equity import effective_speakers, evenness, gini, shares
 from tracker.segments import SpeakerSegment
 
 CONFIG = AccountingConfig(turn_gap_s=1.5, recent_s=600.0, min_presence_s=2.0)

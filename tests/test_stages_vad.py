@@ -9,7 +9,7 @@ import pytest
 from fakes import EnergyVad, ScriptedVad, chunks, render, rttm_mask
 from models.vad import SileroVadModel, WebRtcVadModel, load_vad_model
 from tracker.audio import SAMPLE_RATE, AudioChunk
-from tracker.sources.base import read_audio
+from tracker.sources.files import read_audio
 from tracker.stages.vad import SpeechFrames, VadConfig, VoiceActivityDetector, smooth, speech_mask_samples
 
 from conftest import DATA, SHARED_EVAL

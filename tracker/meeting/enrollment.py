@@ -29,7 +29,8 @@ from tracker.pipeline.pipeline import Pipeline
 from tracker.pipeline.runner import Runner
 from tracker.segments import Profile
 from tracker.meeting.session import ConflictError, MeetingSession, UnknownSpeakerError, clean_name
-from tracker.sources.base import EndOfStream, FileSource, Source
+from tracker.sources.files import FileSource
+from tracker.sources.base import EndOfStream, Source
 from tracker.store.storage import STORE_FILE, MeetingStore, StoreError
 
 log = logging.getLogger("talktime")

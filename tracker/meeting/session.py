@@ -43,7 +43,7 @@ from tracker.stages.onset import SpeechOnset
 from tracker.pipeline.pipeline import Pipeline, PipelineConfig
 from tracker.pipeline.build import build_pipeline
 from tracker.pipeline.runner import Runner
-from tracker.sources.base import FileSource
+from tracker.sources.files import FileSource
 from tracker.stages.accounting import Accountant, GroupStats
 from tracker.segments import SpeakerSegment
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracker.audio import SAMPLE_RATE, seconds, to_samples
-from tracker.stages.accounting import Accountant, GroupStats, SpeakerStats, Summary, balance_reading, gini, is_remote, shares
+from tracker.stages.accounting import Accountant, GroupStats, SpeakerStats, Summary, balance_reading, is_remote
+from tracker.stages.equity import gini, shares
 from tracker.segments import Phase, SpeakerSegment, merge_segments
 
 PHASE_PRESETS = ("identify problems", "brainstorm", "assign actions")

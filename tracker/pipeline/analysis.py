@@ -12,7 +12,8 @@ from typing import Protocol
 from tracker.audio import SAMPLE_RATE, Samples
 from tracker.pipeline.pipeline import Pipeline
 from tracker.pipeline.runner import Runner
-from tracker.sources.base import FileSource, Source, read_audio
+from tracker.sources.files import FileSource, read_audio
+from tracker.sources.base import Source
 from tracker.stages.accounting import Accountant, Summary
 from tracker.segments import SpeakerSegment
 

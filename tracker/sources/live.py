@@ -24,13 +24,13 @@ import numpy as np
 from tracker.audio import AudioChunk, seconds
 from tracker.sources.marks import Marks
 from tracker.stages.onset import SpeechOnset
+from tracker.sources.files import FileSource
+from tracker.sources.microphone import MicrophoneSource
 from tracker.sources.base import (
     AudioInputError,
     DcBlocker,
     EndOfStream,
-    FileSource,
     FromDevice,
-    MicrophoneSource,
     Positioned,
     Source,
     SourceStats,

@@ -20,13 +20,13 @@ from tracker.audio import REALIGNED_UNKNOWN, AudioChunk, Samples, seconds, to_sa
 from tracker.sources.base import (
     AudioInputError,
     EndOfStream,
-    FileSource,
     FromDevice,
     Positioned,
     Reporting,
     Source,
     SourceStats,
 )
+from tracker.sources.files import FileSource
 from tracker.stages.echo import CallAligner, EchoConfig
 
 if TYPE_CHECKING:
