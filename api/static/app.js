@@ -38,7 +38,7 @@ function assignColors(s) {
 }
 
 function roundHalfEven(x) {
-  // Python's round(), which the report uses (tracker/report_charts.py _minutes): 0.5 -> 0, 1.5 -> 2, 2.5 -> 2.
+  // Python's round(), which the report uses (tracker/reports/charts.py _minutes): 0.5 -> 0, 1.5 -> 2, 2.5 -> 2.
   const f = Math.floor(x), d = x - f;
   return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
 }
@@ -68,7 +68,7 @@ const pct = (x) => (x === null || x === undefined ? "–" : `${roundHalfEven(100
 
 function wholePercents(talk) {
   // Talk times as whole percents of their sum that add up to 100, as the report shows them
-  // (tracker/report.py whole_percents): each rounded down, the missing points to the largest
+  // (tracker/reports/figures.py whole_percents): each rounded down, the missing points to the largest
   // remainders (ties: the earlier one). ``talk``: [id, seconds] pairs, loudest first.
   const total = talk.reduce((n, [, t]) => n + t, 0);
   if (!(total > 0)) return new Map(talk.map(([id]) => [id, 0]));
@@ -86,7 +86,7 @@ function percentsOf(people, talkOf) {
 }
 
 function warmingUp(s) {
-  // The rule the server flags people by (tracker/meeting_view.py): nobody before warmup_s.
+  // The rule the server flags people by (tracker/meeting/view.py): nobody before warmup_s.
   return s.clock_s < ui.warmupS;
 }
 
@@ -348,7 +348,7 @@ function renderFlags(s) {
 }
 
 function fmtSilence(g) {
-  // As the report shows it (tracker/report_render.py): when speech and silence make up the whole
+  // As the report shows it (tracker/reports/text.py score_rows): when speech and silence make up the whole
   // length, silence is the shown length minus the shown speech, so 0:44 + 0:05 reads 0:49.
   if (Math.abs(g.speech_s + g.silence_s - g.duration_s) < 0.01) {
     return fmtClock(Math.max(0, roundHalfEven(g.duration_s) - roundHalfEven(g.speech_s)));
