@@ -26,6 +26,7 @@ import numpy.typing as npt
 from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
 from tracker.pipeline.engine import Decision, EmbeddingRecord, Vector
 from tracker.stages.diarization import SpeakerSegment
+from tracker.stages.voice_pass import VoicePassConfig, voice_mapping
 from tracker.stages.segmentation import ChunkActivity, FrameVotes, binarize, continuity, runs
 from tracker.stages.voices import Local, VoiceClustering, VoiceConfig
 
@@ -59,14 +60,15 @@ class NeuralConfig:
     window_s: float = 5.0  # seconds of audio the segmentation model sees at once
     step_s: float = 0.5  # seconds between two looks
     latency_s: float = 1.5  # a frame is decided this long after it was heard
-    max_wait_s: float = 4.0  # speech of a voice not yet established waits at most this long
+    max_wait_s: float = 4.0  # speech of a voice not yet established waits this long (3 times, while it goes on)
     onset: float = 0.5  # activity probability above which a local speaker talks
     min_embed_s: float = 0.6  # seconds of clean speech a local speaker needs for an embedding
-    embed_s: float = 5.0  # an embedding describes the clean speech of the window's last this many seconds
+    embed_s: float = 4.0  # an embedding describes the clean speech of the window's last this many seconds
     embed_every: int = 2  # a continued local speaker is embedded every this many steps
     record_every_s: float = 2.0  # one kept embedding per voice at most this often, for the final pass
     max_records: int = 40_000  # embeddings kept at most (about 30 MB): older ones are thinned
     voices: VoiceConfig = field(default_factory=VoiceConfig)
+    final: VoicePassConfig = field(default_factory=VoicePassConfig)
 
     def __post_init__(self) -> None:
         if not 0 < self.step_s <= self.window_s:
@@ -123,6 +125,7 @@ class NeuralEngine:
         self._records: list[_Record] = []
         self._last_record: dict[int, int] = {}
         self._final_to = 0
+        self._decided: list[SpeakerSegment] = []  # kept with the records, for the final pass
 
     def __call__(self, chunk: AudioChunk) -> Decision:
         if not self._started:
@@ -156,6 +159,15 @@ class NeuralEngine:
     def merge(self, keep: int, gone: int) -> None:
         self.clustering.merge(keep, gone)
         self.votes.relabel(gone, keep)
+
+    def final_segments(self) -> list[SpeakerSegment]:
+        """Every segment decided, relabelled by the post-meeting pass (``tracker.stages.voice_pass``)."""
+        segs = [SpeakerSegment(self.clustering.track(s.speaker), s.start_sample, s.end_sample) for s in self._decided]
+        talk: dict[int, int] = {}
+        for s in segs:
+            talk[s.speaker] = talk.get(s.speaker, 0) + s.duration_samples
+        mapping = voice_mapping(((r.label, r.embedding, r.speech) for r in self.records()), talk, self.config.final)
+        return [SpeakerSegment(mapping.get(s.speaker, s.speaker), s.start_sample, s.end_sample) for s in segs]
 
     # --- VoiceMemory ------------------------------------------------------------------------
 
@@ -248,7 +260,8 @@ class NeuralEngine:
             first = votes.first_frame(t)
             if first is None or first >= upto:
                 continue
-            if final or last - first * self.frame >= wait:
+            patience = 3 * wait if t in self._prev_tracks else wait  # still talking: its evidence is coming
+            if final or last - first * self.frame >= patience:
                 votes.relabel(t, clus.force(t))
             else:
                 upto = first
@@ -265,7 +278,9 @@ class NeuralEngine:
                 if e > s:
                     final_segs.append(SpeakerSegment(sid, s, e))
         final_segs.sort(key=lambda g: (g.start_sample, g.speaker))
-        self._final_to = max(self._final_to, min(votes.base * self.frame, self._end))
+        if self.keep_records:
+            self._decided += final_segs
+        self._final_to = self._end if final else max(self._final_to, min(votes.base * self.frame, self._end))
         provisional: list[SpeakerSegment] = []
         for t, mask in votes.held(votes.base, votes.end).items():
             sid = clus.guess(t)

@@ -36,12 +36,13 @@ def unit(x: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
 class VoiceConfig:
     """Thresholds of the incremental clustering (cosine similarities of unit embeddings)."""
 
-    assign_threshold: float = 0.45  # at least this close to a voice's centroid to be that voice
-    keep_threshold: float = 0.25  # a continued local speaker keeps its voice unless it falls below this
+    assign_threshold: float = 0.5  # at least this close to a voice's centroid to be that voice
+    keep_threshold: float = 0.4  # a continued local speaker keeps its voice unless it falls below this
     update_threshold: float = 0.5  # a clean embedding at least this close updates the centroid
     new_voice_embeddings: int = 3  # embeddings a candidate needs before it becomes a voice
     new_voice_s: float = 1.5  # seconds of clean speech a candidate needs
     new_voice_agreement: float = 0.5  # its embeddings' mean similarity to their mean direction
+    new_voice_threshold: float = 0.5  # and at most this close to every voice (between it and assign: wait, then the closest)
     max_voices: int = 30  # beyond this, candidates go to the closest voice
 
     def __post_init__(self) -> None:
@@ -101,10 +102,11 @@ class VoiceClustering:
         self.next_id = 0
         self._next_candidate = -1
         self.resolved: dict[int, int] = {}  # candidate or merged voice -> the voice it now is
+        self.seeded: dict[int, Voice] = {}  # the seeded voices as seeded, for every new meeting
 
     def reset(self) -> None:
         """Forget the meeting's voices; keep the seeded ones (unheard again)."""
-        self.voices = {sid: v for sid, v in self.voices.items() if v.claim is not None}
+        self.voices = {sid: Voice(v.total.copy(), v.count, v.claim) for sid, v in self.seeded.items()}
         self.candidates = {}
         self.resolved = {}
         self.next_id = 0
@@ -123,6 +125,7 @@ class VoiceClustering:
             raise ValueError(f"seed expected a new speaker id >= 0 and weight >= 1, got {speaker} and {weight}")
         claim = self.config.assign_threshold if claim_threshold is None else claim_threshold
         self.voices[speaker] = Voice(total=unit(centroid) * weight, count=weight, claim=claim)
+        self.seeded[speaker] = Voice(total=unit(centroid) * weight, count=weight, claim=claim)
 
     def new_voice(self, embeddings: list[npt.NDArray[np.float64]]) -> int:
         sid = self.next_id
@@ -244,13 +247,12 @@ class VoiceClustering:
             sid, sim = self.closest(m, heard_only=False)
             if sid is not None and sim >= self._threshold(sid):
                 self._absorb(cid, sid)
-            elif cand.agreement() >= c.new_voice_agreement and len(self.voices) < c.max_voices:
+            elif (sid is None or sim < c.new_voice_threshold) and cand.agreement() >= c.new_voice_agreement \
+                    and len(self.voices) < c.max_voices:
                 self.resolved[cid] = self.new_voice(cand.embeddings)
                 del self.candidates[cid]
-            elif sid is not None:
-                self._absorb(cid, sid)
             else:
-                continue
+                continue  # not clearly anyone, not clearly someone new: more evidence, or ``force``
             done.append((cid, self.resolved[cid]))
         return done
 
