@@ -2,6 +2,9 @@
 
 ``create_app(settings, *, session=None)`` builds it; ``api.server.serve`` runs it for
 ``talktime run``. Imported lazily so the CLI's other commands do not load the web stack.
+
+May import: ``tracker`` (every folder) and ``models``. Must not import the command line (``cli``),
+which imports it; ``api/__main__.py`` (``python -m api``) is an entry point and the one exception.
 """
 
 from __future__ import annotations

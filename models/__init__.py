@@ -3,6 +3,9 @@
 Importing this package turns pyannote.audio's telemetry off (it is on by default in 4.x) and keeps
 the Hugging Face hub offline unless the user asked otherwise: talktime never downloads a model at
 run time and never reports usage.
+
+Models state their own sample rate (``SAMPLE_RATE``) and take and return plain arrays and tuples:
+nothing here imports the tracker (or anything else of talktime).
 """
 
 from __future__ import annotations
