@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
 from tracker.pipeline.engine import Decision, EmbeddingRecord, Vector
-from tracker.stages.diarization import SpeakerSegment
+from tracker.segments import SpeakerSegment
 from tracker.stages.voice_pass import VoicePassConfig, voice_mapping
 from tracker.stages.segmentation import ChunkActivity, FrameVotes, binarize, continuity, runs
 from tracker.stages.voices import Local, VoiceClustering, VoiceConfig

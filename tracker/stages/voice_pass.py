@@ -31,7 +31,7 @@ from tracker.audio import SAMPLE_RATE
 class VoicePassConfig:
     """Settings of the post-meeting pass (cosine similarities of unit embeddings)."""
 
-    merge_threshold: float = 0.6  # two voices at least this similar are one person
+    merge_threshold: float = 0.7  # two voices at least this similar are one person
     min_voice_s: float = 2.0  # a voice with less talk than this ...
     min_voice_share: float = 0.02  # ... and less than this share of the meeting's talk is folded
     fold_threshold: float = 0.2  # into its closest voice, when at least this similar
