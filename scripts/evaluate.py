@@ -150,24 +150,15 @@ def tracker_runner(engine: str, mode: str, *, vad: str | None = None, sets: list
     """
     from tracker.audio import SAMPLE_RATE
     from tracker.pipeline.analysis import analyze
+    from tracker.pipeline.build import ENGINES as BUILT
+    from tracker.pipeline.build import build_engine
+    from tracker.pipeline.pipeline import Pipeline, PipelineConfig
     from tracker.stages.vad import VadConfig
 
-    try:  # the layout with an engine factory: build_engine(name, config), Pipeline(config, engine=...)
-        from tracker.pipeline.build import ENGINES as BUILT
-        from tracker.pipeline.build import build_engine
-        from tracker.pipeline.pipeline import Pipeline, PipelineConfig
-
-        def make_pipeline(name: str, config: Any) -> Any:
-            if name not in BUILT:
-                raise EngineUnavailable(f"this checkout builds only {', '.join(BUILT)}")
-            return Pipeline(config, engine=build_engine(name, config))
-    except ImportError:  # before it: build_pipeline(config) is the lite engine
-        from tracker.pipeline.runner import PipelineConfig, build_pipeline
-
-        def make_pipeline(name: str, config: Any) -> Any:
-            if name != "lite":
-                raise EngineUnavailable("this checkout builds only lite (no engine factory yet)")
-            return build_pipeline(config)
+    def make_pipeline(name: str, config: Any) -> Any:
+        if name not in BUILT:
+            raise EngineUnavailable(f"this checkout builds only {', '.join(BUILT)} (tracker.pipeline.build.ENGINES)")
+        return Pipeline(config, engine=build_engine(name, config))
 
     if engine not in ENGINES:
         raise EngineUnavailable(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
