@@ -53,7 +53,7 @@ def session_from_settings(settings: Settings) -> MeetingSession:
     session = build_session(
         device=settings.device,
         input_path=settings.input,
-        config=PipelineConfig(vad=VadConfig(model=settings.vad)),
+        config=PipelineConfig(engine=settings.engine, vad=VadConfig(model=settings.vad)),
         view=settings.view_config(),
         retry_s=settings.retry_s,
         autostart=settings.autostart,

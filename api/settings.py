@@ -76,7 +76,12 @@ class Settings(BaseSettings):
         default="info", json_schema_extra={"metavar": "LEVEL"},
         description="what `talktime run` logs to standard error: debug, info, warning or error",
     )
-    vad: str = Field(default="silero", description="voice activity detector: silero or webrtc0..webrtc3")
+    engine: Literal["neural", "lite"] = Field(
+        default="neural", json_schema_extra={"metavar": "NAME"},
+        description="who-is-speaking engine: neural (segmentation + CAM++ voices, overlap seen; default) or lite "
+        "(VAD + Resemblyzer: about a third of the CPU, less accurate)",
+    )
+    vad: str = Field(default="silero", description="the lite engine's voice activity detector: silero or webrtc0..webrtc3")
     retry_s: float = Field(default=2.0, gt=0, description="seconds between attempts to open a missing microphone")
     push_interval_s: float = Field(
         default=0.4, gt=0, le=0.5, description="seconds between pushes to viewers when nothing else changed"

@@ -1,6 +1,6 @@
 """The ``talktime`` command line.
 
-    talktime analyze AUDIO [--rttm FILE] [--json FILE] [--mode live|final] [--vad NAME] [--engine pyannote --pipeline DIR]
+    talktime analyze AUDIO [--rttm FILE] [--json FILE] [--mode live|final] [--engine neural|lite|pyannote [--pipeline DIR]]
     talktime devices
     talktime run [--device D | --input FILE] [--host H] [--port P]
     talktime analyze AUDIO --save [--title T]; talktime meetings; talktime report [MEETING] [--format F] [-o FILE]
@@ -49,11 +49,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             check_output_path(path, option)  # and on an output that could not be written afterwards
     if args.call is not None:
         FileSource(args.call)
-        if args.engine != "talktime":
-            raise ValueError("--call works with the talktime engine only; expected no --engine pyannote with it")
+        if args.engine == "pyannote":
+            raise ValueError("--call works with talktime's own engines only; expected --engine neural or lite with it")
     saving = _saving(args) if args.save else None  # and on a store that cannot take the result
     engine = _engine(args)  # and on missing pyannote weights
-    config = PipelineConfig(vad=VadConfig(model=args.vad))
+    config = PipelineConfig(engine="neural" if args.engine == "pyannote" else args.engine, vad=VadConfig(model=args.vad))
     if args.call is not None:
         from tracker.pipeline.build import build_hybrid_pipeline
 
@@ -83,7 +83,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         rows = [[r[0], "remote" if is_remote(s.id) else "in the room", *r[1:]] for r, s in zip(rows, people, strict=True)]
         header = [header[0], "where", *header[1:]]
     print(f"{Path(args.audio).name}: {_fmt_time(result.duration_s)} analysed ({args.mode} mode"
-          f"{', pyannote engine' if engine else ''}), "
+          f", {'pyannote' if engine else pipeline.engine.name} engine), "
           + _speed(result.duration_s, result.elapsed_s))
     print(table(rows, header))
     if args.call is not None:
@@ -100,7 +100,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         data = {
             "file": str(args.audio),
             "mode": args.mode,
-            "engine": args.engine if engine else "talktime",
+            "engine": "pyannote" if engine else pipeline.engine.name,
             "duration_s": result.duration_s,
             "sample_rate": SAMPLE_RATE,
             "segments": [
@@ -200,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--mode", choices=("live", "final"), default="final",
                    help="live: exactly what the live tracker showed; final: after the post-meeting pass (default)")
     a.add_argument("--vad", default="silero", help="voice activity detector: silero (default) or webrtc0..webrtc3")
-    a.add_argument("--engine", choices=("talktime", "pyannote"), default="talktime",
-                   help="final pass: talktime's re-clustering (default) or a pyannote.audio pipeline (see --pipeline)")
+    a.add_argument("--engine", choices=("neural", "lite", "pyannote"), default="neural",
+                   help="neural: segmentation + CAM++ voices, overlap seen (default); lite: VAD + Resemblyzer (lighter, "
+                        "less accurate); pyannote: a local pyannote.audio pipeline for the final pass (see --pipeline)")
     from models.pyannote import DEFAULT_PIPELINE
 
     a.add_argument("--pipeline", metavar="DIR", default=DEFAULT_PIPELINE,

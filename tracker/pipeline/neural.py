@@ -32,6 +32,8 @@ from tracker.stages.voices import Local, VoiceClustering, VoiceConfig
 
 Floats = npt.NDArray[np.float32]
 
+SILENCE = 1e-4  # peak below which a window is not worth the model's time (-80 dBFS)
+
 
 class SegmentationModel(Protocol):
     """Audio chunks in, per-frame activity of a few local speakers out (``models.segmentation``)."""
@@ -197,7 +199,11 @@ class NeuralEngine:
         """Segment the window ending at ``end``, map its local speakers, vote."""
         start = end - self.window
         audio = self._window(end)
-        probs = np.asarray(self.segmentation(audio[None, :]))[0]
+        if float(np.max(np.abs(audio), initial=0.0)) < SILENCE:  # digital silence (a muted call): nobody talks
+            n = 1 + (self.window - self.segmentation.receptive_field_samples) // self.frame
+            probs = np.zeros((n, 3), np.float32)
+        else:
+            probs = np.asarray(self.segmentation(audio[None, :]))[0]
         active = binarize(probs, self.config.onset)
         act = ChunkActivity(start, self.frame, self.centre0, active)
         centres = start + self.centre0 + np.arange(act.frames) * self.frame

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from tracker.audio import AudioChunk
 from tracker.pipeline.engine import StreamingEngine, VoiceMemory
 from tracker.pipeline.lite import FinalPass, WindowMemory
+from tracker.pipeline.neural import NeuralConfig
 from tracker.pipeline.profiles import KnownVoices
 from tracker.segments import SpeakerSegment
 from tracker.stages.accounting import AccountingConfig, Accountant
@@ -24,6 +25,8 @@ from tracker.stages.vad import VadConfig
 class PipelineConfig:
     """The settings of every stage, assembled once at the edge (CLI or app settings)."""
 
+    engine: str = "neural"  # which engine ``build`` makes: "neural" (segmentation + CAM++) or "lite" (VAD + Resemblyzer)
+    neural: NeuralConfig = field(default_factory=NeuralConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
     accounting: AccountingConfig = field(default_factory=AccountingConfig)
