@@ -66,7 +66,9 @@ def _store(args: argparse.Namespace) -> Any:
     return open_store(args)
 
 def cmd_enroll(args: argparse.Namespace) -> int:
+    from api.settings import settings_from_args
     from tracker.pipeline.build import build_pipeline
+    from tracker.pipeline.pipeline import PipelineConfig
 
     name = clean_name(args.name)
     if not args.consent:
@@ -75,12 +77,13 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     FileSource(args.audio)  # a bad file fails before the models load
     store = _store(args)
     with store:
-        pipeline = build_pipeline()
+        pipeline = build_pipeline(PipelineConfig(engine=settings_from_args(args).engine))
         voice = enroll_from_file(args.audio, pipeline, start_s=args.start, end_s=args.end)
         model = pipeline.embedding_model or "none"
         store.save_profile(Profile(name, model, voice.embedding, windows=voice.windows, speech_s=voice.speech_s,
                                    consent=True))
-    print(f"enrolled {name}: {voice.speech_s:.1f} s of speech, {voice.windows} windows, model {model}, in {store.path}")
+    print(f"enrolled {name}: {voice.speech_s:.1f} s of speech, {voice.windows} embeddings, model {model} "
+          f"({pipeline.engine.name} engine), in {store.path}")
     return 0
 
 
@@ -92,9 +95,20 @@ def cmd_list(args: argparse.Namespace) -> int:
         if not found:
             print(f"no voice profiles in {store.path} (`talktime profiles enroll NAME AUDIO --consent` makes one)")
             return 0
-    rows = [[p.name, p.model, f"{p.speech_s:.1f}", str(p.windows), "yes" if p.consent else "no", p.updated_at[:16]]
-            for p in found]
-    print(left_table(rows, ["name", "model", "speech s", "windows", "consent", "updated"]))
+    from tracker.pipeline.profiles import ENGINE_MODELS, REENROL_COMMAND, model_name
+
+    def engines(model: str) -> str:
+        return ", ".join(e for e, m in ENGINE_MODELS.items() if m == model_name(model)) or "none"
+
+    rows = [[p.name, p.model, engines(p.model), f"{p.speech_s:.1f}", str(p.windows), "yes" if p.consent else "no",
+             p.updated_at[:16]] for p in found]
+    print(left_table(rows, ["name", "model", "engine", "speech s", "embeddings", "consent", "updated"]))
+    default = next(iter(ENGINE_MODELS))
+    old = sorted({p.name for p in found} - {p.name for p in found if model_name(p.model) == ENGINE_MODELS[default]},
+                 key=str.casefold)
+    if old:
+        print(f"needs re-enrolment for the {default} engine (the default; profiles of another model are never "
+              f"compared with its voices): {', '.join(old)}; for each: `{REENROL_COMMAND.format(name='NAME')}`")
     return 0
 
 def _no_profile(name: str) -> LookupError:
@@ -156,6 +170,7 @@ def add_profile_commands(sub: Any) -> None:
     e.add_argument("--start", type=float, default=0.0, metavar="S", help="use the recording from S seconds (default 0)")
     e.add_argument("--end", type=float, default=None, metavar="S", help="up to S seconds (default: its end)")
     e.add_argument("--consent", action="store_true", help="the person agreed to keep a voice profile (required)")
+    add_cli_arguments(e, names=("engine",))
     e.set_defaults(func=cmd_enroll)
     ls = ps.add_parser("list", help="list the stored profiles")
     ls.set_defaults(func=cmd_list)

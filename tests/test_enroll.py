@@ -25,7 +25,8 @@ from tracker.sources.live import LiveInput
 from tracker.meeting.enrollment import enroll_from_file, enroll_live, known_voices, read_roster, save_voice_profile
 from tracker.segments import Profile
 from tracker.pipeline.profiles import EnrollmentError, KnownVoices, ProfileMatcher, model_id
-from tracker.pipeline.pipeline import Pipeline
+from tracker.pipeline.build import build_pipeline
+from tracker.pipeline.pipeline import Pipeline, PipelineConfig
 from tracker.meeting.session import ConflictError, MeetingSession
 from tracker.store.storage import STORE_FILE, MeetingStore
 from fakes import render
@@ -49,12 +50,25 @@ def fresh(pipeline: Pipeline) -> Iterator[Pipeline]:
     pipeline.use_profiles(None)
 
 
+@pytest.fixture(scope="module")
+def lite_pipeline() -> Pipeline:
+    return build_pipeline(PipelineConfig(engine="lite"))
+
+
+@pytest.fixture
+def lite(lite_pipeline: Pipeline) -> Iterator[Pipeline]:
+    """The lite engine (Resemblyzer): what the rules below were measured on, with espeak-ng voices."""
+    lite_pipeline.use_profiles(None)
+    yield lite_pipeline
+    lite_pipeline.use_profiles(None)
+
+
 def test_enroll_from_a_recording_then_recognised_in_a_later_one(tmp_path: Path, fresh: Pipeline) -> None:
     proc = talktime("profiles", "enroll", "Alex", str(M3), "--start", "0.5", "--end", "5.5", "--consent", data=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "enrolled Alex" in proc.stdout and fresh.embedding_model in proc.stdout
     listed = talktime("profiles", "list", data=tmp_path)
-    assert listed.returncode == 0 and "Alex" in listed.stdout and "resemblyzer" in listed.stdout
+    assert listed.returncode == 0 and "Alex" in listed.stdout and fresh.embedding_model in listed.stdout
 
     with MeetingStore(tmp_path / STORE_FILE) as store:
         # a regular who is not on today's roster: their voice is named once it has spoken a little
@@ -95,9 +109,12 @@ def _enroll_and_seed(pipeline: Pipeline, name: str, wav: Path, span: tuple[float
     pipeline.use_profiles(KnownVoices(ProfileMatcher([profile], model=profile.model), roster=[name]))
 
 
-def test_a_seeded_voice_does_not_swallow_people_nobody_enrolled(tmp_path: Path, fresh: Pipeline) -> None:
+def test_a_seeded_voice_does_not_swallow_people_nobody_enrolled(tmp_path: Path, lite: Pipeline) -> None:
     """Dana is on the roster with a voice profile but stays away. Before her voice is heard it is
-    only a prior: the strangers' timed-out windows must not go to her (before, she got 0.8 s of theirs)."""
+    only a prior: the strangers' timed-out windows must not go to her (before, she got 0.8 s of theirs).
+    On the lite engine: CAM++ hears these espeak-ng voices as far more alike than real people
+    (tests/test_profiles_neural.py checks the neural engine with real voices)."""
+    fresh = lite
     _require("espeak-ng", "espeak-ng")  # a test tool: missing means the set-up is incomplete, not a skip
     _require("sox", "sox")
     script = tmp_path / "strangers.json"

@@ -1,8 +1,8 @@
 """Enrollment and recognition at the edges: a recording or the room microphone in, a profile out;
 the store's profiles and a roster file in, known voices for a live meeting out.
 
-Everything goes through the pipeline the microphone uses and keeps only window embeddings, never
-audio. The matching itself is ``tracker.pipeline.profiles`` (no I/O).
+Everything goes through the pipeline the microphone uses and keeps only the engine's embeddings
+(the lite engine's windows, the neural engine's CAM++ embeddings), never audio. The matching itself is ``tracker.pipeline.profiles`` (no I/O).
 """
 
 from __future__ import annotations
@@ -12,19 +12,26 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from tracker.audio import AudioChunk, to_samples
 
+from tracker.pipeline.engine import StreamingEngine
+from tracker.pipeline.hybrid import HybridEngine
 from tracker.pipeline.profiles import (
-    ENROLL_MIN_WINDOWS,
+    REENROL_COMMAND,
     EnrollmentError,
     EnrollmentVoice,
     KnownVoices,
     ProfileMatcher,
+    Record,
     enrollment_voice,
+    reenrol_message,
+    settings,
     windows_between,
 )
 from tracker.pipeline.lite import WindowMemory
+from tracker.stages.diarization import WindowRecord
 from tracker.pipeline.pipeline import Pipeline
 from tracker.pipeline.runner import Runner
 from tracker.segments import Profile
@@ -35,6 +42,7 @@ from tracker.store.storage import STORE_FILE, MeetingStore, StoreError
 
 log = logging.getLogger("talktime")
 LABEL_DELAY_S = 3.0  # seconds after the speech ends until its windows carry their voice (window + new-voice wait)
+EVERY_LABEL_DELAY_S = 5.5  # the same for the neural engine: its decision latency (1.5 s) + a new voice's wait (4 s)
 END_MARGIN_S = 2.0  # seconds of the recording read past --end, so the detector settles the last words
 ENROLL_SECONDS = (4.0, 30.0)  # seconds the room is listened to for a live enrollment: allowed range
 
@@ -81,11 +89,19 @@ def _known_from(profiles: list[Profile], pipeline: Pipeline, *, roster: list[str
     model = _model(pipeline)
     matcher = ProfileMatcher(profiles, model=model)
     if matcher.other_models:
-        log.info("%d voice profiles were made by another embedding model and are not used (this one: %s)",
-                 len(matcher.other_models), model)
+        log.warning("%s", reenrol_message(matcher.other_models, model))
+    for name in roster or []:
+        if matcher.needs_reenrolment(name) is not None:
+            log.warning("%s is on the roster but their voice profile was made with another model, so talktime "
+                        "will not know their voice before they speak; re-enrol them: `%s`", name,
+                        REENROL_COMMAND.format(name=_quoted(name)))
     if not matcher.profiles and not roster:
         return None
     return KnownVoices(matcher, roster=roster or [])
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"' if any(c.isspace() for c in name) else name
 
 
 def _model(pipeline: Pipeline) -> str:
@@ -93,11 +109,54 @@ def _model(pipeline: Pipeline) -> str:
     return pipeline.embedding_model or "none"
 
 
-def _windows(pipeline: Pipeline) -> WindowMemory:
-    """The engine's windows (enrollment averages them); ``EnrollmentError`` if it keeps none."""
-    if not isinstance(pipeline.engine, WindowMemory):
-        raise EnrollmentError(f"the {pipeline.engine.name} engine keeps no voice windows; expected one that can enroll")
-    return pipeline.engine
+@runtime_checkable
+class EveryEmbedding(Protocol):
+    """An engine that can keep every embedding it makes for a while (``NeuralEngine``): enrollment
+    reads them from ``VoiceMemory.records()``."""
+
+    keep_every_embedding: bool
+
+
+def _every(engine: StreamingEngine) -> EveryEmbedding | None:
+    """The engine (the room's, in a hybrid meeting) that keeps every embedding while asked, if any."""
+    if isinstance(engine, HybridEngine):
+        engine = engine.room_engine
+    return engine if isinstance(engine, EveryEmbedding) else None
+
+
+class _Listening:
+    """Keeps the engine's embeddings while enrollment speech is heard: every CAM++ embedding of the
+    neural engine (read back through ``VoiceMemory.records()``), or the lite engine's windows.
+    ``EnrollmentError`` if the engine keeps neither."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.every = _every(pipeline.engine)
+        self.label_delay_s = EVERY_LABEL_DELAY_S if self.every is not None else LABEL_DELAY_S
+        if self.every is not None and pipeline.memory is not None:
+            self.kept = self.every.keep_every_embedding
+            self.every.keep_every_embedding = True
+            return
+        self.every = None
+        engine = pipeline.engine
+        if not isinstance(engine, WindowMemory):
+            raise EnrollmentError(f"the {engine.name} engine keeps no voice embeddings; expected one that can enroll")
+        self.windows = engine
+        self.kept, self.first = engine.keep_windows, len(engine.windows)
+        engine.keep_windows = True  # NB: a live meeting keeps no window records; these few, for now
+
+    def stop(self, start: int, end: int | None) -> list[Record]:
+        """Stop keeping; the embeddings whose span lies in [start, end)."""
+        memory = self.pipeline.memory
+        if self.every is not None and memory is not None:
+            self.every.keep_every_embedding = self.kept
+            return windows_between(list(memory.records()), start, end)
+        engine = self.windows
+        found = windows_between(engine.windows[self.first :], start, end)
+        if not self.kept:
+            del engine.windows[self.first :]
+        engine.keep_windows = self.kept
+        return found
 
 
 def reload_profiles(session: MeetingSession, store: MeetingStore | None) -> None:
@@ -128,8 +187,9 @@ def enroll_from_file(path: str | Path, pipeline: Pipeline, *, start_s: float = 0
     if end is not None:
         source = _Until(source, end + to_samples(END_MARGIN_S))
     pipeline.use_profiles(None)
+    listening = _Listening(pipeline)
     Runner(source, pipeline).run()
-    return enrollment_voice(windows_between(_windows(pipeline).windows, to_samples(start_s), end))
+    return enrollment_voice(listening.stop(to_samples(start_s), end), model=_model(pipeline))
 
 
 class _Until:
@@ -201,22 +261,18 @@ def enroll_live(session: MeetingSession, attendee: int, *, seconds: float, conse
 def _enroll_live(session: MeetingSession, name: str, *, seconds: float, consent: bool,
                  store: MeetingStore | None, sleep: Callable[[float], None]) -> Profile:
     """``enroll_live`` once its checks passed (hold ``session.enrolling``)."""
-    engine = _windows(session.pipeline)
     with session.figures() as acc:
         start = acc.clock_samples  # the stream sample processed last
-        kept, first = engine.keep_windows, len(engine.windows)
-        engine.keep_windows = True  # NB: a live meeting keeps no window records; these few, for now
+        listening = _Listening(session.pipeline)
+    found: list[Record] = []
     try:
         sleep(seconds)
-        sleep(LABEL_DELAY_S)
+        sleep(listening.label_delay_s)
     finally:
         with session.held():
-            windows = windows_between(engine.windows[first:], start, start + to_samples(seconds))
-            if not kept:
-                del engine.windows[first:]
-            engine.keep_windows = kept
-    voice = enrollment_voice(windows)
-    labels = Counter(r.label for r in windows if r.strong and r.label is not None)
+            found = listening.stop(start, start + to_samples(seconds))
+    voice = enrollment_voice(found, model=_model(session.pipeline))
+    labels = Counter(r.label for r in found if r.label is not None and (not isinstance(r, WindowRecord) or r.strong))
     if not labels:
         raise EnrollmentError(f"the speech was heard but not yet given a voice; please retake for {name}")
     speaker, _ = labels.most_common(1)[0]
@@ -248,10 +304,12 @@ def save_voice_profile(session: MeetingSession, speaker: int, *, consent: bool, 
         centroid, count = found if found is not None else (None, 0)
     if name is None:
         raise ConflictError(f"voice {speaker} has no name yet; expected a named voice (rename it first)")
-    if centroid is None or count < ENROLL_MIN_WINDOWS:
-        raise EnrollmentError(f"{name} has spoken too little to make a voice profile ({count} windows); expected "
-                              f"at least {ENROLL_MIN_WINDOWS}: try again after they have said a few sentences")
-    step_s = _windows(session.pipeline).step_s
+    cfg = settings(_model(session.pipeline))
+    if centroid is None or count < cfg.enroll_min_embeddings:
+        raise EnrollmentError(f"{name} has spoken too little to make a voice profile ({count} embeddings); expected "
+                              f"at least {cfg.enroll_min_embeddings}: try again after they have said a few sentences")
+    engine = session.pipeline.engine
+    step_s = engine.step_s if _every(engine) is None and isinstance(engine, WindowMemory) else cfg.embedding_s
     voice = EnrollmentVoice(centroid, count, count * step_s)  # the voice's own running mean
     profile = _keep(session, store, name, voice, consent)
     with session.held():

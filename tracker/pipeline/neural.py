@@ -296,3 +296,32 @@ class NeuralEngine:
                     provisional.append(SpeakerSegment(sid, s, e))
         provisional.sort(key=lambda g: (g.start_sample, g.speaker))
         return Decision(final=final_segs, provisional=provisional, final_to=self._final_to)
+
+    # --- enrollment: every embedding, for a while (added for enrollment; the logic above never reads it) ---
+
+    _before_every: tuple[NeuralConfig, bool] | None = None  # the config and keep_records to restore
+
+    @property
+    def keep_every_embedding(self) -> bool:
+        """While True, ``records()`` gains every embedding the engine makes (about one per voice per
+        ``embed_every`` steps), not one per voice per ``record_every_s``: an enrollment of a few
+        seconds reads them. A live meeting leaves it off; enrollment turns it on while it listens."""
+        return self._before_every is not None
+
+    @keep_every_embedding.setter
+    def keep_every_embedding(self, on: bool) -> None:
+        import dataclasses
+
+        if on and self._before_every is None:
+            self._before_every = (self.config, self.keep_records)
+            self.config = dataclasses.replace(self.config, record_every_s=0.0)
+            self.keep_records = True
+        elif not on and self._before_every is not None:
+            (self.config, self.keep_records), self._before_every = self._before_every, None
+
+    def forget_seeds(self) -> None:
+        """Forget every seeded voice (the profiles in use changed: the pipeline seeds the ones it still
+        uses again after each reset; a deleted profile must not stay a known voice)."""
+        for sid in self.clustering.seeded:
+            self.clustering.voices.pop(sid, None)
+        self.clustering.seeded = {}

@@ -13,7 +13,7 @@ from tracker.audio import AudioChunk
 from tracker.pipeline.engine import StreamingEngine, VoiceMemory
 from tracker.pipeline.lite import FinalPass, WindowMemory
 from tracker.pipeline.neural import NeuralConfig
-from tracker.pipeline.profiles import KnownVoices
+from tracker.pipeline.profiles import KnownVoices, forget_seeds
 from tracker.segments import SpeakerSegment
 from tracker.stages.accounting import AccountingConfig, Accountant
 from tracker.stages.diarization import DiarizationConfig
@@ -75,6 +75,7 @@ class Pipeline:
 
     def reset(self) -> None:
         self.engine.reset()
+        forget_seeds(self.engine)  # seeded again below from the profiles in use now
         self.accountant.reset()
         self.segments: list[SpeakerSegment] = []  # what the live pipeline decided, as decided
         self._merged: dict[int, int] = {}  # voice merged away -> the voice it now counts as
