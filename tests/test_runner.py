@@ -21,15 +21,9 @@ from tracker.audio import SAMPLE_RATE, AudioChunk
 from tracker.pipeline.build import lite_pipeline
 from tracker.pipeline.pipeline import Pipeline
 from tracker.pipeline.runner import Runner
-from tracker.sources.base import (
-    BLOCK_SAMPLES,
-    AudioInputError,
-    EndOfStream,
-    FileSource,
-    MicrophoneSource,
-    SourceStats,
-    _Resampler,
-)
+from tracker.sources.base import BLOCK_SAMPLES, AudioInputError, EndOfStream, SourceStats, _Resampler
+from tracker.sources.files import FileSource
+from tracker.sources.microphone import MicrophoneSource
 from tracker.segments import SpeakerSegment
 
 TURNS = [(0, 0.5, 5.5), (1, 6.0, 10.0), (0, 10.5, 14.0), (1, 14.5, 19.0), (0, 19.5, 23.5)]
