@@ -59,7 +59,7 @@ class VoiceEncoder(Protocol):
 class NeuralConfig:
     """Settings of the neural engine."""
 
-    window_s: float = 5.0  # seconds of audio the segmentation model sees at once
+    window_s: float = 10.0  # seconds of audio the segmentation model sees at once (its training length)
     step_s: float = 0.5  # seconds between two looks
     latency_s: float = 1.5  # a frame is decided this long after it was heard
     max_wait_s: float = 4.0  # speech of a voice not yet established waits this long (3 times, while it goes on)
@@ -202,8 +202,8 @@ class NeuralEngine:
         if float(np.max(np.abs(audio), initial=0.0)) < SILENCE:  # digital silence (a muted call): nobody talks
             n = 1 + (self.window - self.segmentation.receptive_field_samples) // self.frame
             probs = np.zeros((n, 3), np.float32)
-        else:
-            probs = np.asarray(self.segmentation(audio[None, :]))[0]
+        else:  # NB: a model that pads to a longer chunk gives more frames: those past the window are dropped
+            probs = np.asarray(self.segmentation(audio[None, :]))[0][: 1 + (self.window - self.segmentation.receptive_field_samples) // self.frame]
         active = binarize(probs, self.config.onset)
         act = ChunkActivity(start, self.frame, self.centre0, active)
         centres = start + self.centre0 + np.arange(act.frames) * self.frame
@@ -218,8 +218,10 @@ class NeuralEngine:
         want = [s for s in speakers if clean[:, s].sum() * self.frame >= min_clean
                 and (embed_now or previous[s] is None or self.clustering.track(previous[s]) < 0)]
         embs: dict[int, Vector] = {}
-        if want:
-            rows = self.encoder.embed_speakers(audio, clean[:, want].T.astype(np.float32))
+        if want:  # only the audio the embedding describes goes through the encoder (its frames' receptive fields)
+            first = int(np.searchsorted(centres, end - to_samples(self.config.embed_s)))
+            lo = max(0, first * self.frame)
+            rows = self.encoder.embed_speakers(audio[lo:], clean[first:, want].T.astype(np.float32))
             embs = {s: rows[i] for i, s in enumerate(want)}
         locals_ = [Local(embs.get(s), int(clean[:, s].sum()) * self.frame, previous[s]) for s in speakers]
         tracks = self.clustering.assign(locals_)

@@ -37,7 +37,7 @@ class VoiceConfig:
     """Thresholds of the incremental clustering (cosine similarities of unit embeddings)."""
 
     assign_threshold: float = 0.5  # at least this close to a voice's centroid to be that voice
-    keep_threshold: float = 0.4  # a continued local speaker keeps its voice unless it falls below this
+    keep_threshold: float = 0.5  # a continued local speaker keeps its voice unless it falls below this
     update_threshold: float = 0.5  # a clean embedding at least this close updates the centroid
     new_voice_embeddings: int = 3  # embeddings a candidate needs before it becomes a voice
     new_voice_s: float = 1.5  # seconds of clean speech a candidate needs
