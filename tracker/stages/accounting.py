@@ -3,6 +3,13 @@
 A *turn* is what a facilitator ticks on paper: a person takes the floor and keeps it through pauses
 shorter than ``turn_gap_s`` until someone else speaks. Equity figures count everyone present,
 silent expected attendees included, and leave out phantom voices (under ``min_presence_s``).
+
+Overlap and interruptions, per person (only where the engine can see two people at once: see
+``Accountant.overlap_measured``): a person's *overlap* is the time they talked while someone else
+also talked. A person *interrupts* when they start talking (after at least ``turn_gap_s`` of their
+own silence) while another person is talking, and that other person stops within
+``interrupt_window_s`` of that start (and does not go on within ``turn_gap_s``: a breath is not a
+stop). A back-channel ("mm-hm" while the other keeps talking) is therefore not an interruption.
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ class AccountingConfig:
     turn_gap_s: float = 1.5  # seconds; a pause shorter than this does not end a person's turn
     recent_s: float = 600.0  # seconds; the "last 10 minutes" view
     min_presence_s: float = 2.0  # seconds; unnamed voices with less talk are phantoms, left out of equity
+    interrupt_window_s: float = 2.0  # seconds; a talker who stops this soon after another starts was interrupted
 
     def __post_init__(self) -> None:
-        for name in ("turn_gap_s", "recent_s", "min_presence_s"):
+        for name in ("turn_gap_s", "recent_s", "min_presence_s", "interrupt_window_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"AccountingConfig.{name} expected >= 0 seconds, got {getattr(self, name)!r}")
 
@@ -79,6 +87,10 @@ class SpeakerStats:
     recent_share: float
     present: bool  # counted in the equity figures
     expected: bool  # on the roster (may not have spoken)
+    # None when the engine cannot see two people at once (``GroupStats.overlap_measured``):
+    overlap_s: float | None = 0.0  # time they talked while someone else also talked
+    interruptions_made: int | None = 0  # times they started while another talked, who stopped soon after
+    interruptions_suffered: int | None = 0  # times someone started while they talked and they stopped soon after
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,7 @@ class GroupStats:
     balance: float | None  # 1 - gini
     reading: str
     turn_cv: float | None  # coefficient of variation of turn counts
+    overlap_measured: bool = True  # False: the engine cannot see two people at once, so overlap_s says nothing
 
 
 @dataclass(frozen=True)
@@ -123,14 +136,30 @@ SETTLE_S = 30.0  # seconds behind the clock after which a segment is settled: th
 
 
 @dataclass
+class _Pending:
+    """``by`` started at ``at`` while ``of`` talked; ``of``'s run ended at ``end``, soon after: an
+    interruption, unless ``of`` goes on before ``end`` + the turn gap."""
+
+    by: int
+    of: int
+    at: int
+    end: int
+
+
+@dataclass
 class _Sweep:
     """Turns, speech and overlap of segments fed in timeline order (by start): O(1) per segment.
 
     Every earlier segment starts at or before the one fed, so from its start on the time covered
-    once is [start, e1) and twice [start, e2), with e1 >= e2 the two latest ends so far.
+    once is [start, e1) and twice [start, e2), with e1 >= e2 the two latest ends so far. Per person
+    the same holds: each voice's runs are disjoint, so from the fed start on a voice talks over
+    [start, its latest end); its overlapped time is a union of intervals fed by start, counted
+    through a high-water mark. State stays bounded: one run and one mark per voice, and the
+    interruptions not yet decided (those of the last few seconds).
     """
 
     gap: int  # samples; a pause shorter than this keeps a turn going
+    window: int = 0  # samples; interrupt_window_s
     cur: Turn | None = None
     n_turns: dict[int, int] = field(default_factory=dict)
     longest: dict[int, int] = field(default_factory=dict)  # samples, over closed turns
@@ -139,6 +168,12 @@ class _Sweep:
     e1: int = 0
     e2: int = 0
     closed: list[Turn] | None = None  # every closed turn, when asked for (the report's monologues)
+    run: dict[int, tuple[int, int]] = field(default_factory=dict)  # voice -> its latest run fed (start, end)
+    overlap_of: dict[int, int] = field(default_factory=dict)  # voice -> samples talked while another talked
+    overlap_to: dict[int, int] = field(default_factory=dict)  # voice -> overlap counted up to this sample
+    made: dict[int, int] = field(default_factory=dict)  # voice -> interruptions made
+    suffered: dict[int, int] = field(default_factory=dict)  # voice -> interruptions suffered
+    pending: list[_Pending] = field(default_factory=list)
 
     def feed(self, seg: SpeakerSegment) -> None:
         s, e, who = seg.start_sample, seg.end_sample, seg.speaker
@@ -158,6 +193,63 @@ class _Sweep:
             self.e1, self.e2 = e, self.e1
         elif e > self.e2:
             self.e2 = e
+        self._people(s, e, who)
+
+    def _people(self, s: int, e: int, who: int) -> None:
+        self._settle_pending(s, who)
+        own = self.run.get(who)
+        fresh = own is None or s - own[1] > self.gap  # they start talking, not go on
+        others = 0
+        stale = []
+        for other, (os_, oe) in self.run.items():
+            if oe < s - self.gap:
+                stale.append(other)  # later segments start at s or after: it can matter no more
+                continue
+            if other == who or oe <= s:
+                continue
+            others = max(others, oe)
+            self._credit(other, s, min(e, oe))  # the other's time under this segment
+            if fresh and os_ < s and oe - s <= self.window:
+                self.pending.append(_Pending(who, other, s, oe))
+        for other in stale:
+            del self.run[other]
+            self.overlap_to.pop(other, None)
+        if others > s:
+            self._credit(who, s, min(e, others))
+        self.run[who] = (s, e) if own is None or own[1] < s else (own[0], max(own[1], e))
+
+    def _credit(self, who: int, lo: int, hi: int) -> None:
+        mark = self.overlap_to.get(who, lo)
+        n = hi - max(lo, mark)
+        if n > 0:
+            self.overlap_of[who] = self.overlap_of.get(who, 0) + n
+        self.overlap_to[who] = max(mark, hi)
+
+    def _settle_pending(self, s: int, who: int) -> None:
+        """Decide the interruptions that segments from ``s`` on can no longer change."""
+        keep = []
+        for p in self.pending:
+            if p.of == who and s <= p.end + self.gap:
+                continue  # they went on talking: not stopped
+            if s > p.end + self.gap:
+                self._count(p)
+            else:
+                keep.append(p)
+        self.pending = keep
+
+    def _count(self, p: _Pending) -> None:
+        self.made[p.by] = self.made.get(p.by, 0) + 1
+        self.suffered[p.of] = self.suffered.get(p.of, 0) + 1
+
+    def finish(self, now: int) -> None:
+        """Count the interruptions whose talker has been silent long enough by ``now``."""
+        keep = []
+        for p in self.pending:
+            if now > p.end + self.gap:
+                self._count(p)
+            else:
+                keep.append(p)
+        self.pending = keep
 
     def _close(self, t: Turn) -> None:
         self.longest[t.speaker] = max(self.longest.get(t.speaker, 0), t.end - t.start)
@@ -166,7 +258,9 @@ class _Sweep:
 
     def copy(self) -> _Sweep:
         cur = None if self.cur is None else Turn(self.cur.speaker, self.cur.start, self.cur.end)
-        return _Sweep(self.gap, cur, dict(self.n_turns), dict(self.longest), self.union, self.overlap, self.e1, self.e2)
+        return _Sweep(self.gap, self.window, cur, dict(self.n_turns), dict(self.longest), self.union, self.overlap,
+                      self.e1, self.e2, None, dict(self.run), dict(self.overlap_of), dict(self.overlap_to),
+                      dict(self.made), dict(self.suffered), list(self.pending))
 
     def longest_of(self, speaker: int) -> int:
         open_turn = self.cur.end - self.cur.start if self.cur is not None and self.cur.speaker == speaker else 0
@@ -219,8 +313,12 @@ class Accountant:
     store can follow it in O(changes) rather than comparing the whole meeting.
     """
 
-    def __init__(self, config: AccountingConfig | None = None) -> None:
+    def __init__(self, config: AccountingConfig | None = None, *, overlap_measured: bool = True) -> None:
         self.config = config or AccountingConfig()
+        # Whether the segments come from an engine that can see two people at once (the pipeline
+        # sets it from ``tracker.pipeline.engine.sees_overlap``; a report, from the stored meeting).
+        # When False, per-person overlap and interruptions are None: not measured, not zero.
+        self.overlap_measured = overlap_measured
         self.reset()
 
     def reset(self) -> None:
@@ -239,7 +337,7 @@ class Accountant:
         for s in self.timeline:
             self._runs.setdefault(s.speaker, _Runs()).put(s.start_sample, s.end_sample)
         self._settled = 0  # timeline[:_settled] is in _sweep and _view
-        self._sweep = _Sweep(to_samples(self.config.turn_gap_s))
+        self._sweep = _Sweep(to_samples(self.config.turn_gap_s), to_samples(self.config.interrupt_window_s))
         self._view: list[SpeakerSegment] = []  # timeline[:_settled] with runs closer than _view_gap joined
         self._view_last: dict[int, int] = {}
         self._view_gap = -1
@@ -314,7 +412,7 @@ class Accountant:
         tl[lo:hi] = merged
         self._runs.setdefault(seg.speaker, _Runs()).put(start, end)
         if lo < self._settled:  # older than SETTLE_S: the sweeps start over (rare)
-            self._settled, self._sweep = 0, _Sweep(self._sweep.gap)
+            self._settled, self._sweep = 0, _Sweep(self._sweep.gap, self._sweep.window)
             self._view_gap = -1
 
     def _settle(self) -> None:
@@ -432,6 +530,8 @@ class Accountant:
         sweep = self._sweep.copy()
         for s in self._recent():
             sweep.feed(s)
+        sweep.finish(now)
+        measured = self.overlap_measured
         min_presence = to_samples(cfg.min_presence_s)
         ids = sorted(talk, key=lambda i: (-talk[i], i))
         present = {i for i in ids if talk[i] >= min_presence or i in self.names}
@@ -451,12 +551,17 @@ class Accountant:
                 recent_share=recent.get(i, 0) / recent_total if i in present else 0.0,
                 present=i in present,
                 expected=False,
+                overlap_s=seconds(sweep.overlap_of.get(i, 0)) if measured else None,
+                interruptions_made=sweep.made.get(i, 0) if measured else None,
+                interruptions_suffered=sweep.suffered.get(i, 0) if measured else None,
             )
             for i in ids
         ]
         for k, name in enumerate(self.expected):
             speakers.append(
-                SpeakerStats(-1 - k, name, 0.0, 0.0, 0, 0.0, None, None, 0.0, 0.0, present=True, expected=True)
+                SpeakerStats(-1 - k, name, 0.0, 0.0, 0, 0.0, None, None, 0.0, 0.0, present=True, expected=True,
+                             overlap_s=0.0 if measured else None, interruptions_made=0 if measured else None,
+                             interruptions_suffered=0 if measured else None)
             )
         return Summary(speakers, self._group(speakers, turns_by=sweep.n_turns, union=sweep.union, overlap=sweep.overlap))
 
@@ -486,6 +591,7 @@ class Accountant:
             balance=balance,
             reading=balance_reading(balance),
             turn_cv=cv,
+            overlap_measured=self.overlap_measured,
         )
 
 
