@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Speed of talktime on a fixed recording: analysis, the live pipeline, its latency and memory.
 
-    python scripts/bench.py [AUDIO ...] [--repeat N] [--json FILE]
+    python scripts/bench.py [AUDIO ...] [--engine neural|lite] [--load N] [--repeat N] [--json FILE]
 
 Default input: tests/data/meeting3.wav. Printed:
 - analyze: real-time factor (wall / audio) of ``analyze`` in live and final mode (models loaded);
@@ -12,14 +12,21 @@ Default input: tests/data/meeting3.wav. Printed:
     processing time of that chunk (the page's 0.4 s heartbeat comes on top, see scripts/soak.py);
   - the delay to the final attribution: from its end to the chunk whose processing released it,
     plus that chunk's processing time;
-- peak memory (RSS) of the process.
+- peak memory (RSS) of the process;
+- the whole ``talktime analyze`` process (start-up and model loading included), timed as a
+  subprocess, in final mode.
+
+``--load N`` runs N competing busy processes (a torch matrix product on all its default threads,
+as another program on the room machine would) for the whole measurement.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +38,8 @@ import numpy as np  # noqa: E402
 from tracker.pipeline.analysis import analyze  # noqa: E402
 from tracker.audio import SAMPLE_RATE  # noqa: E402
 from tracker.pipeline.pipeline import Pipeline  # noqa: E402
-from tracker.pipeline.build import build_pipeline  # noqa: E402
+from tracker.pipeline.build import ENGINES, build_pipeline  # noqa: E402
+from tracker.pipeline.pipeline import PipelineConfig  # noqa: E402
 from tracker.sources.files import FileSource  # noqa: E402
 from tracker.sources.base import BLOCK_SAMPLES, EndOfStream  # noqa: E402
 
@@ -73,6 +81,24 @@ def live_run(path: Path, pipeline: Pipeline) -> tuple[float, float, list[float],
     return pipeline.accountant.clock_samples / SAMPLE_RATE, busy, shown, final
 
 
+def busy_loop() -> None:  # pragma: no cover - a competing load, killed by the parent
+    import torch
+
+    a = torch.randn(512, 512)
+    while True:
+        a = torch.tanh(a @ a)
+
+
+def process_rtf(path: Path, engine: str) -> tuple[float, float]:
+    """Wall time of a whole ``talktime analyze`` process on ``path`` and the file's length."""
+    import soundfile as sf
+
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cli", "analyze", str(path), "--engine", engine, "--mode", "final"],
+                   check=True, capture_output=True, cwd=ROOT)
+    return time.perf_counter() - t0, float(sf.info(str(path)).duration)
+
+
 def stats(values: list[float]) -> dict[str, float]:
     d = np.array(values)
     return {"p50": float(np.percentile(d, 50)), "p95": float(np.percentile(d, 95)), "max": float(d.max())}
@@ -83,15 +109,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("audio", nargs="*", type=Path)
     ap.add_argument("--repeat", type=int, default=1, help="analyse each file this many times")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--engine", choices=ENGINES, default=ENGINES[0], help=f"the engine to time (default {ENGINES[0]})")
+    ap.add_argument("--load", type=int, default=0, help="competing busy processes during the measurement (default 0)")
     args = ap.parse_args(argv)
+    loads = [multiprocessing.Process(target=busy_loop, daemon=True) for _ in range(args.load)]
+    for p in loads:
+        p.start()
+    try:
+        return measure(args)
+    finally:
+        for p in loads:
+            p.terminate()
+
+
+def measure(args: argparse.Namespace) -> int:
     files = args.audio or [ROOT / "tests" / "data" / "meeting3.wav"]
     missing = [str(f) for f in files if not Path(f).is_file()]
     if missing:
         print(f"bench: no such file: {', '.join(missing)}; expected audio recordings", file=sys.stderr)
         return 2
-    out: dict[str, object] = {"files": [str(f) for f in files]}
+    out: dict[str, object] = {"files": [str(f) for f in files], "engine": args.engine, "load": args.load}
+    print(f"engine {args.engine}, {args.load} competing busy process(es)")
     t0 = time.perf_counter()
-    pipeline = build_pipeline()
+    pipeline = build_pipeline(PipelineConfig(engine=args.engine))
     print(f"models loaded in {time.perf_counter() - t0:.1f} s")
     for mode in ("live", "final"):
         audio = wall = 0.0
@@ -113,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"live pipeline: {100 * busy / audio:.1f} % of one core over {len(final)} segments")
     for what, d in (("delay to the dashboard", stats(shown)), ("delay to the final attribution", stats(final))):
         print(f"  {what}: p50 {d['p50']:.2f} s, p95 {d['p95']:.2f} s, max {d['max']:.2f} s")
+    wall = audio = 0.0
+    for f in files:
+        w, a = process_rtf(f, args.engine)
+        wall, audio = wall + w, audio + a
+    out["process_rtf_final"] = wall / audio
+    print(f"talktime analyze --mode final, whole process: {audio:.1f} s of audio in {wall:.1f} s  RTF {wall / audio:.3f}  "
+          f"({audio / wall:.1f}x real time)")
     out["peak_rss_mb"] = peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS): {peak_mb:.0f} MB")
     if args.json:

@@ -509,7 +509,7 @@ def build_session(
         echo = EchoConfig()  # NB: one for both: the pairing lines the call up as the gate expects
         live, has_room = hybrid_input(device=device, input_path=input_path, call_device=call_device,
                                       call_input=call_input, retry_s=retry_s, echo=echo)
-        pipeline = build_hybrid_pipeline(config, echo=echo, room=has_room)
+        pipeline = build_hybrid_pipeline(config, echo=echo, room=has_room, fallback=True)
     elif input_path is not None:
         FileSource(input_path)  # fail fast on a bad file
         live = LiveInput(file_opener(input_path), retry=False, retry_s=retry_s, label=f"file {Path(input_path).name}")
@@ -522,4 +522,4 @@ def build_session(
 
         # NB: a detector of its own: the pipeline's keeps the meeting's state.
         onset = SpeechOnset(build_vad(config), quiet_s=start_on_speech_after_s, already_quiet=True)
-    return MeetingSession(pipeline or build_pipeline(config), live, view=view, autostart=autostart, onset=onset)
+    return MeetingSession(pipeline or build_pipeline(config, fallback=True), live, view=view, autostart=autostart, onset=onset)

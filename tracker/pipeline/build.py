@@ -8,6 +8,8 @@ loaded (tests and scripts give fakes or shared models).
 
 from __future__ import annotations
 
+import logging
+
 import models
 from models.embedding import ResemblyzerEncoder, SpeakerEncoder
 from models.vad import FrameVadModel, load_vad_model
@@ -19,6 +21,8 @@ from tracker.pipeline.neural import NeuralEngine
 from tracker.pipeline.pipeline import Pipeline, PipelineConfig
 from tracker.stages.echo import EchoConfig
 from tracker.stages.vad import VoiceActivityDetector
+
+log = logging.getLogger("talktime")
 
 ENGINES = ("neural", "lite")  # the first is the default
 
@@ -47,15 +51,26 @@ def neural_engine(config: PipelineConfig, *, threads: int = 1) -> NeuralEngine:
 
 
 def build_engine(name: str | None = None, config: PipelineConfig | None = None, *,
-                 encoder: SpeakerEncoder | None = None) -> StreamingEngine:
+                 encoder: SpeakerEncoder | None = None, fallback: bool = False) -> StreamingEngine:
     """Load the models of engine ``name`` (default: ``config.engine``) and build it (``encoder``: a
-    Resemblyzer-style encoder already loaded, for the lite engine)."""
+    Resemblyzer-style encoder already loaded, for the lite engine).
+
+    ``fallback`` (a live meeting): when the neural engine's weights cannot be loaded (missing,
+    altered, another wheel), log why and how to fix it, and use the lite engine: a room left
+    unattended must not go dark. The engine's name says which one made the figures.
+    """
     config = config or PipelineConfig()
     name = name or config.engine
     if name not in ENGINES:
         raise ValueError(f"engine expected one of {', '.join(ENGINES)}, got {name!r}")
     if name == "neural":
-        return neural_engine(config)
+        try:
+            return neural_engine(config)
+        except models.ModelLoadError as exc:
+            if not fallback:
+                raise
+            log.error("the neural engine cannot load its models: %s. Using the lite engine instead "
+                      "(less accurate, no overlap); fix the install and restart.", exc)
     enc = encoder or ResemblyzerEncoder()
     enc.warmup()
     return lite_engine(config, vad_model=load_vad_model(config.vad.model), encoder=enc)
@@ -79,21 +94,24 @@ def hybrid_pipeline(config: PipelineConfig, *, vad_model: FrameVadModel, call_va
     return Pipeline(config, engine=engine)
 
 
-def build_pipeline(config: PipelineConfig | None = None, *, encoder: SpeakerEncoder | None = None) -> Pipeline:
-    """Load the default models (shipped in pip packages, offline) and build a pipeline."""
+def build_pipeline(config: PipelineConfig | None = None, *, encoder: SpeakerEncoder | None = None,
+                   fallback: bool = False) -> Pipeline:
+    """Load the default models (shipped in pip packages, offline) and build a pipeline (``fallback``:
+    see ``build_engine``)."""
     config = config or PipelineConfig()
-    return Pipeline(config, engine=build_engine(config.engine, config, encoder=encoder))
+    return Pipeline(config, engine=build_engine(config.engine, config, encoder=encoder, fallback=fallback))
 
 
 def build_hybrid_pipeline(config: PipelineConfig | None = None, *, encoder: SpeakerEncoder | None = None,
-                          echo: EchoConfig | None = None, room: bool = True) -> Pipeline:
+                          echo: EchoConfig | None = None, room: bool = True, fallback: bool = False) -> Pipeline:
     """Load the default models (offline) and build a pipeline for a room plus a call (two engines of
     ``config.engine`` sharing one set of models)."""
     config = config or PipelineConfig()
     if config.engine == "neural":
-        here = neural_engine(config)
-        call = NeuralEngine(config.neural, segmentation=here.segmentation, encoder=here.encoder)
-        return Pipeline(config, engine=HybridEngine(here, call, echo=echo, room=room))
+        here = build_engine("neural", config, fallback=fallback)
+        if isinstance(here, NeuralEngine):
+            call = NeuralEngine(config.neural, segmentation=here.segmentation, encoder=here.encoder)
+            return Pipeline(config, engine=HybridEngine(here, call, echo=echo, room=room))
     enc = encoder or ResemblyzerEncoder()
     enc.warmup()
     return hybrid_pipeline(config, vad_model=load_vad_model(config.vad.model),

@@ -216,7 +216,7 @@ class NeuralEngine:
         embed_now = self._steps % self.config.embed_every == 0
         previous = {s: self._prev_tracks[follows[s]] if s in follows else None for s in speakers}
         want = [s for s in speakers if clean[:, s].sum() * self.frame >= min_clean
-                and (embed_now or previous[s] is None or self.clustering.track(previous[s]) < 0)]
+                and (embed_now or self._unsure(previous[s]))]
         embs: dict[int, Vector] = {}
         if want:  # only the audio the embedding describes goes through the encoder (its frames' receptive fields)
             first = int(np.searchsorted(centres, end - to_samples(self.config.embed_s)))
@@ -234,6 +234,10 @@ class NeuralEngine:
         for s, t in zip(speakers, tracks, strict=True):
             self._prev_tracks[s] = t
         self._steps += 1
+
+    def _unsure(self, track: int | None) -> bool:
+        """A local speaker that continues no voice yet (nothing, or a candidate): embed it now."""
+        return track is None or self.clustering.track(track) < 0
 
     def _keep(self, act: ChunkActivity, clean: npt.NDArray[np.bool_], embs: dict[int, Vector], tracks: dict[int, int]) -> None:
         if not self.keep_records:

@@ -42,9 +42,6 @@ class ChunkActivity:
     def frames(self) -> int:
         return int(self.active.shape[0])
 
-    def centre(self, i: int | npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | int:
-        return self.start + self.centre0 + np.asarray(i) * self.step  # type: ignore[return-value]
-
     def clean(self) -> Bools:
         """Frames where exactly this local speaker is active (nobody else talks over them)."""
         alone: Bools = self.active & (self.active.sum(axis=1) == 1)[:, None]

