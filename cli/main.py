@@ -71,12 +71,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         )
     g = result.summary.group
     rows = [
-        [s.name, _fmt_time(s.talk_time_s), f"{100 * s.share:.1f}%", str(s.turns), f"{s.longest_turn_s:.1f}s"]
+        [s.name, _fmt_time(s.talk_time_s), f"{100 * s.share:.1f}%", str(s.turns), f"{s.longest_turn_s:.1f}s",
+         "not measured" if s.overlap_s is None else f"{s.overlap_s:.1f}s",
+         "-" if s.interruptions_made is None else str(s.interruptions_made),
+         "-" if s.interruptions_suffered is None else str(s.interruptions_suffered)]
         + ([] if s.present else ["(too little to count)"])
         for s in people
     ]
-    rows = [r + [""] * (6 - len(r)) for r in rows]
-    header = ["speaker", "talk", "share", "turns", "longest", ""]
+    rows = [r + [""] * (9 - len(r)) for r in rows]
+    header = ["speaker", "talk", "share", "turns", "longest", "overlap", "interrupts", "interrupted", ""]
     if args.call is not None:
         from tracker.stages.accounting import is_remote
 
@@ -91,7 +94,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         print(f"in the room {100 * (1 - remote):.0f}% of the talk, remote {100 * remote:.0f}%")
     from tracker.reports.text import score  # the 0-100 balance of the dashboard, reports and `meetings`
 
-    print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {g.overlap_s:.1f}s; "
+    overlap = f"{g.overlap_s:.1f}s" if g.overlap_measured else "not measured (this engine hears one voice at a time)"
+    print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {overlap}; "
           f"{g.people} people; balance {score(g.balance)}: {g.reading}")
     if args.rttm:
         with open(args.rttm, "w") as f:
@@ -151,7 +155,7 @@ def _save(args: argparse.Namespace, saving: tuple[MeetingStore, str], result: An
     store, started_at = saving
     with store:
         meeting_id = save_analysis(args, store, segments=result.segments, clock_samples=to_samples(result.duration_s),
-                                   started_at=started_at)
+                                   started_at=started_at, overlap_measured=result.summary.group.overlap_measured)
     print(f"saved as meeting {meeting_id} in {store.path} (`talktime report {meeting_id[:8]}`)")
 
 

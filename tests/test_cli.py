@@ -42,7 +42,7 @@ def test_analyze_prints_a_table_and_writes_rttm_and_json(tmp_path: Path) -> None
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("meeting2.wav: 0:30 analysed (live mode)")
-    assert lines[1].split() == ["speaker", "talk", "share", "turns", "longest"]
+    assert lines[1].split() == ["speaker", "talk", "share", "turns", "longest", "overlap", "interrupts", "interrupted"]
     rows = [x for x in lines[3:] if x.startswith("Guest ")]
     assert len(rows) >= 2
     assert "balance" in lines[-1]
@@ -53,6 +53,8 @@ def test_analyze_prints_a_table_and_writes_rttm_and_json(tmp_path: Path) -> None
     assert {"speakers", "group", "segments", "file"} <= set(data)
     assert f"; balance {round(100 * data['group']['balance'])}: " in lines[-1]  # 0-100, as on the dashboard
     assert sum(s["share"] for s in data["speakers"]) == pytest.approx(1.0)
+    assert "overlap_measured" in data["group"]
+    assert all({"overlap_s", "interruptions_made", "interruptions_suffered"} <= set(s) for s in data["speakers"])
     seg_total = sum(s["end_s"] - s["start_s"] for s in data["segments"])
 
     fields = [line.split() for line in rttm.read_text().splitlines()]

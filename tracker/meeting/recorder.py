@@ -132,6 +132,7 @@ def live_info(
         started_at=started,
         sample_rate=SAMPLE_RATE,
         heartbeat_at=started,
+        overlap_measured=session.pipeline.accountant.overlap_measured,  # the engine's, fixed for the meeting
     )
 
 

@@ -130,7 +130,9 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
             segments = relabel_by_overlap(turns, pipeline.segments)
         else:
             segments = pipeline.final_segments()
-        acc = Accountant(pipeline.config.accounting)
+        # NB: a pyannote engine sees overlap; talktime's own final pass sees it as its engine does.
+        acc = Accountant(pipeline.config.accounting,
+                         overlap_measured=engine is not None or pipeline.accountant.overlap_measured)
         acc.begin(0)
         acc.add(sorted(segments, key=lambda s: s.start_sample))
         acc.advance(pipeline.accountant.clock_samples)

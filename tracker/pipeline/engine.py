@@ -65,6 +65,13 @@ class StreamingEngine(Protocol):
     def merge(self, keep: int, gone: int) -> None: ...
 
 
+def sees_overlap(engine: StreamingEngine) -> bool:
+    """Whether ``engine``'s final segments of two people can overlap: only then are overlap and
+    interruptions measured (``Accountant.overlap_measured``). An engine that gives one voice per
+    moment (the lite engine) says ``sees_overlap = False``; one that does not say is taken to see it."""
+    return bool(getattr(engine, "sees_overlap", True))
+
+
 @dataclass(frozen=True)
 class EmbeddingRecord:
     """One voice embedding kept for the post-meeting pass (never audio).

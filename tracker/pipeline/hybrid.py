@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tracker.audio import AudioChunk
-from tracker.pipeline.engine import Decision, EmbeddingRecord, StreamingEngine, Vector, VoiceMemory
+from tracker.pipeline.engine import Decision, EmbeddingRecord, StreamingEngine, Vector, VoiceMemory, sees_overlap
 from tracker.pipeline.lite import FinalPass, WindowMemory
 from tracker.segments import SpeakerSegment
 from tracker.stages.diarization import WindowRecord
@@ -56,6 +56,11 @@ class HybridEngine:
         self.echo = EchoGate(echo)
         self.room = room
         self.latency_samples = max(room_engine.latency_samples, call_engine.latency_samples)
+
+    @property
+    def sees_overlap(self) -> bool:
+        """Overlap is measured when each engine sees it (the room's people overlap one another too)."""
+        return sees_overlap(self.call_engine) and (not self.room or sees_overlap(self.room_engine))
 
     # ------------------------------------------------------------------ the seam
 

@@ -64,6 +64,7 @@ class LiteEngine:
     """
 
     name = "lite"
+    sees_overlap = False  # one voice per moment: overlap and interruptions are not measured
 
     def __init__(self, *, vad: VadConfig, diarization: DiarizationConfig, reclustering: ReclusteringConfig,
                  vad_model: FrameVadModel, encoder: SpeakerEncoder) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tracker.audio import AudioChunk
-from tracker.pipeline.engine import StreamingEngine, VoiceMemory
+from tracker.pipeline.engine import StreamingEngine, VoiceMemory, sees_overlap
 from tracker.pipeline.lite import FinalPass, WindowMemory
 from tracker.pipeline.neural import NeuralConfig
 from tracker.pipeline.profiles import KnownVoices, forget_seeds
@@ -58,7 +58,7 @@ class Pipeline:
         self.config = config
         self.engine = engine
         self.memory: VoiceMemory | None = engine if isinstance(engine, VoiceMemory) else None
-        self.accountant = Accountant(config.accounting)
+        self.accountant = Accountant(config.accounting, overlap_measured=sees_overlap(engine))
         self.known: KnownVoices | None = None  # enrolled people (tracker.pipeline.profiles); set with use_profiles
         self.keep_history = True
         self.reset()

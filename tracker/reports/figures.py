@@ -21,6 +21,8 @@ from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, 
 MONOLOGUES = 5  # longest turns listed
 QUIET_SHARE = 0.5  # below this fraction of an equal share, a person is named as quiet
 TREND_STEP = 0.05  # a balance change smaller than this is "about the same"
+NOT_MEASURED = ("Overlap and interruptions were not measured: the engine of this meeting hears one voice at a time "
+                "(the lite engine).")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class PersonFigures:
     expected: bool  # on the roster without a voice
     spoke: bool
     remote: bool = False  # heard through the call in a hybrid meeting
+    # None when the engine could not see two people at once (``GroupStats.overlap_measured``):
+    overlap_s: float | None = None  # time they talked while someone else also talked
+    interruptions_made: int | None = None  # they started while another talked, who stopped soon after
+    interruptions_suffered: int | None = None  # someone started while they talked and they stopped soon after
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,23 @@ def whole_percents(shares: Sequence[float]) -> list[int]:
     return out
 
 
+def overlap_measured(record: MeetingRecord) -> bool:
+    """Whether the meeting's engine could see two people at once, as stored with it. A meeting
+    stored before that was recorded counts as measured only if two people's segments overlap
+    somewhere (an engine with one voice per moment never gives that)."""
+    if record.info.overlap_measured is not None:
+        return record.info.overlap_measured
+    ends: dict[int, int] = {}
+    for s in sorted(record.segments, key=lambda s: s.start_sample):
+        if any(e > s.start_sample for who, e in ends.items() if who != s.speaker):
+            return True
+        ends[s.speaker] = max(ends.get(s.speaker, 0), s.end_sample)
+    return False
+
+
 def accountant_for(record: MeetingRecord, config: AccountingConfig | None = None) -> Accountant:
     """An ``Accountant`` holding the stored meeting, as the live one held it at the end."""
-    acc = Accountant(config)
+    acc = Accountant(config, overlap_measured=overlap_measured(record))
     acc.begin(0)  # a meeting's stream starts at sample 0
     acc.add(sorted(record.segments, key=lambda s: (s.start_sample, s.speaker)))
     acc.advance(record.info.clock_samples)
@@ -162,6 +182,12 @@ def plain_reading(group: GroupStats, people: Sequence[PersonFigures], monologues
     if monologues:
         m = monologues[0]
         out.append(f"The longest monologue was {m.name}'s: {_clock(m.duration_s)} from {_clock(m.start_s)}.")
+    made = max(counted, key=lambda p: p.interruptions_made or 0)
+    if group.overlap_measured and made.interruptions_made:
+        suffered = max(counted, key=lambda p: p.interruptions_suffered or 0)
+        n, m_ = made.interruptions_made, suffered.interruptions_suffered or 0
+        out.append(f"{made.name} interrupted most ({n} time{'s' if n != 1 else ''}); {suffered.name} was interrupted "
+                   f"most ({m_} time{'s' if m_ != 1 else ''}).")
     return out
 
 
@@ -170,7 +196,8 @@ def _people(acc: Accountant) -> tuple[GroupStats, list[PersonFigures], list[Pers
     n = summary.group.people
     people = [
         PersonFigures(s.id, s.name, s.talk_time_s, s.share, s.share * n if n and s.present else None, s.turns,
-                      s.longest_turn_s, s.present, s.expected, s.talk_time_s > 0, is_remote(s.id))
+                      s.longest_turn_s, s.present, s.expected, s.talk_time_s > 0, is_remote(s.id),
+                      s.overlap_s, s.interruptions_made, s.interruptions_suffered)
         for s in summary.speakers
     ]
     return summary.group, [p for p in people if p.present], [p for p in people if not p.present]
@@ -203,12 +230,14 @@ def build_report(
         reading=plain_reading(group, people, monologues),
         history=history if len(history) >= 2 else [],
         trend=trend_reading(history),
-        notes=_notes(info, brief),
+        notes=_notes(info, brief, measured=group.overlap_measured),
     )
 
 
-def _notes(info: MeetingInfo, brief: Sequence[PersonFigures]) -> list[str]:
+def _notes(info: MeetingInfo, brief: Sequence[PersonFigures], *, measured: bool = True) -> list[str]:
     notes = []
+    if not measured:
+        notes.append(NOT_MEASURED)
     if info.end_reason == "interrupted":
         notes.append(f"The tracker stopped unexpectedly; the figures cover the first {_clock(seconds(info.clock_samples))} "
                      "(up to the last save before it stopped).")
@@ -251,7 +280,7 @@ def trend_reading(points: Sequence[TrendPoint]) -> str | None:
             f"{'s' if len(before) > 1 else ''} of this series (average {round(100 * mean)}).")
 
 
-SCHEMA = "talktime.report/1"
+SCHEMA = "talktime.report/2"  # 2: per-person overlap and interruptions, group.overlap_measured
 
 
 def report_dict(report: Report) -> dict[str, Any]:

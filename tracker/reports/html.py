@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from tracker.reports import charts
 from tracker.reports.figures import Report, report_dict
-from tracker.reports.text import clock, pct, score, score_rows, when
+from tracker.reports.text import clock, count, overlap, pct, score, score_rows, when
 
 CSS = """
 :root { --ink: #1d2630; --muted: #5b6673; --line: #e3e7ec; --soft: #f5f7fa; }
@@ -107,10 +107,13 @@ def _people(report: Report) -> str:
             f'{" <span class=muted>(remote)</span>" if p.remote else ""}</td>'
             + _td(clock(p.talk_time_s), p.talk_time_s, num=True) + _td(f"{report.percent_of(p.id)}%", p.share, num=True)
             + _td(ratio, p.of_equal_share, num=True) + _td(str(p.turns), p.turns, num=True)
-            + _td(f"{p.longest_turn_s:.0f} s", p.longest_turn_s, num=True) + "</tr>"
+            + _td(f"{p.longest_turn_s:.0f} s", p.longest_turn_s, num=True)
+            + _td(overlap(p.overlap_s), p.overlap_s, num=True)
+            + _td(count(p.interruptions_made), p.interruptions_made, num=True)
+            + _td(count(p.interruptions_suffered), p.interruptions_suffered, num=True) + "</tr>"
         )
-    return _table("people", ["person", "talk time", "share", "× equal share", "turns", "longest turn"], rows,
-                  num=range(1, 6))
+    return _table("people", ["person", "talk time", "share", "× equal share", "turns", "longest turn", "overlap",
+                             "interrupts", "interrupted"], rows, num=range(1, 9))
 
 
 def _monologues(report: Report) -> str:
@@ -138,7 +141,7 @@ def _phases(report: Report) -> str:
 def _scores(report: Report) -> str:
     g = report.group
     raw = [g.balance, g.gini, g.evenness, g.effective_speakers, g.top_share, g.dominance, g.turn_cv,
-           g.speech_s, g.silence_s, g.overlap_s]
+           g.speech_s, g.silence_s, g.overlap_s if g.overlap_measured else None]
     rows = [f'<tr data-metric="{k}">' + _td(label) + _td(value, v, num=True) + f'<td class="muted">{escape(meaning)}</td></tr>'
             for (label, value, meaning), v, k in zip(score_rows(report), raw, (
                 "balance", "gini", "evenness", "effective_speakers", "top_share", "dominance", "turn_cv",

@@ -15,7 +15,7 @@ from matplotlib.textpath import TextToPath
 
 from tracker.reports import charts
 from tracker.reports.figures import Report
-from tracker.reports.text import clock, pct, score, score_rows, when
+from tracker.reports.text import clock, count, overlap, pct, score, score_rows, when
 
 A4_IN = (8.27, 11.69)  # inches, portrait
 MARGIN_IN = 15 / 25.4  # every page keeps 15 mm clear on each side: printers clip the outer few millimetres
@@ -102,9 +102,12 @@ def _page_one(pdf: PdfPages, report: Report) -> None:
     head.text(0.28, 0.52, "\n".join(lines), fontsize=8.5, color=charts.INK, va="top", linespacing=1.45)
     chart.suptitle("Who spoke how much", x=0.02, ha="left", fontsize=11, weight="bold", color=charts.INK)
     charts.draw_shares(report, chart)
+    measured = g.overlap_measured  # not measured: "–" in the cells, and the notes above say why
     rows = [[p.name + (" (remote)" if p.remote else ""), clock(p.talk_time_s), f"{report.percent_of(p.id)}%", "–" if p.of_equal_share is None else f"{p.of_equal_share:.2f}",
-             str(p.turns), f"{p.longest_turn_s:.0f} s"] for p in report.people[:18]]
-    _table(table, ["person", "talk", "share", "× equal", "turns", "longest"], rows, widths=[0.34, 0.12, 0.1, 0.1, 0.1, 0.12])
+             str(p.turns), f"{p.longest_turn_s:.0f} s", overlap(p.overlap_s) if measured else "–",
+             count(p.interruptions_made), count(p.interruptions_suffered)] for p in report.people[:18]]
+    _table(table, ["person", "talk", "share", "× equal", "turns", "longest", "overlap", "interrupts", "interrupted"],
+           rows, widths=[0.31, 0.08, 0.07, 0.08, 0.06, 0.08, 0.09, 0.1, 0.11])
     _save(pdf, fig)
 
 

@@ -28,6 +28,15 @@ def score(x: float | None) -> str:
     return "–" if x is None else str(round(100 * x))
 
 
+def overlap(x: float | None) -> str:
+    """A person's or the group's overlap: "not measured" when the engine could not see it (None)."""
+    return "not measured" if x is None else f"{x:.0f} s"
+
+
+def count(n: int | None) -> str:
+    return "–" if n is None else str(n)
+
+
 def score_rows(report: Report) -> list[tuple[str, str, str]]:
     """(measure, value, what it means) for the balance-score table."""
     g = report.group
@@ -49,5 +58,5 @@ def score_rows(report: Report) -> list[tuple[str, str, str]]:
         ("turn spread", ratio(g.turn_cv), "variation of the number of turns per person (0 = everyone as many)"),
         ("speech", clock(g.speech_s), "time anyone was speaking"),
         ("silence", silence, "time nobody was speaking"),
-        ("overlap", f"{g.overlap_s:.0f} s", "time two or more people spoke at once"),
+        ("overlap", overlap(g.overlap_s if g.overlap_measured else None), "time two or more people spoke at once"),
     ]

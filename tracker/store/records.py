@@ -65,6 +65,7 @@ class MeetingInfo:
     heartbeat_at: str | None = None  # ISO 8601 UTC of the last flush of a live meeting
     dropped_blocks: int = 0  # audio blocks lost because the pipeline fell behind
     removed_people: int = 0  # people deleted on request since the meeting
+    overlap_measured: bool | None = None  # the engine could see two people at once; None: not recorded (older meetings)
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,12 @@ class LiveChange:
 
 
 _COLUMNS = ("id, title, series, room, source, started_at, ended_at, end_reason, sample_rate, clock_samples, "
-            "heartbeat_at, dropped_blocks, removed_people")
+            "heartbeat_at, dropped_blocks, removed_people, overlap_measured")
 
 
 def _info(row: Sequence[object]) -> MeetingInfo:
-    return MeetingInfo(*row)  # type: ignore[arg-type]
+    measured = row[-1]
+    return MeetingInfo(*row[:-1], None if measured is None else bool(measured))  # type: ignore[arg-type, call-arg]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -108,9 +110,11 @@ def _info(row: Sequence[object]) -> MeetingInfo:
 def insert_meeting(conn: sqlite3.Connection, info: MeetingInfo) -> None:
     if info.end_reason is not None and info.end_reason not in END_REASONS:
         raise ValueError(f"end_reason expected one of {END_REASONS}, got {info.end_reason!r}")
-    conn.execute(f"INSERT INTO meetings ({_COLUMNS}) VALUES ({', '.join('?' * 13)})", (
+    conn.execute(f"INSERT INTO meetings ({_COLUMNS.removesuffix(', overlap_measured')}) VALUES ({', '.join('?' * 13)})", (
         info.id, info.title, info.series, info.room, info.source, info.started_at, info.ended_at, info.end_reason,
         info.sample_rate, info.clock_samples, info.heartbeat_at, info.dropped_blocks, info.removed_people))
+    if info.overlap_measured is not None:  # NB: a column of schema 3, set apart so a row without it stays insertable
+        conn.execute("UPDATE meetings SET overlap_measured = ? WHERE id = ?", (int(info.overlap_measured), info.id))
 
 
 def _write_people(conn: sqlite3.Connection, meeting_id: str, names: dict[int, str], roster: Iterable[str]) -> None:

@@ -31,7 +31,8 @@ log = logging.getLogger("talktime")
 
 T = TypeVar("T")
 STORE_FILE = "meetings.sqlite"
-SCHEMA_VERSION = 2  # PRAGMA user_version of the schema below (1: meetings only; 2: + voice profiles)
+SCHEMA_VERSION = 3  # PRAGMA user_version of the schema below (1: meetings only; 2: + voice profiles;
+# 3: + whether the meeting's engine could see overlap)
 BUSY_TIMEOUT_S = 5.0  # seconds a write waits for another program's lock before giving up
 Reason = Literal["locked", "corrupt", "full", "unwritable", "version", "other"]
 
@@ -90,7 +91,13 @@ CREATE TABLE profiles (
 ) STRICT;
 CREATE UNIQUE INDEX profiles_by_name ON profiles (name COLLATE NOCASE, model);
 """
-MIGRATIONS = {1: SCHEMA_V1, 2: SCHEMA_V2}  # schema version -> what takes the previous version to it
+# overlap_measured: 1 when the meeting's engine could see two people at once, 0 when it could not,
+# NULL for meetings stored before it was recorded. NB: no SQL comment in it: SQLite splices the
+# column's text into the table's CREATE statement, where a comment would swallow the closing bracket.
+SCHEMA_V3 = """
+ALTER TABLE meetings ADD COLUMN overlap_measured INTEGER
+"""
+MIGRATIONS = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3}  # schema version -> what takes the previous version to it
 
 
 class StoreError(Exception):
