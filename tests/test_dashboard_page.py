@@ -214,3 +214,25 @@ def test_the_warm_up_says_too_early_in_the_header_and_the_panel(browser: Any, ba
     assert page.locator("#dominant-none").inner_text() == "Nobody is dominating."
     assert not page.errors, page.errors
     page.close()
+
+
+def test_overlap_and_interruptions_per_person_or_not_measured(browser: Any, base_state: dict[str, Any]) -> None:
+    state = copy.deepcopy(base_state)
+    assert state["group"]["overlap_measured"] is True and "overlap_s" in state["speakers"][0]
+    first = next(p for p in state["speakers"] if p["present"])
+    first.update(overlap_s=3.4, interruptions_made=2, interruptions_suffered=1)
+    page = open_page(browser, role="viewer")
+    push(page, state)
+    page.locator(".bar-row").nth(2).wait_for()
+    assert "· overlap 3 s · interrupted others 2×, was interrupted 1×" in meta_of(page)[first["name"]]
+    lite = copy.deepcopy(state)
+    lite["group"].update(overlap_measured=False, overlap_s=0.0)
+    for p in lite["speakers"]:
+        p.update(overlap_s=None, interruptions_made=None, interruptions_suffered=None)
+    push(page, lite)
+    page.wait_for_function("document.getElementById('figures').textContent.includes('not measured')")
+    figures = dict(zip(page.locator("#figures dt").all_inner_texts(), page.locator("#figures dd").all_inner_texts()))
+    assert figures["Overlap"].startswith("not measured")
+    assert not any("overlap" in m or "interrupted" in m for m in meta_of(page).values())
+    assert not page.errors, page.errors
+    page.close()

@@ -329,7 +329,15 @@ function updateRow(row, p, [talk, share], equal, scale, percent) {
   }
   row.meta.textContent = p.expected
     ? "on the roster · counts at zero until they speak"
-    : `${p.turns} turn${p.turns === 1 ? "" : "s"} · longest ${fmtDur(p.longest_turn_s)} · ${fmtAgo(p.since_last_spoke_s, ui.snap)}`;
+    : `${p.turns} turn${p.turns === 1 ? "" : "s"} · longest ${fmtDur(p.longest_turn_s)} · ${fmtAgo(p.since_last_spoke_s, ui.snap)}`
+      + overlapNote(p);
+}
+
+function overlapNote(p) {
+  // The server's figures; null when the engine cannot see two people at once (the Overlap row says so).
+  if (p.overlap_s === null || p.overlap_s === undefined) return "";
+  return ` · overlap ${fmtDur(p.overlap_s)} · interrupted others ${p.interruptions_made}×,`
+    + ` was interrupted ${p.interruptions_suffered}×`;
 }
 
 function renderFlags(s) {
@@ -370,7 +378,7 @@ function renderFigures(s) {
     ["Longest monologue", longest && longest.longest_turn_s ? `${fmtDur(longest.longest_turn_s)} (${longest.name})` : "–"],
     ["Speech", fmtClock(g.speech_s)],
     ["Silence", `${fmtSilence(g)} (${pct(g.duration_s ? g.silence_s / g.duration_s : null)})`],
-    ["Overlap", fmtDur(g.overlap_s)],
+    ["Overlap", g.overlap_measured === false ? "not measured (this engine hears one voice at a time)" : fmtDur(g.overlap_s)],
   ];
   if (s.input.paused_s > 0) rows.push(["Paused (not counted)", fmtClock(s.input.paused_s)]);
   if (s.input.call !== null && s.input.call !== undefined) {

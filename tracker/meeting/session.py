@@ -51,6 +51,7 @@ Status = Literal["ready", "running", "paused", "ended"]
 EndReason = Literal["ended", "silence"]  # the facilitator (or shutdown) ended it; nobody spoke for too long
 log = logging.getLogger("talktime")
 MAX_NAME_CHARS = 60
+STATE_SCHEMA = "talktime.state/2"  # 2: per-person overlap and interruptions, group.overlap_measured (1: no field)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -107,6 +108,7 @@ class MeetingSnapshot:
     version: int  # increases with every change
     changed_at: float  # wall time (time.time()) of the last change, for latency measurements
     from_profile: list[int] = field(default_factory=list)  # voice ids whose name came from a voice profile
+    schema: str = STATE_SCHEMA  # what the fields are; changes when they change (docs/dashboard.md)
 
 
 @dataclass

@@ -57,6 +57,10 @@ class PersonView:
     quiet: str | None  # why they should be asked in ("has not spoken yet", ...), or None
     dominant: bool  # well above an equal share of the talk
     remote: bool = False  # heard through the call (hybrid meetings), not in the room
+    # None when the engine cannot see two people at once (``GroupStats.overlap_measured``):
+    overlap_s: float | None = None  # time they talked while someone else also talked
+    interruptions_made: int | None = None  # they started while another talked, who stopped soon after
+    interruptions_suffered: int | None = None  # someone started while they talked and they stopped soon after
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,9 @@ def people_view(summary: Summary, *, clock_s: float, config: ViewConfig) -> list
                 quiet=quiet,
                 dominant=dominant,
                 remote=is_remote(s.id),
+                overlap_s=s.overlap_s,
+                interruptions_made=s.interruptions_made,
+                interruptions_suffered=s.interruptions_suffered,
             )
         )
     return out
