@@ -24,7 +24,8 @@ from tracker.meeting.enrollment import enroll_from_file, known_voices
 from tracker.pipeline.analysis import analyze
 from tracker.pipeline.build import build_pipeline
 from tracker.pipeline.pipeline import Pipeline, PipelineConfig
-from tracker.pipeline.profiles import CAMPLUS, EnrollmentError, KnownVoices, ProfileMatcher
+from tracker.pipeline.engine import EmbeddingRecord
+from tracker.pipeline.profiles import CAMPLUS, EnrollmentError, KnownVoices, ProfileMatcher, enrollment_voice
 from tracker.segments import Profile
 from tracker.store.storage import STORE_FILE, MeetingStore
 
@@ -142,3 +143,38 @@ def test_a_resemblyzer_profile_is_set_aside_on_the_neural_engine_with_the_comman
     assert listed.returncode == 0, listed.stderr
     assert "needs re-enrolment for the neural engine" in listed.stdout and "Ann Lee" in listed.stdout
     assert "talktime profiles enroll NAME AUDIO --consent" in listed.stdout
+
+
+def test_seeds_follow_the_profiles_in_use_across_resets(fresh: Pipeline) -> None:
+    """The neural engine keeps seeded voices over a reset; the pipeline seeds the profiles in use
+    again each time, so a new meeting works and a profile no longer used is no longer known."""
+    e = np.zeros(192, np.float32)
+    e[0] = 1.0
+    ann = Profile("Ann", "campplus", e, windows=8, speech_s=8.0, consent=True)
+    fresh.use_profiles(KnownVoices(ProfileMatcher([ann], model="campplus"), roster=["Ann"]))
+    assert fresh.memory is not None
+    assert fresh.memory.centroids()[1000][1] == CAMPLUS.seed_weight
+    fresh.reset()  # a new meeting: seeded again, not twice
+    assert list(fresh.memory.centroids()) == [1000]
+    fresh.use_profiles(None)  # recognition off (or the profile deleted)
+    assert 1000 not in fresh.memory.centroids()
+
+
+def _rec(start_s: float, end_s: float, emb: np.ndarray, speech_s: float) -> EmbeddingRecord:
+    return EmbeddingRecord(int(start_s * RATE), int(end_s * RATE), emb.astype(np.float32), int(speech_s * RATE), 3)
+
+
+def test_enrollment_voice_from_overlapping_campplus_embeddings() -> None:
+    """Each embedding describes up to 4 s and they overlap: speech is counted once."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal(192)
+    one = [base + 0.3 * rng.standard_normal(192) for _ in range(8)]
+    recs = [_rec(k, k + 4.0, v / np.linalg.norm(v), 3.6) for k, v in enumerate(one)]  # 0-11 s, 90 % speech
+    voice = enrollment_voice(recs, model="campplus")
+    assert voice.windows == 8 and voice.speech_s == pytest.approx(0.9 * 11, abs=0.2)
+    with pytest.raises(EnrollmentError, match="too short"):
+        enrollment_voice(recs[:2], model="campplus")  # 5 s, but 2 embeddings
+    other = rng.standard_normal(192)
+    two = recs[:4] + [_rec(k, k + 4.0, other / np.linalg.norm(other), 3.6) for k in range(4, 8)]
+    with pytest.raises(EnrollmentError, match="two voices"):
+        enrollment_voice(two, model="campplus")
