@@ -63,6 +63,20 @@ def test_the_state_and_report_carry_overlap_and_interruptions(tmp_path: Any) -> 
     assert figures(report["people"], 1) == figures(state["speakers"], 1)
 
 
+def test_which_engines_see_overlap() -> None:
+    from tracker.pipeline.hybrid import HybridEngine
+    from tracker.pipeline.lite import LiteEngine
+
+    assert LiteEngine.sees_overlap is False and sees_overlap(ScriptedEngine([]))
+    assert sees_overlap(HybridEngine(ScriptedEngine([]), ScriptedEngine([])))
+    assert not sees_overlap(HybridEngine(OneVoiceEngine([]), ScriptedEngine([])))  # the room's people: one at a time
+    assert sees_overlap(HybridEngine(OneVoiceEngine([]), ScriptedEngine([]), room=False))  # a fully remote meeting
+    pipeline = Pipeline(PipelineConfig(), engine=OneVoiceEngine([]))
+    assert pipeline.accountant.overlap_measured is False
+    pipeline.reset()
+    assert pipeline.accountant.overlap_measured is False
+
+
 def test_an_engine_that_hears_one_voice_at_a_time_measures_no_overlap(tmp_path: Any) -> None:
     engine = OneVoiceEngine([(0, 0.0, 9.0), (1, 9.0, 16.0)])
     assert not sees_overlap(engine) and sees_overlap(ScriptedEngine([]))
