@@ -26,7 +26,7 @@ import numpy.typing as npt
 from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
 from tracker.pipeline.engine import Decision, EmbeddingRecord, Vector
 from tracker.segments import SpeakerSegment
-from tracker.stages.voice_pass import VoicePassConfig, voice_mapping
+from tracker.stages.voice_pass import RegroupConfig, VoicePassConfig, regroup, voice_mapping
 from tracker.stages.segmentation import ChunkActivity, FrameVotes, binarize, continuity, runs
 from tracker.stages.voices import Local, VoiceClustering, VoiceConfig
 
@@ -71,6 +71,7 @@ class NeuralConfig:
     max_records: int = 40_000  # embeddings kept at most (about 30 MB): older ones are thinned
     voices: VoiceConfig = field(default_factory=VoiceConfig)
     final: VoicePassConfig = field(default_factory=VoicePassConfig)
+    regroup: RegroupConfig = field(default_factory=RegroupConfig)
 
     def __post_init__(self) -> None:
         if not 0 < self.step_s <= self.window_s:
@@ -163,13 +164,16 @@ class NeuralEngine:
         self.votes.relabel(gone, keep)
 
     def final_segments(self) -> list[SpeakerSegment]:
-        """Every segment decided, relabelled by the post-meeting pass (``tracker.stages.voice_pass``)."""
-        segs = [SpeakerSegment(self.clustering.track(s.speaker), s.start_sample, s.end_sample) for s in self._decided]
+        """Every segment decided, relabelled by the post-meeting pass (``tracker.stages.voice_pass``):
+        the kept embeddings regrouped over the whole meeting, then close voices merged and tiny ones folded."""
+        segs = [(self.clustering.track(s.speaker), s.start_sample, s.end_sample) for s in self._decided]
+        recs = self.records()
+        segs = regroup([(r.label, r.start, r.end, r.embedding, r.speech) for r in recs], segs, self.config.regroup)
         talk: dict[int, int] = {}
-        for s in segs:
-            talk[s.speaker] = talk.get(s.speaker, 0) + s.duration_samples
-        mapping = voice_mapping(((r.label, r.embedding, r.speech) for r in self.records()), talk, self.config.final)
-        return [SpeakerSegment(mapping.get(s.speaker, s.speaker), s.start_sample, s.end_sample) for s in segs]
+        for sid, a, b in segs:
+            talk[sid] = talk.get(sid, 0) + b - a
+        mapping = voice_mapping(((r.label, r.embedding, r.speech) for r in recs), talk, self.config.final)
+        return [SpeakerSegment(mapping.get(sid, sid), a, b) for sid, a, b in segs]
 
     # --- VoiceMemory ------------------------------------------------------------------------
 

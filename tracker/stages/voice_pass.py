@@ -109,3 +109,87 @@ def voice_mapping(
             for s in heads[h]:
                 out[s] = o
     return out
+
+
+@dataclass(frozen=True)
+class RegroupConfig:
+    """Settings of the whole-meeting regrouping of kept embeddings (cosine similarities)."""
+
+    threshold: float = 0.4  # two groups of embeddings at least this alike (average linkage) are one person
+    min_new_s: float = 3.0  # clean speech a group that matches no live voice needs to become a new voice
+    max_items: int = 2000  # embeddings clustered at most (memory grows with the square); the rest join the closest group
+
+
+def _groups(embs: npt.NDArray[np.float64], config: RegroupConfig) -> npt.NDArray[np.int64]:
+    """Average-linkage groups of unit rows; beyond ``max_items`` an even sample is clustered and
+    every other row joins the group whose mean it is closest to."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    n = len(embs)
+    pick = np.linspace(0, n - 1, min(n, config.max_items)).round().astype(np.int64)
+    sample: npt.NDArray[np.int64] = np.asarray(fcluster(linkage(embs[pick], method="average", metric="cosine"),
+                                                        t=1.0 - config.threshold, criterion="distance"), dtype=np.int64) - 1
+    if len(pick) == n:
+        return sample
+    means = _unit(np.stack([embs[pick][sample == g].mean(axis=0) for g in range(int(sample.max()) + 1)]))
+    out: npt.NDArray[np.int64] = np.asarray(np.argmax(embs @ means.T, axis=1), dtype=np.int64)
+    out[pick] = sample
+    return out
+
+
+def regroup(
+    records: Sequence[tuple[int | None, int, int, npt.NDArray[np.float32], int]],
+    segments: Sequence[tuple[int, int, int]],
+    config: RegroupConfig,
+) -> list[tuple[int, int, int]]:
+    """Relabel decided segments from a whole-meeting clustering of the kept embeddings.
+
+    ``records``: (live label, start, end, unit embedding, clean speech samples); ``segments``:
+    (live label, start, end). The embeddings are clustered together (average linkage); each group is
+    given, one-to-one, the live voice most of its speech had, so the live ids (and the names given
+    during the meeting) stay with their people; a group that wins no live voice becomes a new voice
+    when it holds ``min_new_s`` of clean speech in two embeddings or more, else it stays with its
+    majority voice. A segment takes the majority label (by overlap) of the embeddings of its own live
+    voice that cover it; a segment no embedding covers keeps its label.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    recs = [r for r in records if r[0] is not None and r[4] > 0]
+    if len(recs) < 2:
+        return list(segments)
+    groups = _groups(_unit(np.stack([r[3] for r in recs]).astype(np.float64)), config)
+    labels = sorted({int(r[0]) for r in recs if r[0] is not None})
+    col = {label: i for i, label in enumerate(labels)}
+    mass = np.zeros((int(groups.max()) + 1, len(labels)))
+    for g, r in zip(groups, recs, strict=True):
+        mass[g, col[int(r[0] or 0)]] += r[4]
+    rows, cols = linear_sum_assignment(-mass)
+    new_label = {int(g): labels[c] for g, c in zip(rows, cols, strict=True) if mass[g, c] > 0}
+    next_id = max([*labels, *(s[0] for s in segments)]) + 1
+    for g in range(mass.shape[0]):
+        if g not in new_label:
+            if mass[g].sum() >= config.min_new_s * SAMPLE_RATE and (groups == g).sum() >= 2:
+                new_label[g], next_id = next_id, next_id + 1
+            else:
+                new_label[g] = labels[int(np.argmax(mass[g]))]
+    # each live voice's records by start, to find those covering a segment quickly
+    by_label: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]] = {}
+    for label in labels:
+        idx = sorted((i for i, r in enumerate(recs) if r[0] == label), key=lambda i: recs[i][1])
+        by_label[label] = (np.array([recs[i][1] for i in idx], np.int64), np.array([recs[i][2] for i in idx], np.int64),
+                           [new_label[int(groups[i])] for i in idx])
+    longest = max(r[2] - r[1] for r in recs)
+    out: list[tuple[int, int, int]] = []
+    for label, start, end in segments:
+        if label not in by_label:
+            out.append((label, start, end))
+            continue
+        starts, ends, names = by_label[label]
+        lo, hi = int(np.searchsorted(starts, start - longest)), int(np.searchsorted(starts, end))
+        votes: dict[int, int] = {}
+        for i in range(lo, hi):
+            o = min(end, int(ends[i])) - max(start, int(starts[i]))
+            if o > 0:
+                votes[names[i]] = votes.get(names[i], 0) + o
+        out.append((max(votes, key=votes.__getitem__) if votes else label, start, end))
+    return out

@@ -1,0 +1,53 @@
+"""The neural engine's post-meeting pass on hand-made embeddings: regrouping and merging voices."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracker.audio import SAMPLE_RATE
+from tracker.stages.voice_pass import RegroupConfig, VoicePassConfig, regroup, voice_mapping
+
+SR = SAMPLE_RATE
+rng = np.random.default_rng(1)
+
+
+def voice(k: int) -> np.ndarray:
+    v = np.zeros(8)
+    v[k] = 1.0
+    v += rng.normal(0, 0.1, 8)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def test_a_live_voice_that_was_two_people_is_split_and_keeps_its_id_for_the_bigger_one() -> None:
+    # live voice 0 heard person A (0-20 s) then person B (20-30 s): the live engine chained them
+    records = [(0, i * SR, (i + 2) * SR, voice(0 if i < 20 else 1), 2 * SR) for i in range(0, 30, 2)]
+    segments = [(0, i * SR, (i + 2) * SR) for i in range(0, 30, 2)]
+    out = regroup(records, segments, RegroupConfig())
+    assert {s[0] for s in out if s[1] < 20 * SR} == {0}
+    assert {s[0] for s in out if s[1] >= 20 * SR} == {1}
+
+
+def test_two_live_voices_of_one_person_become_one_and_names_stay() -> None:
+    records = [(0 if i < 10 else 3, i * SR, (i + 2) * SR, voice(0), 2 * SR) for i in range(0, 20, 2)]
+    segments = [(0 if i < 10 else 3, i * SR, (i + 2) * SR) for i in range(0, 20, 2)]
+    out = regroup(records, segments, RegroupConfig())
+    assert {s[0] for s in out} in ({0}, {3})
+
+
+def test_a_small_odd_group_stays_with_its_voice() -> None:
+    records = [(0, i * SR, (i + 2) * SR, voice(0), 2 * SR) for i in range(0, 20, 2)]
+    records.append((0, 20 * SR, 21 * SR, voice(5), SR))  # one second of something else
+    segments = [(0, i * SR, (i + 2) * SR) for i in range(0, 22, 2)]
+    assert {s[0] for s in regroup(records, segments, RegroupConfig())} == {0}
+
+
+def test_without_embeddings_nothing_changes() -> None:
+    segments = [(0, 0, SR), (1, SR, 2 * SR)]
+    assert regroup([], segments, RegroupConfig()) == segments
+
+
+def test_a_tiny_voice_is_folded_into_its_closest_and_a_named_pair_is_never_merged() -> None:
+    recs = [(0, voice(0), 3 * SR), (1, voice(0), SR), (2, voice(2), 3 * SR)]
+    talk = {0: 60 * SR, 1: SR, 2: 30 * SR}
+    assert voice_mapping(recs, talk, VoicePassConfig()) == {1: 0}
+    assert voice_mapping(recs, talk, VoicePassConfig(), protected=[0, 1]) == {}
