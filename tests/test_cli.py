@@ -41,7 +41,7 @@ def test_analyze_prints_a_table_and_writes_rttm_and_json(tmp_path: Path) -> None
     proc = talktime("analyze", DATA / "meeting2.wav", "--mode", "live", "--rttm", rttm, "--json", js)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("meeting2.wav: 0:30 analysed (live mode)")
+    assert lines[0].startswith("meeting2.wav: 0:30 analysed (live mode, neural engine)")
     assert lines[1].split() == ["speaker", "talk", "share", "turns", "longest", "overlap", "interrupts", "interrupted"]
     rows = [x for x in lines[3:] if x.startswith("Guest ")]
     assert len(rows) >= 2
