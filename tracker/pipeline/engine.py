@@ -104,3 +104,12 @@ class VoiceMemory(Protocol):
     def records(self) -> Sequence[EmbeddingRecord]:
         """The embeddings kept for the final pass (bounded by the engine)."""
         ...
+
+
+@runtime_checkable
+class KeepsHistory(Protocol):
+    """Optional capability: an engine that keeps what a post-meeting pass needs (its decisions and
+    embeddings, never audio) only while ``keep_records`` is on. ``analyze`` keeps them; a live
+    meeting, whose report is built from the store, turns it off so 8 hours stay small."""
+
+    keep_records: bool

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tracker.audio import AudioChunk
-from tracker.pipeline.engine import StreamingEngine, VoiceMemory, sees_overlap
+from tracker.pipeline.engine import KeepsHistory, StreamingEngine, VoiceMemory, sees_overlap
 from tracker.pipeline.lite import FinalPass, WindowMemory
 from tracker.pipeline.neural import NeuralConfig
 from tracker.pipeline.profiles import KnownVoices, forget_seeds
@@ -72,6 +72,8 @@ class Pipeline:
         self._keep_history = keep
         if isinstance(self.engine, WindowMemory):
             self.engine.keep_windows = keep
+        if isinstance(self.engine, KeepsHistory):
+            self.engine.keep_records = keep
 
     def reset(self) -> None:
         self.engine.reset()
