@@ -37,9 +37,9 @@ follows the live run, so this costs one run, not two); a table is printed for ea
 ``--json OUT`` writes the settings, every per-file figure (shares and mapping included), the
 pooled figures and the found segments (to score again without running the tracker).
 
-``--enroll`` (live, lite engine) scores voice profiles instead: for each file whose reference
+``--enroll`` (live; ``--engine neural`` or ``lite``) scores voice profiles instead: for each file whose reference
 speakers also speak in other files (AMI speaker ids recur), each such person's profile is built
-from the other files (the mean of the windows they alone fill there, as
+from the other files (the mean of the embeddings they alone fill there, as
 ``scripts/calibrate_profiles.py`` does) and the file is run live twice: without profiles, and with
 them seeded as ``talktime run --roster`` does. Printed per file and pooled: the talk-share error
 (mean |share error| per person, ``share_errors``) without and with, and how many people were named
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     uems = load_uem(args.dir / "all.uem")
     if args.enroll:
-        return evaluate_enrollment(args.dir, wavs, uems, vad=args.vad, sets=args.set)
+        return evaluate_enrollment(args.dir, wavs, uems, vad=args.vad, sets=args.set, engine=args.engine)
     try:
         run_file = tracker_runner(args.engine, args.mode, vad=args.vad, sets=args.set, pipeline_dir=args.pipeline,
                                   segmentation_step=args.segmentation_step)
@@ -344,8 +344,8 @@ def score_mode(args: argparse.Namespace, mode: str, runs: list[tuple[str, Annota
     return {"files": [dataclasses.asdict(r) for r in rows], "pooled": pooled_fig}
 
 
-# --------------------------------------------------------------------------- --enroll (lite engine only)
-# Profiles are a lite-engine feature that reaches into the pipeline; it stays apart from tracker_runner().
+# --------------------------------------------------------------------------- --enroll
+# Profiles reach into the pipeline (seeds, merges); this stays apart from tracker_runner().
 
 
 def _live_share_error(wav: Path, ref: Annotation, uem: Timeline | None, pipeline: Any) -> tuple[list[float], dict[int, str]]:
@@ -382,23 +382,26 @@ def _named_right(wav: Path, ref: Annotation, pipeline: Any, named: dict[int, str
 
 
 def evaluate_enrollment(folder: Path, wavs: list[Path], uems: dict[str, Timeline], *, vad: str | None,
-                        sets: list[str]) -> int:
+                        sets: list[str], engine: str = "neural") -> int:
     """Live share error with and without profiles of recurring people built from the other files."""
     from calibrate_profiles import person_windows
 
     from tracker.pipeline.build import build_pipeline
     from tracker.pipeline.pipeline import PipelineConfig
-    from tracker.pipeline.profiles import KnownVoices, ProfileMatcher, model_id
+    from tracker.pipeline.profiles import KnownVoices, ProfileMatcher, settings
     from tracker.segments import Profile
     from tracker.stages.diarization import unit
     from tracker.stages.vad import VadConfig
 
-    config = PipelineConfig() if vad is None else PipelineConfig(vad=VadConfig(model=vad))
+    if engine not in ("neural", "lite"):
+        print(f"evaluate: --enroll expected --engine neural or lite, got {engine}", file=sys.stderr)
+        return 2
+    config = PipelineConfig(engine=engine) if vad is None else PipelineConfig(engine=engine, vad=VadConfig(model=vad))
     pipeline = build_pipeline(with_overrides(config, sets))
 
     pairs = [(w, folder / "rttm" / f"{w.stem}.rttm") for w in wavs if (folder / "rttm" / f"{w.stem}.rttm").exists()]
     windows = {w.stem: person_windows(w, r, pipeline) for w, r in pairs}
-    model = model_id(pipeline.diarizer.encoder)
+    model = pipeline.embedding_model or "none"  # campplus (neural) or resemblyzer-ge2e-0.1.4/256 (lite)
     without: list[float] = []
     with_: list[float] = []
     right = wrong = 0
@@ -411,7 +414,7 @@ def evaluate_enrollment(folder: Path, wavs: list[Path], uems: dict[str, Timeline
             if rows:
                 emb = np.concatenate(rows)
                 profiles.append(Profile(str(who), model, unit(emb.sum(axis=0)).astype(np.float32), windows=len(emb),
-                                        speech_s=0.4 * len(emb), consent=True))
+                                        speech_s=settings(model).embedding_s * len(emb), consent=True))
         if not profiles:
             continue
         pipeline.use_profiles(None)
