@@ -22,6 +22,7 @@ import numpy as np
 from tracker.audio import AudioChunk
 from tracker.pipeline.engine import Decision, EmbeddingRecord, StreamingEngine, Vector, VoiceMemory, sees_overlap
 from tracker.pipeline.lite import FinalPass, WindowMemory
+from tracker.pipeline.profiles import ForgetsSeeds
 from tracker.segments import SpeakerSegment
 from tracker.stages.diarization import WindowRecord
 from tracker.stages.accounting import REMOTE_SPEAKER_BASE, is_remote
@@ -81,6 +82,12 @@ class HybridEngine:
             return Decision(_remote(call.final), [], call.final_to)
         here = self.room_engine.flush()
         return Decision(here.final + _remote(call.final), [], min(here.final_to, call.final_to))
+
+    def forget_seeds(self) -> None:
+        """Forget the seeded voices of both engines (``tracker.pipeline.profiles.ForgetsSeeds``)."""
+        for e in (self.room_engine, self.call_engine):
+            if isinstance(e, ForgetsSeeds):  # NB: only the neural engine's seeds outlive a reset
+                e.forget_seeds()
 
     def reset(self) -> None:
         self.echo.reset()

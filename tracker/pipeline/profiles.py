@@ -177,14 +177,11 @@ class ForgetsSeeds(Protocol):
 
 
 def forget_seeds(engine: object) -> None:
-    """Forget the seeded voices of ``engine`` (the room's engine of a hybrid one), where they outlive
-    a reset: ``KnownVoices.seed`` seeds the profiles in use again after every reset, and a profile
-    no longer in use (deleted, or recognition turned off) must not stay a known voice."""
-    from tracker.pipeline.hybrid import HybridEngine  # NB: hybrid imports lite, which imports this module
-
-    for e in (engine.room_engine, engine.call_engine) if isinstance(engine, HybridEngine) else (engine,):
-        if isinstance(e, ForgetsSeeds):
-            e.forget_seeds()
+    """Forget the seeded voices of ``engine`` where they outlive a reset: ``KnownVoices.seed`` seeds
+    the profiles in use again after every reset, and a profile no longer in use (deleted, or
+    recognition turned off) must not stay a known voice. A hybrid engine passes it to its engines."""
+    if isinstance(engine, ForgetsSeeds):
+        engine.forget_seeds()
 
 
 Record = WindowRecord | EmbeddingRecord
