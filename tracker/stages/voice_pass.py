@@ -116,7 +116,7 @@ class RegroupConfig:
     """Settings of the whole-meeting regrouping of kept embeddings (cosine similarities)."""
 
     threshold: float = 0.4  # two groups of embeddings at least this alike (average linkage) are one person
-    min_new_s: float = 3.0  # clean speech a group that matches no live voice needs to become a new voice
+    min_new_s: float = 8.0  # clean speech a group that matches no live voice needs to become a new voice (3 s split far-field voices)
     max_items: int = 2000  # embeddings clustered at most (memory grows with the square); the rest join the closest group
 
 
