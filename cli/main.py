@@ -53,7 +53,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise ValueError("--call works with talktime's own engines only; expected --engine neural or lite with it")
     saving = _saving(args) if args.save else None  # and on a store that cannot take the result
     engine = _engine(args)  # and on missing pyannote weights
-    config = PipelineConfig(engine="neural" if args.engine == "pyannote" else args.engine, vad=VadConfig(model=args.vad))
+    from tracker.pipeline.neural import NeuralConfig
+
+    config = PipelineConfig(engine="neural" if args.engine == "pyannote" else args.engine, vad=VadConfig(model=args.vad),
+                            neural=NeuralConfig.for_files() if args.mode == "final" else NeuralConfig())
     if args.call is not None:
         from tracker.pipeline.build import build_hybrid_pipeline
 

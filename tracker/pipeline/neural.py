@@ -73,6 +73,13 @@ class NeuralConfig:
     final: VoicePassConfig = field(default_factory=VoicePassConfig)
     regroup: RegroupConfig = field(default_factory=RegroupConfig)
 
+    @classmethod
+    def for_files(cls) -> NeuralConfig:
+        """The settings for a recording analysed after the fact (``talktime analyze --mode final``):
+        nobody waits for a decision, so a look every 1 s (each frame still seen by 10 windows) and an
+        embedding at every look; half the work, the same accuracy on dev (final TVD 11.1 pp, DER 24.3 %)."""
+        return cls(step_s=1.0, latency_s=2.0, embed_every=1)
+
     def __post_init__(self) -> None:
         if not 0 < self.step_s <= self.window_s:
             raise ValueError(f"NeuralConfig expected 0 < step_s <= window_s, got {self.step_s}, {self.window_s}")
