@@ -110,7 +110,7 @@ def test_a_44k_stereo_flac_works_with_a_notice(tmp_path: Path, sox: Callable[...
     assert "notice: meeting2.flac: resampling 44100 Hz to 16000 Hz" in proc.stderr
     assert "notice: meeting2.flac: mixing 2 channels down to mono" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert proc.stdout.startswith("meeting2.flac: 0:15 analysed (final mode)")
+    assert proc.stdout.startswith("meeting2.flac: 0:15 analysed (final mode, neural engine)")
 
 
 def test_usage_errors_exit_2() -> None:
