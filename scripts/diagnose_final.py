@@ -108,7 +108,7 @@ def collect(folder: Path, cache: Path) -> list[tuple[Cached, Annotation, Timelin
         if path.exists():
             item = Cached(**pickle.loads(path.read_bytes()))
         else:
-            pipeline = pipeline or build_pipeline(PipelineConfig())
+            pipeline = pipeline or build_pipeline(PipelineConfig(engine="lite"))  # NB: it replays the lite engine's windows
             a = analyze(wav, pipeline, mode="live")
             item = Cached(wav.stem, list(pipeline.engine.diarizer.records), list(a.segments), pipeline.accountant.clock_samples)
             cache.mkdir(parents=True, exist_ok=True)
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if wrong:
         ap.error(f"--set expected reclustering.FIELD=VALUE or diarization.FIELD=VALUE with FIELD one of "
                  f"{', '.join(REPLAYABLE)} (the windows are cached, so nothing that changes them), got {', '.join(wrong)}")
-    config = with_overrides(PipelineConfig(), args.set)
+    config = with_overrides(PipelineConfig(engine="lite"), args.set)
     rc: ReclusteringConfig = config.reclustering
     for folder in args.dirs:
         if not (folder / "wav").is_dir():

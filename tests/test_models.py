@@ -12,7 +12,6 @@ import pytest
 from conftest import DATA, REPO
 from fakes import load_rttm
 from tracker.audio import SAMPLE_RATE, to_samples
-from tracker.pipeline.pipeline import Pipeline
 from tracker.sources.files import read_audio
 
 
@@ -37,8 +36,10 @@ def test_silero_loads_without_importing_silero_vad() -> None:
 
 
 @pytest.mark.models
-def test_resemblyzer_embeddings(pipeline: Pipeline) -> None:
-    enc = pipeline.engine.diarizer.encoder
+def test_resemblyzer_embeddings() -> None:
+    from models.embedding import ResemblyzerEncoder
+
+    enc = ResemblyzerEncoder()  # the lite engine's encoder (the session's pipeline is the neural engine)
     audio = read_audio(DATA / "meeting3.wav")
     turns: dict[str, list[np.ndarray]] = {}
     for name, a, b in load_rttm(DATA / "meeting3.rttm"):
