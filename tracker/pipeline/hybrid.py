@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from tracker.audio import AudioChunk
-from tracker.pipeline.engine import Decision, EmbeddingRecord, StreamingEngine, Vector, VoiceMemory, sees_overlap
+from tracker.pipeline.engine import Decision, EmbeddingRecord, KeepsHistory, StreamingEngine, Vector, VoiceMemory, sees_overlap
 from tracker.pipeline.lite import FinalPass, WindowMemory
 from tracker.pipeline.profiles import ForgetsSeeds
 from tracker.segments import SpeakerSegment
@@ -131,6 +131,17 @@ class HybridEngine:
         for engine in (self.room_engine, self.call_engine):
             if isinstance(engine, WindowMemory):
                 engine.keep_windows = keep
+
+    @property
+    def keep_records(self) -> bool:
+        """``KeepsHistory`` of the two engines (the neural engine's post-meeting material)."""
+        return any(isinstance(e, KeepsHistory) and e.keep_records for e in (self.room_engine, self.call_engine))
+
+    @keep_records.setter
+    def keep_records(self, keep: bool) -> None:
+        for engine in (self.room_engine, self.call_engine):
+            if isinstance(engine, KeepsHistory):
+                engine.keep_records = keep
 
     @property
     def step_s(self) -> float:
