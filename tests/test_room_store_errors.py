@@ -32,8 +32,8 @@ def test_a_wordless_meeting_that_cannot_be_removed_still_readies_the_next(
     room.open()
     try:
         feed.play(render([(0, 0.0, 2.0)], 2.0))
-        wait_for(lambda: session.status == "running", what="talk to start the meeting")
-        wait_for(lambda: room.recorder is not None, what="the meeting to be recorded")
+        wait_for(lambda: session.status == "running", timeout=15, what="talk to start the meeting")  # NB: slow on a busy machine
+        wait_for(lambda: room.recorder is not None, timeout=15, what="the meeting to be recorded")
         other.execute("BEGIN EXCLUSIVE")  # another program holds the store from now on
         feed.play(render([], 3.0))
         wait_for(lambda: session.status == "ended", timeout=10, what="silence to end the meeting")
