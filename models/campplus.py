@@ -27,12 +27,8 @@ onnxruntime (``backend="onnx"``); pooling and the dense layer run in numpy in bo
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import tempfile
 import threading
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models import ModelLoadError
+from models.onnx_export import cached_session, default_cache_dir, export_atomically, source_digest
 from models.weights import CAMPLUSPLUS, verified_path
 
 log = logging.getLogger(__name__)
@@ -260,7 +257,7 @@ class CamPlusPlus:
         self.threads = threads
         self.backend: Backend = backend
         self.path = path
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._lock = threading.Lock()
         self._net: Any = None
         self._session: Any = None
@@ -303,25 +300,8 @@ class CamPlusPlus:
     warmup = load
 
     def _onnx_session(self, net: Any, file: Path) -> Any:
-        import onnxruntime as ort
-
-        onnx_path = self.cache_dir / f"campplus-{CAMPLUSPLUS.sha256[:12]}-{_export_digest()}.onnx"
-        if not onnx_path.is_file():
-            export_onnx(net, onnx_path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # a damaged cache file: export again once
-            onnx_path.unlink(missing_ok=True)
-            export_onnx(net, onnx_path)
-            try:
-                return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-            except Exception as again:
-                raise ModelLoadError(f"onnxruntime could not load the CAM++ export {onnx_path} "
-                                     f"({type(again).__name__}: {again}); use backend='torch'") from exc
+        onnx_path = self.cache_dir / f"campplus-{CAMPLUSPLUS.sha256[:12]}-{source_digest(__file__)}.onnx"
+        return cached_session(onnx_path, self.threads, lambda p: export_onnx(net, p), what="CAM++")
 
     # ------------------------------------------------------------------ features
 
@@ -440,37 +420,9 @@ class CamPlusPlus:
         return out
 
 
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "talktime" / "models"
-
-
-def _export_digest() -> str:
-    """Changes when this file (the network's definition) changes, so a stale export is never used."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
-
-
 def export_onnx(net: Any, path: Path) -> None:
-    """Export the frame-level network (fbank (B, T, 80) -> (B, 512, T')) with dynamic batch and length.
-
-    Written to a temporary file and renamed, so a concurrent process never reads half a file.
-    """
+    """Export the frame-level network (fbank (B, T, 80) -> (B, 512, T')) with dynamic batch and length."""
     import torch
 
-    tmp = ""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        os.close(fd)
-        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporter's notes on LSTM batch sizes and norms: checked in tests
-            torch.onnx.export(net, (torch.zeros(1, 300, 80),), tmp, input_names=["fbank"], output_names=["frames"],
-                              dynamic_axes={"fbank": {0: "batch", 1: "time"}, "frames": {0: "batch", 2: "pooled"}},
-                              opset_version=17, dynamo=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the export holds nothing secret
-        os.replace(tmp, path)
-    except Exception as exc:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise ModelLoadError(f"could not export CAM++ to ONNX at {path} ({type(exc).__name__}: {exc}); "
-                             "use backend='torch'") from exc
+    export_atomically(net, torch.zeros(1, 300, 80), path, what="CAM++", input_names=["fbank"], output_names=["frames"],
+                      dynamic_axes={"fbank": {0: "batch", 1: "time"}, "frames": {0: "batch", 2: "pooled"}})

@@ -22,12 +22,9 @@ imported to run it), or in torch through pyannote.audio (``backend="torch"``).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import tempfile
 import threading
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models import ModelLoadError
+from models.onnx_export import cached_session, default_cache_dir, export_atomically, source_digest
 from models.weights import SEGMENTATION_3, verified_path
 
 log = logging.getLogger(__name__)
@@ -93,7 +91,7 @@ class Segmentation3:
         self.threads = threads
         self.backend: Backend = backend
         self.path = path
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._lock = threading.Lock()
         self._model: Any = None  # the pyannote model (torch backend, or when it was loaded to export)
         self._session: Any = None
@@ -121,13 +119,11 @@ class Segmentation3:
             file = verified_path(SEGMENTATION_3, self.path)
             model: Any = None
             if self.backend == "onnx":
-                onnx_path = self.cache_dir / f"segmentation-3.0-{SEGMENTATION_3.sha256[:12]}-{_export_digest()}.onnx"
-                if not onnx_path.is_file():
-                    model = self._pyannote_model(file)
+                onnx_path = self.cache_dir / f"segmentation-3.0-{SEGMENTATION_3.sha256[:12]}-{source_digest(__file__)}.onnx"
                 try:
-                    if model is not None:
-                        _export_onnx(model, onnx_path)
-                    self._session = self._onnx_session(onnx_path, file)
+                    self._session = cached_session(onnx_path, self.threads,
+                                                   lambda p: _export_onnx(self._pyannote_model(file), p),
+                                                   what="segmentation-3.0")
                     return
                 except ModelLoadError as exc:  # e.g. a read-only cache folder: torch is slower but works
                     log.warning("segmentation-3.0 runs in torch instead of onnxruntime: %s", exc)
@@ -163,24 +159,6 @@ class Segmentation3:
             raise ModelLoadError(f"{file} is not the expected segmentation-3.0 (3 speakers, at most 2 at once, "
                                  f"{self.frames_per_chunk} frames per {self.chunk_samples} samples)")
         return model
-
-    def _onnx_session(self, onnx_path: Path, file: Path) -> Any:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # a damaged cache file: export again once
-            onnx_path.unlink(missing_ok=True)
-            _export_onnx(self._pyannote_model(file), onnx_path)
-            try:
-                return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-            except Exception as again:
-                raise ModelLoadError(f"onnxruntime could not load the segmentation export {onnx_path} "
-                                     f"({type(again).__name__}: {again}); use backend='torch'") from exc
 
     def __call__(self, chunks: Floats) -> Floats:
         """Per-speaker activity of a batch of chunks.
@@ -228,36 +206,10 @@ class Segmentation3:
         return result
 
 
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "talktime" / "models"
-
-
-def _export_digest() -> str:
-    """Changes when this file changes, so a stale export is never used."""
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
-
-
 def _export_onnx(model: Any, path: Path) -> None:
-    """Export pyannote's network ((B, 1, n) -> (B, frames, 7)) with dynamic batch and length, written to
-    a temporary file and renamed, so a concurrent process never reads half a file."""
+    """Export pyannote's network ((B, 1, n) -> (B, frames, 7)) with dynamic batch and length."""
     import torch
 
-    tmp = ""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        os.close(fd)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporter's notes on LSTM batch sizes and norms: checked in tests
-            torch.onnx.export(model, (torch.zeros(1, 1, 160_000),), tmp, input_names=["waveform"],
-                              output_names=["log_powerset"],
-                              dynamic_axes={"waveform": {0: "batch", 2: "samples"}, "log_powerset": {0: "batch", 1: "frames"}},
-                              opset_version=17, dynamo=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the export holds nothing secret
-        os.replace(tmp, path)
-    except Exception as exc:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)
-        raise ModelLoadError(f"could not export segmentation-3.0 to ONNX at {path} ({type(exc).__name__}: {exc}); "
-                             "use backend='torch'") from exc
+    export_atomically(model, torch.zeros(1, 1, 160_000), path, what="segmentation-3.0", input_names=["waveform"],
+                      output_names=["log_powerset"],
+                      dynamic_axes={"waveform": {0: "batch", 2: "samples"}, "log_powerset": {0: "batch", 1: "frames"}})
