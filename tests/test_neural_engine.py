@@ -8,8 +8,6 @@ than one window, silence.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -95,9 +93,12 @@ def script(seconds: float, turns: list[tuple[int, float, float]], people: int) -
     return who
 
 
-def run(who: np.ndarray, *, config: NeuralConfig | None = None, block: int = 1600) -> tuple[NeuralEngine, list[SpeakerSegment], list[int]]:
+def run(who: np.ndarray, *, config: NeuralConfig | None = None, block: int = 1600,
+        engine: NeuralEngine | None = None) -> tuple[NeuralEngine, list[SpeakerSegment], list[int]]:
+    """Feed the scripted stream in ``block``-sample chunks, then flush: the engine, its final
+    segments and each decision's ``final_to``."""
     seg = ScriptedSegmentation(who)
-    eng = NeuralEngine(config or NeuralConfig(), segmentation=seg, encoder=ScriptedEncoder(seg))
+    eng = engine or NeuralEngine(config or NeuralConfig(), segmentation=seg, encoder=ScriptedEncoder(seg))
     audio = stream_of(who)
     final: list[SpeakerSegment] = []
     final_to: list[int] = []
@@ -181,17 +182,19 @@ def test_merge_folds_a_voice_into_another_from_then_on() -> None:
     assert late and {s.speaker for s in late} == {0}
 
 
-def test_reset_forgets_the_meeting_but_keeps_seeded_voices() -> None:
-    who = script(12, [(0, 0.5, 11.5)], 1)
+def seeded(who: np.ndarray) -> NeuralEngine:
+    """An engine that knows person 0 as the enrolled voice 1000 before anyone speaks."""
     seg = ScriptedSegmentation(who)
     eng = NeuralEngine(NeuralConfig(), segmentation=seg, encoder=ScriptedEncoder(seg))
     v = np.zeros(16, np.float32)
     v[0] = 1.0
     eng.seed(1000, v, weight=5)
-    audio = stream_of(who)
-    for i in range(0, len(audio), 1600):
-        eng(AudioChunk(audio[i : i + 1600], i))
-    eng.flush()
+    return eng
+
+
+def test_reset_forgets_the_meeting_but_keeps_seeded_voices() -> None:
+    who = script(12, [(0, 0.5, 11.5)], 1)
+    eng, _, _ = run(who, engine=seeded(who))
     assert 1000 in eng.centroids()
     eng.reset()
     assert set(eng.centroids()) == {1000}
@@ -199,16 +202,7 @@ def test_reset_forgets_the_meeting_but_keeps_seeded_voices() -> None:
 
 def test_a_seeded_voice_is_recognised_at_once() -> None:
     who = script(12, [(0, 0.5, 11.5)], 1)
-    seg = ScriptedSegmentation(who)
-    eng = NeuralEngine(NeuralConfig(), segmentation=seg, encoder=ScriptedEncoder(seg))
-    v = np.zeros(16, np.float32)
-    v[0] = 1.0
-    eng.seed(1000, v, weight=5)
-    audio = stream_of(who)
-    final: list[SpeakerSegment] = []
-    for i in range(0, len(audio), 1600):
-        final += eng(AudioChunk(audio[i : i + 1600], i)).final
-    final += eng.flush().final
+    _, final, _ = run(who, engine=seeded(who))
     assert set(talk(final)) == {1000}
 
 
@@ -235,8 +229,7 @@ def test_twelve_people_in_turns_are_twelve_voices() -> None:
     assert len([v for v in talk(final).values() if v >= 2]) == 12
 
 
-def test_the_final_pass_merges_a_split_voice(tmp_path: Path) -> None:
+def test_the_final_pass_keeps_two_distinct_people_and_their_live_ids() -> None:
     who = script(40, [(0, 0.5, 19.5), (1, 20.0, 39.5)], 2)
     eng, final, _ = run(who)
-    # the facilitator's view is live ids; the final pass keeps them (nothing to merge here)
-    assert talk(eng.final_segments()) == pytest.approx(talk(final))
+    assert talk(eng.final_segments()) == pytest.approx(talk(final))  # nothing to merge, split or fold
