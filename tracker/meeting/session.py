@@ -161,7 +161,7 @@ class MeetingSession:
         self.onset = onset
         self.previous_id = previous_id
         self.runner = Runner(live_input, pipeline, on_segments=self._on_segments, on_provisional=self._changed)
-        pipeline.keep_history = False  # the report comes from the stored segments (see Pipeline)
+        pipeline.keep_live_history()  # the report comes from the stored segments, revised at the end
         live_input.on_status = self._changed
         live_input.on_onset = self._on_onset
         # NB: lock order is runner.lock (the pipeline) before _lock (status, phases, listeners).
@@ -283,6 +283,7 @@ class MeetingSession:
         self.input.onset = None
         self.runner.stop(drain=True)  # what the microphone already queued is part of the meeting
         self.input.counting = False
+        self._revise()
         with self.runner.figures() as acc, self._lock:
             if reason == "silence":
                 acc.clock_samples = min(acc.clock_samples, self._last_talk_sample(acc))
@@ -293,6 +294,26 @@ class MeetingSession:
         log.info("meeting %s ended (%s) after %.0f s counted", self.id, why if reason == "ended" else reason,
                  seconds(clock))
         self._changed()
+
+    def _revise(self) -> None:
+        """Give the meeting the engine's post-meeting pass (``Pipeline.keep_live_history``): the
+        whole meeting's embeddings regrouped, close voices merged, tiny phantoms folded. Voices the
+        facilitator named are never made one. The figures, the page and the store all follow."""
+        with self.runner.held() as pipe:
+            if not pipe.revisable:
+                return
+            acc = pipe.accountant
+            before = {s.speaker for s in acc.timeline}
+            t0 = time.monotonic()
+            try:
+                segs = pipe.final_segments(protected=[sid for sid in acc.names if sid >= 0])
+            except Exception:  # NB: the live figures stand; a failed revisit must not lose the meeting
+                log.exception("meeting %s: the post-meeting pass failed; its live figures stand", self.id)
+                return
+            acc.revise(segs)
+            after = {s.speaker for s in acc.timeline}
+        log.info("meeting %s: post-meeting pass in %.1f s, %d voices -> %d", self.id, time.monotonic() - t0,
+                 len(before), len(after))
 
     @staticmethod
     def _last_talk_sample(acc: Accountant) -> int:

@@ -15,7 +15,7 @@ holds everyone and every voice knows where it is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -155,9 +155,10 @@ class HybridEngine:
             raise AttributeError(f"the room engine {self.room_engine.name!r} keeps no windows")
         return self.room_engine.windows
 
-    def final_segments(self) -> list[SpeakerSegment]:
+    def final_segments(self, *, protected: Collection[int] = ()) -> list[SpeakerSegment]:
         """Each side's own revisit (its live segments are not kept here, so both sides need one)."""
         if not isinstance(self.room_engine, FinalPass) or not isinstance(self.call_engine, FinalPass):
             raise TypeError("a hybrid final pass expected two engines that revisit their decisions")
-        here = self.room_engine.final_segments() if self.room else []
-        return here + _remote(self.call_engine.final_segments())
+        here = self.room_engine.final_segments(protected=[s for s in protected if not is_remote(s)]) if self.room else []
+        there = self.call_engine.final_segments(protected=[s - REMOTE_SPEAKER_BASE for s in protected if is_remote(s)])
+        return here + _remote(there)

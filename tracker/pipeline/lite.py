@@ -9,7 +9,7 @@ with hindsight after the meeting (``FinalPass``, ``stages.reclustering``). It is
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -45,8 +45,10 @@ class WindowMemory(Protocol):
 class FinalPass(Protocol):
     """Optional capability: an engine that can revisit what it decided, with hindsight, at the end."""
 
-    def final_segments(self) -> list[SpeakerSegment]:
-        """Every segment of the stream, relabelled (live speaker ids, before any merge)."""
+    def final_segments(self, *, protected: Collection[int] = ()) -> list[SpeakerSegment]:
+        """Every segment of the stream, relabelled (live speaker ids, before any merge).
+
+        ``protected``: voices the facilitator named; an engine never makes two of them one."""
         ...
 
 
@@ -119,5 +121,5 @@ class LiteEngine:
     def windows(self) -> list[WindowRecord]:
         return self.diarizer.records
 
-    def final_segments(self) -> list[SpeakerSegment]:
-        return recluster(self.diarizer.records, self.reclustering)
+    def final_segments(self, *, protected: Collection[int] = ()) -> list[SpeakerSegment]:
+        return recluster(self.diarizer.records, self.reclustering)  # relabels windows; merges no named voices

@@ -16,7 +16,7 @@ does no I/O. Time in samples.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -170,7 +170,7 @@ class NeuralEngine:
         self.clustering.merge(keep, gone)
         self.votes.relabel(gone, keep)
 
-    def final_segments(self) -> list[SpeakerSegment]:
+    def final_segments(self, *, protected: Collection[int] = ()) -> list[SpeakerSegment]:
         """Every segment decided, relabelled by the post-meeting pass (``tracker.stages.voice_pass``):
         the kept embeddings regrouped over the whole meeting, then close voices merged and tiny ones folded."""
         segs = [(self.clustering.track(s.speaker), s.start_sample, s.end_sample) for s in self._decided]
@@ -179,7 +179,8 @@ class NeuralEngine:
         talk: dict[int, int] = {}
         for sid, a, b in segs:
             talk[sid] = talk.get(sid, 0) + b - a
-        mapping = voice_mapping(((r.label, r.embedding, r.speech) for r in recs), talk, self.config.final)
+        mapping = voice_mapping(((r.label, r.embedding, r.speech) for r in recs), talk, self.config.final,
+                                protected=list(protected))
         return [SpeakerSegment(mapping.get(sid, sid), a, b) for sid, a, b in segs]
 
     # --- VoiceMemory ------------------------------------------------------------------------

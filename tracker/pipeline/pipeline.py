@@ -7,6 +7,7 @@ capabilities: ``VoiceMemory`` for known voices, ``FinalPass`` for the post-meeti
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from tracker.audio import AudioChunk
@@ -61,6 +62,7 @@ class Pipeline:
         self.accountant = Accountant(config.accounting, overlap_measured=sees_overlap(engine))
         self.known: KnownVoices | None = None  # enrolled people (tracker.pipeline.profiles); set with use_profiles
         self.keep_history = True
+        self.revisable = False  # see keep_live_history
         self.reset()
 
     @property
@@ -136,11 +138,31 @@ class Pipeline:
         """End of stream: decide everything still pending."""
         return self.account(self.decide_rest())
 
-    def final_segments(self) -> list[SpeakerSegment]:
+    def final_segments(self, *, protected: Collection[int] = ()) -> list[SpeakerSegment]:
         """The post-meeting answer: the engine's own revisit (``FinalPass``: the lite engine's
-        re-clustering) or, for an engine without one, the live segments; merges applied."""
-        segs = self.engine.final_segments() if isinstance(self.engine, FinalPass) else list(self.segments)
+        re-clustering) or, for an engine without one, the live segments; merges applied.
+
+        ``protected``: voices the facilitator named (two of them are never made one)."""
+        if isinstance(self.engine, FinalPass):
+            segs = self.engine.final_segments(protected=protected)
+        else:
+            segs = list(self.segments)
         return [SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in segs]
+
+    def keep_live_history(self) -> bool:
+        """A live meeting's choice: keep only what stays small over 8 hours.
+
+        The engine's windows of features (``WindowMemory``, ~125 MB a day) are not kept; the
+        embeddings and decisions of an engine that bounds them (``KeepsHistory`` alone, the
+        neural engine: at most ``max_records`` embeddings) are, so the meeting can get the
+        engine's post-meeting pass when it ends. Returns whether it will (``revisable``).
+        """
+        self.keep_history = False
+        self.revisable = isinstance(self.engine, KeepsHistory) and not isinstance(self.engine, WindowMemory) \
+            and isinstance(self.engine, FinalPass)
+        if self.revisable:
+            self.engine.keep_records = True
+        return self.revisable
 
     def merge(self, keep: int, gone: int) -> None:
         """Credit voice ``gone`` to ``keep`` from now on and in the past.

@@ -470,6 +470,19 @@ class Accountant:
                             for s in self.provisional]
         self.names.pop(gone, None)
 
+    def revise(self, segments: Iterable[SpeakerSegment]) -> None:
+        """Replace every decided segment with ``segments`` (an engine's post-meeting answer).
+
+        Names, the roster and the clock stay; a voice left with no talk keeps its name (the
+        facilitator gave it), and the recorder sees the change like any other.
+        """
+        segs = sorted(segments, key=lambda s: (s.start_sample, s.speaker))
+        self._note(self.timeline, -1)
+        self.timeline = []
+        self._reindex()
+        self.add(segs)
+        self.provisional = []
+
     def expect(self, name: str) -> None:
         """Add a roster name that counts (at zero) until it is given to a voice."""
         if name not in self.expected and name not in self.names.values():
