@@ -88,10 +88,17 @@ def known_voices(store: MeetingStore | None, pipeline: Pipeline, *, roster: list
 def _known_from(profiles: list[Profile], pipeline: Pipeline, *, roster: list[str] | None) -> KnownVoices | None:
     model = _model(pipeline)
     matcher = ProfileMatcher(profiles, model=model)
-    if matcher.other_models:
+    standin = pipeline.stands_in_for
+    if matcher.other_models and standin is not None:
+        # NB: re-enrolling now would make profiles for the stand-in; the fix is the engine's install.
+        names = ", ".join(sorted({p.name for p in matcher.other_models}, key=str.casefold))
+        log.warning("voice profiles of %s are not used while the lite engine stands in for the %s engine, "
+                    "which could not load its models; do not re-enrol them: fix the install as the error "
+                    "above says and restart, and they are used again", names, standin)
+    elif matcher.other_models:
         log.warning("%s", reenrol_message(matcher.other_models, model))
     for name in roster or []:
-        if matcher.needs_reenrolment(name) is not None:
+        if standin is None and matcher.needs_reenrolment(name) is not None:
             log.warning("%s is on the roster but their voice profile was made with another model, so talktime "
                         "will not know their voice before they speak; re-enrol them: `%s`", name,
                         REENROL_COMMAND.format(name=_quoted(name)))

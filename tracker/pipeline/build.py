@@ -71,6 +71,11 @@ def build_engine(name: str | None = None, config: PipelineConfig | None = None, 
                 raise
             log.error("the neural engine cannot load its models: %s. Using the lite engine instead "
                       "(less accurate, no overlap); fix the install and restart.", exc)
+            enc = encoder or ResemblyzerEncoder()
+            enc.warmup()
+            engine = lite_engine(config, vad_model=load_vad_model(config.vad.model), encoder=enc)
+            engine.stands_in_for = "neural"
+            return engine
     enc = encoder or ResemblyzerEncoder()
     enc.warmup()
     return lite_engine(config, vad_model=load_vad_model(config.vad.model), encoder=enc)

@@ -67,6 +67,7 @@ class LiteEngine:
 
     name = "lite"
     sees_overlap = False  # one voice per moment: overlap and interruptions are not measured
+    stands_in_for: str | None = None  # the engine asked for, when this one runs because it could not load
 
     def __init__(self, *, vad: VadConfig, diarization: DiarizationConfig, reclustering: ReclusteringConfig,
                  vad_model: FrameVadModel, encoder: SpeakerEncoder) -> None:

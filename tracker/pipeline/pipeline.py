@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from tracker.audio import AudioChunk
 from tracker.pipeline.engine import KeepsHistory, StreamingEngine, VoiceMemory, sees_overlap
-from tracker.pipeline.lite import FinalPass, WindowMemory
+from tracker.pipeline.lite import FinalPass, LiteEngine, WindowMemory
 from tracker.pipeline.neural import NeuralConfig
 from tracker.pipeline.profiles import KnownVoices, forget_seeds
 from tracker.segments import SpeakerSegment
@@ -148,6 +148,12 @@ class Pipeline:
         else:
             segs = list(self.segments)
         return [SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in segs]
+
+    @property
+    def stands_in_for(self) -> str | None:
+        """The engine asked for, when the one running stands in because it could not load its
+        models (``build_engine(fallback=True)``); None otherwise."""
+        return self.engine.stands_in_for if isinstance(self.engine, LiteEngine) else None
 
     def keep_live_history(self) -> bool:
         """A live meeting's choice: keep only what stays small over 8 hours.
