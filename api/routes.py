@@ -23,12 +23,11 @@ from api.network import lan_addresses, viewers_base_url
 from api.openapi import (
     LOGIN_FORM, LOGIN_RESPONSES, LOGOUT_RESPONSES, PAGE_RESPONSES, STATE_CREATED, STATE_RESPONSES,
 )
-from api.security import COOKIE, Access, role_of_scope, safe_next
+from api.security import COOKIE, SESSION_MAX_AGE_S, Access, role_of_scope, safe_next
 from tracker.meeting.room import Room
 from tracker.meeting.session import MAX_NAME_CHARS, MeetingSession
 
 STATIC_DIR = Path(__file__).parent / "static"
-COOKIE_MAX_AGE_S = 12 * 3600  # a long meeting day
 router = APIRouter()
 
 
@@ -101,14 +100,16 @@ def _enter(request: Request, secret: str, next_path: str = "/") -> Response:
     if secret and (wait := limiter.locked_out(key)):
         error = f"Too many wrong codes from this device. Try again in {wait} s."
         return _login_page(request, error=error, status_code=429, headers={"Retry-After": str(wait)}, next_path=next_path)
-    if access.role_of(secret) is None:
+    role = access.role_of(secret)
+    if role is None:
         if secret:
             limiter.failed(key)
         return _login_page(request, error="That code is not right. Check the room screen and try again.",
                            next_path=next_path)
     response = RedirectResponse(safe_next(next_path), status_code=303)
+    # NB: the cookie holds a random session id, never the code or token (api.security.Logins)
     response.set_cookie(
-        COOKIE, secret, max_age=COOKIE_MAX_AGE_S, path="/", httponly=True, samesite="strict",
+        COOKIE, access.logins.open(role, secret), max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="strict",
         secure=request.url.scheme == "https",
     )
     return response
@@ -161,7 +162,10 @@ async def login(request: Request) -> Response:
     "/logout", response_model=None, response_class=RedirectResponse, status_code=303, responses=LOGOUT_RESPONSES,
     dependencies=[Depends(viewer)],
 )
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    """Log this browser out: its session ends here, so its cookie is worthless even if copied."""
+    access: Access = request.app.state.access
+    access.logins.close(request.cookies.get(COOKIE))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
