@@ -7,6 +7,8 @@ meeting's state 409, unusable input 4xx with a reason.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 from html import escape
@@ -14,6 +16,7 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.events import HelloEvent, Role, snapshot_dict
@@ -28,7 +31,52 @@ from tracker.meeting.room import Room
 from tracker.meeting.session import MAX_NAME_CHARS, MeetingSession
 
 STATIC_DIR = Path(__file__).parent / "static"
-router = APIRouter()
+
+
+def _lone_surrogate(value: Any, where: str = "the body") -> str | None:
+    """Where a parsed JSON value holds half of a surrogate pair (JSON may spell one, ``"\\ud800"``;
+    it is no character, so it could never be shown, stored or sent on), or None."""
+    if isinstance(value, str):
+        return where if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    if isinstance(value, dict):
+        items = [(k, f"the key {k!r}") for k in value] + [(v, f"{k!r}") for k, v in value.items()]
+        return next((found for v, w in items if (found := _lone_surrogate(v, w)) is not None), None)
+    if isinstance(value, list):
+        return next((found for v in value if (found := _lone_surrogate(v, where)) is not None), None)
+    return None
+
+
+class _JsonRequest(Request):
+    """A request whose JSON body is refused as invalid input (422, with the reason, like any other
+    unusable JSON) when it is nested too deeply for Python's parser (else: 400) or holds a lone
+    surrogate (else: a codec error)."""
+
+    async def json(self) -> Any:
+        try:
+            value = await super().json()
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply; expected an object like {\"name\": \"Ada\"}",
+                                       "", 0) from None
+        where = _lone_surrogate(value)
+        if where is not None:
+            raise json.JSONDecodeError(f"{where} holds a lone surrogate (like \\ud800), half of a character pair; "
+                                       "expected text of whole Unicode characters", "", 0)
+        return value
+
+
+class JsonRoute(APIRoute):
+    """A route that reads its body with ``_JsonRequest``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_JsonRequest(request.scope, request.receive))
+
+        return route
+
+
+router = APIRouter(route_class=JsonRoute)
 
 
 class NameBody(BaseModel):
