@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -69,31 +70,35 @@ class Logins:
             raise ValueError(f"Logins expected max_age_s > 0 and max_sessions >= 1, got {max_age_s!r} and {max_sessions!r}")
         self.max_age_s, self.max_sessions, self._clock = max_age_s, max_sessions, clock
         self._logins: OrderedDict[str, _Login] = OrderedDict()
+        self._lock = threading.Lock()  # NB: the event loop logs in, sync routes (logout) run in worker threads
 
     def open(self, role: Role, secret: str) -> str:
         """A new session id for a browser that presented ``secret`` (granting ``role``)."""
-        while len(self._logins) >= self.max_sessions:
-            self._logins.popitem(last=False)
         sid = secrets.token_urlsafe(32)  # 256 random bits
-        self._logins[sid] = _Login(role, _digest(secret), self._clock() + self.max_age_s)
+        with self._lock:
+            while len(self._logins) >= self.max_sessions:
+                self._logins.popitem(last=False)
+            self._logins[sid] = _Login(role, _digest(secret), self._clock() + self.max_age_s)
         return sid
 
     def role_of(self, sid: str | None, access: Access) -> Role | None:
         """The role of a live session (None: unknown, expired, logged out, or its secret changed)."""
         login_id = sid or ""
-        login = self._logins.get(login_id)
-        if login is None:
-            return None
-        current = access.token if login.role == "facilitator" else access.code
-        if self._clock() >= login.expires or not hmac.compare_digest(login.secret, _digest(current)):
-            self._logins.pop(login_id, None)
-            return None
-        return login.role
+        with self._lock:
+            login = self._logins.get(login_id)
+            if login is None:
+                return None
+            current = access.token if login.role == "facilitator" else access.code
+            if self._clock() >= login.expires or not hmac.compare_digest(login.secret, _digest(current)):
+                self._logins.pop(login_id, None)
+                return None
+            return login.role
 
     def close(self, sid: str | None) -> None:
         """Log a session out (nothing happens for an unknown one)."""
         if sid:
-            self._logins.pop(sid, None)
+            with self._lock:
+                self._logins.pop(sid, None)
 
     def __len__(self) -> int:
         return len(self._logins)
