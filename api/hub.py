@@ -205,6 +205,8 @@ class Hub:
             msg = json.loads(text)
         except ValueError:
             return encode(ErrorEvent("malformed message; expected JSON like {\"type\": \"ping\"}"))
+        except RecursionError:  # NB: valid JSON nested deeper than Python's parser goes
+            return encode(ErrorEvent("message nested too deeply; expected JSON like {\"type\": \"ping\"}"))
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind not in CLIENT_TYPES:
             return encode(ErrorEvent(f"unknown message type {kind!r}; expected one of {list(CLIENT_TYPES)}"))

@@ -169,6 +169,15 @@ def test_the_documented_burst_is_answered_in_full(default_room: LiveRoom) -> Non
     assert 20 <= pongs <= 20 + int(5 * took), (pongs, took)  # the bucket refills 5 a second while they are sent
 
 
+def test_a_deeply_nested_message_gets_an_error_and_the_viewer_stays(default_room: LiveRoom) -> None:
+    with connect(default_room.ws_url, additional_headers=viewer_headers()) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        ws.send("[" * 5000 + "]" * 5000)  # valid JSON, under 16 KiB, deeper than Python's parser goes
+        assert "nested too deeply; expected JSON" in next_reply(ws, "error")["reason"]
+        ws.send(json.dumps({"type": "ping"}))
+        next_reply(ws, "pong")
+
+
 @pytest.mark.parametrize("size", [MAX_BYTES + 1, 1_000_000])
 def test_huge_messages_close_with_1009(default_room: LiveRoom, size: int) -> None:
     other = watcher(default_room)
