@@ -36,6 +36,9 @@ class Outbox:
     state (only the newest state matters), and a reply (``hello``, ``pong``, ``error``) beyond
     ``max_replies`` drops the oldest queued reply. So a burst of states never pushes out the answer
     to a browser's message. Messages leave in the order they were put.
+
+    ``close_after`` ends the outbox: what is queued still leaves, nothing new is taken, and then
+    ``get`` gives the close (code, reason) instead of a message.
     """
 
     def __init__(self, maxlen: int, *, max_replies: int = 32) -> None:
@@ -46,8 +49,11 @@ class Outbox:
         self._counts = {False: 0, True: 0}
         self._ready = asyncio.Event()
         self.dropped = 0
+        self.closing: tuple[int, str] | None = None
 
     def put(self, text: str, *, reply: bool = False) -> None:
+        if self.closing is not None:
+            return
         if self._counts[reply] == (self.max_replies if reply else self.maxlen):
             oldest = next(i for i, (kind, _) in enumerate(self._items) if kind is reply)
             del self._items[oldest]
@@ -57,8 +63,17 @@ class Outbox:
         self._counts[reply] += 1
         self._ready.set()
 
-    async def get(self) -> str:
+    def close_after(self, code: int, reason: str) -> None:
+        """Close the connection once what is queued now has left."""
+        if self.closing is None:
+            self.closing = (code, reason)
+            self._ready.set()
+
+    async def get(self) -> str | tuple[int, str]:
+        """The next message, or the close once every queued message has left."""
         while not self._items:
+            if self.closing is not None:
+                return self.closing
             self._ready.clear()
             await self._ready.wait()
         reply, text = self._items.popleft()
@@ -119,7 +134,8 @@ class Hub:
         if len(self.connections) >= self.max_viewers:
             await websocket.close(CLOSE_TRY_LATER, f"too many viewers (at most {self.max_viewers})")
             return
-        conn = Connection(websocket, Outbox(self.outbox_size, max_replies=max(self.message_burst, 1)), role)
+        # NB: room for the hello and an answer to every message of a burst
+        conn = Connection(websocket, Outbox(self.outbox_size, max_replies=self.message_burst + 1), role)
         conn.outbox.put(encode(hello), reply=True)
         if self.latest is not None:
             conn.outbox.put(self.latest)
@@ -128,8 +144,8 @@ class Hub:
             async with anyio.create_task_group() as tg:
 
                 async def receive() -> None:
-                    await self._receive(conn)
-                    tg.cancel_scope.cancel()
+                    if not await self._receive(conn):  # NB: closing: the sender ends it after the queued answers
+                        tg.cancel_scope.cancel()
 
                 async def send() -> None:
                     await self._send(conn)
@@ -143,6 +159,9 @@ class Hub:
     async def _send(self, conn: Connection) -> None:
         while True:
             text = await conn.outbox.get()
+            if isinstance(text, tuple):
+                await self._close(conn, *text)
+                return
             try:
                 with anyio.fail_after(self.send_timeout_s):
                     await conn.websocket.send_text(text)
@@ -153,26 +172,27 @@ class Hub:
             except (WebSocketDisconnect, RuntimeError, OSError):
                 return
 
-    async def _receive(self, conn: Connection) -> None:
+    async def _receive(self, conn: Connection) -> bool:
+        """Answer the browser's messages until it leaves (False) or floods (True: the connection
+        closes once the answers to the messages within the burst have been sent)."""
         ws = conn.websocket
         bucket = TokenBucket(self.messages_per_s, self.message_burst)
         while True:
             try:
                 message = await ws.receive()
             except (RuntimeError, OSError):
-                return
+                return False
             if message["type"] == "websocket.disconnect":
-                return
+                return False
             if not bucket.take():
-                reason = f"too many messages; expected at most {self.messages_per_s:g} per second"
-                await self._close(conn, CLOSE_FLOOD, reason)
-                return
+                conn.outbox.close_after(CLOSE_FLOOD, f"too many messages; expected at most {self.messages_per_s:g} per second")
+                return True
             text = message.get("text")
             data = message.get("bytes")
             size = len(text.encode()) if text is not None else len(data or b"")
             if size > self.max_message_bytes:
                 await self._close(conn, CLOSE_TOO_BIG, f"message of {size} bytes; expected at most {self.max_message_bytes}")
-                return
+                return False
             reply = self._answer(text)
             if reply is not None:
                 conn.outbox.put(reply, reply=True)
@@ -185,6 +205,8 @@ class Hub:
             msg = json.loads(text)
         except ValueError:
             return encode(ErrorEvent("malformed message; expected JSON like {\"type\": \"ping\"}"))
+        except RecursionError:  # NB: valid JSON nested deeper than Python's parser goes
+            return encode(ErrorEvent("message nested too deeply; expected JSON like {\"type\": \"ping\"}"))
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind not in CLIENT_TYPES:
             return encode(ErrorEvent(f"unknown message type {kind!r}; expected one of {list(CLIENT_TYPES)}"))

@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.events import snapshot_dict
 from api.openapi import STATE_RESPONSES, ErrorDetail, Responses
-from api.routes import Control, Meeting
+from api.routes import Control, JsonRoute, Meeting
 from tracker.meeting.enrollment import ENROLL_SECONDS, enroll_live, save_voice_profile
 from tracker.store.storage import MeetingStore, StoreError
 
-router = APIRouter()
+router = APIRouter(route_class=JsonRoute)  # JSON bodies read as the main routes read them
 
 T = TypeVar("T")
 

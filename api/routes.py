@@ -7,6 +7,8 @@ meeting's state 409, unusable input 4xx with a reason.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 from html import escape
@@ -14,6 +16,7 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, WebSocket
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.events import HelloEvent, Role, snapshot_dict
@@ -23,13 +26,57 @@ from api.network import lan_addresses, viewers_base_url
 from api.openapi import (
     LOGIN_FORM, LOGIN_RESPONSES, LOGOUT_RESPONSES, PAGE_RESPONSES, STATE_CREATED, STATE_RESPONSES,
 )
-from api.security import COOKIE, Access, role_of_scope, safe_next
+from api.security import COOKIE, SESSION_MAX_AGE_S, Access, role_of_scope, safe_next
 from tracker.meeting.room import Room
 from tracker.meeting.session import MAX_NAME_CHARS, MeetingSession
 
 STATIC_DIR = Path(__file__).parent / "static"
-COOKIE_MAX_AGE_S = 12 * 3600  # a long meeting day
-router = APIRouter()
+
+
+def _lone_surrogate(value: Any, where: str = "the body") -> str | None:
+    """Where a parsed JSON value holds half of a surrogate pair (JSON may spell one, ``"\\ud800"``;
+    it is no character, so it could never be shown, stored or sent on), or None."""
+    if isinstance(value, str):
+        return where if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    if isinstance(value, dict):
+        items = [(k, f"the key {k!r}") for k in value] + [(v, f"{k!r}") for k, v in value.items()]
+        return next((found for v, w in items if (found := _lone_surrogate(v, w)) is not None), None)
+    if isinstance(value, list):
+        return next((found for v in value if (found := _lone_surrogate(v, where)) is not None), None)
+    return None
+
+
+class _JsonRequest(Request):
+    """A request whose JSON body is refused as invalid input (422, with the reason, like any other
+    unusable JSON) when it is nested too deeply for Python's parser (else: 400) or holds a lone
+    surrogate (else: a codec error)."""
+
+    async def json(self) -> Any:
+        try:
+            value = await super().json()
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply; expected an object like {\"name\": \"Ada\"}",
+                                       "", 0) from None
+        where = _lone_surrogate(value)
+        if where is not None:
+            raise json.JSONDecodeError(f"{where} holds a lone surrogate (like \\ud800), half of a character pair; "
+                                       "expected text of whole Unicode characters", "", 0)
+        return value
+
+
+class JsonRoute(APIRoute):
+    """A route that reads its body with ``_JsonRequest``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_JsonRequest(request.scope, request.receive))
+
+        return route
+
+
+router = APIRouter(route_class=JsonRoute)
 
 
 class NameBody(BaseModel):
@@ -101,14 +148,16 @@ def _enter(request: Request, secret: str, next_path: str = "/") -> Response:
     if secret and (wait := limiter.locked_out(key)):
         error = f"Too many wrong codes from this device. Try again in {wait} s."
         return _login_page(request, error=error, status_code=429, headers={"Retry-After": str(wait)}, next_path=next_path)
-    if access.role_of(secret) is None:
+    role = access.role_of(secret)
+    if role is None:
         if secret:
             limiter.failed(key)
         return _login_page(request, error="That code is not right. Check the room screen and try again.",
                            next_path=next_path)
     response = RedirectResponse(safe_next(next_path), status_code=303)
+    # NB: the cookie holds a random session id, never the code or token (api.security.Logins)
     response.set_cookie(
-        COOKIE, secret, max_age=COOKIE_MAX_AGE_S, path="/", httponly=True, samesite="strict",
+        COOKIE, access.logins.open(role, secret), max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="strict",
         secure=request.url.scheme == "https",
     )
     return response
@@ -161,7 +210,10 @@ async def login(request: Request) -> Response:
     "/logout", response_model=None, response_class=RedirectResponse, status_code=303, responses=LOGOUT_RESPONSES,
     dependencies=[Depends(viewer)],
 )
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    """Log this browser out: its session ends here, so its cookie is worthless even if copied."""
+    access: Access = request.app.state.access
+    access.logins.close(request.cookies.get(COOKIE))
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -2,7 +2,8 @@
 
 Viewing needs the meeting's code, control needs the facilitator's token. Browsers present either
 once (the link's ``#code=...`` fragment, which never reaches the server, or the login form) and
-then carry an HttpOnly, SameSite=Strict cookie (Secure over https); API clients send
+then carry an HttpOnly, SameSite=Strict cookie (Secure over https) holding a random session id,
+never the secret itself (``Logins``); API clients send
 ``Authorization: Bearer <code or token>``. Every request that carries an ``Origin`` header
 (browsers always do on websockets and POSTs) must come from the page's own origin or one of
 ``allowed_origins``. Only ``PUBLIC_PATHS`` answer without a code; a browser opening any other
@@ -12,10 +13,15 @@ the client's address (``api.limits``); a wrong cookie is deleted so a browser fa
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -29,14 +35,83 @@ COOKIE = "talktime_access"
 ROLE_KEY = "talktime.role"  # where the middleware leaves the caller's role in the ASGI scope
 # Answered without a code: liveness, and the login page, its form and its script (none shows the meeting).
 PUBLIC_PATHS = frozenset({"/healthz", "/login", "/", "/static/login.js"})
+SESSION_MAX_AGE_S = 12 * 3600  # a browser's login lasts a long meeting day
+MAX_SESSIONS = 10_000  # logins remembered at once; the oldest is forgotten first (that browser logs in again)
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
+
+
+@dataclass
+class _Login:
+    role: Role
+    secret: bytes  # sha256 of the code or token it was opened with
+    expires: float  # on the logins' clock, seconds
+
+
+class Logins:
+    """Browsers logged in: a random session id (what the cookie holds) -> the role it grants.
+
+    The cookie never holds the code or token, so a copied cookie jar gives at most a session that
+    ends at logout, after ``max_age_s``, or as soon as the secret it was opened with is no longer
+    the meeting's (a session is checked against the current ``Access`` on every use).
+
+    Parameters
+    ----------
+    max_age_s : seconds a login lasts (the cookie's Max-Age is the same).
+    max_sessions : logins remembered at once; beyond it the oldest is forgotten.
+    clock : monotonic time in seconds (injectable for tests).
+    """
+
+    def __init__(self, *, max_age_s: float = SESSION_MAX_AGE_S, max_sessions: int = MAX_SESSIONS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not max_age_s > 0 or max_sessions < 1:
+            raise ValueError(f"Logins expected max_age_s > 0 and max_sessions >= 1, got {max_age_s!r} and {max_sessions!r}")
+        self.max_age_s, self.max_sessions, self._clock = max_age_s, max_sessions, clock
+        self._logins: OrderedDict[str, _Login] = OrderedDict()
+        self._lock = threading.Lock()  # NB: the event loop logs in, sync routes (logout) run in worker threads
+
+    def open(self, role: Role, secret: str) -> str:
+        """A new session id for a browser that presented ``secret`` (granting ``role``)."""
+        sid = secrets.token_urlsafe(32)  # 256 random bits
+        with self._lock:
+            while len(self._logins) >= self.max_sessions:
+                self._logins.popitem(last=False)
+            self._logins[sid] = _Login(role, _digest(secret), self._clock() + self.max_age_s)
+        return sid
+
+    def role_of(self, sid: str | None, access: Access) -> Role | None:
+        """The role of a live session (None: unknown, expired, logged out, or its secret changed)."""
+        login_id = sid or ""
+        with self._lock:
+            login = self._logins.get(login_id)
+            if login is None:
+                return None
+            current = access.token if login.role == "facilitator" else access.code
+            if self._clock() >= login.expires or not hmac.compare_digest(login.secret, _digest(current)):
+                self._logins.pop(login_id, None)
+                return None
+            return login.role
+
+    def close(self, sid: str | None) -> None:
+        """Log a session out (nothing happens for an unknown one)."""
+        if sid:
+            with self._lock:
+                self._logins.pop(sid, None)
+
+    def __len__(self) -> int:
+        return len(self._logins)
 
 
 @dataclass(frozen=True)
 class Access:
-    """The meeting's two secrets."""
+    """The meeting's two secrets, and the browsers logged in with them (new secrets: new ``Access``,
+    so every earlier login ends)."""
 
     code: str  # viewers'
     token: str  # facilitator's
+    logins: Logins = field(default_factory=Logins, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.code or not self.token or self.code == self.token:
@@ -66,11 +141,19 @@ def _cookie(header: str, name: str) -> str | None:
 
 
 def presented_secret(headers: dict[str, str]) -> str | None:
-    """The bearer token, else the access cookie."""
+    """The bearer token, else the access cookie (a session id)."""
     auth = headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip()
     return _cookie(headers.get("cookie", ""), COOKIE)
+
+
+def role_of_headers(access: Access, headers: dict[str, str]) -> Role | None:
+    """The role a request's bearer secret, or else its session cookie, grants (None: neither is valid)."""
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return access.role_of(auth[7:].strip())
+    return access.logins.role_of(_cookie(headers.get("cookie", ""), COOKIE), access)
 
 
 def cookie_flags(*, secure: bool) -> str:
@@ -161,7 +244,7 @@ class AccessMiddleware:
             detail = f"too many wrong codes from this address; try again in {wait} s"
             await too_many(send, detail, wait, websocket=websocket)
             return
-        role = self.access.role_of(secret)
+        role = role_of_headers(self.access, headers)
         scope[ROLE_KEY] = role
         if secret and role is None:
             if self.limiter is not None:

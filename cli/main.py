@@ -38,6 +38,7 @@ def _fmt_time(s: float) -> str:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from tracker.pipeline.analysis import NoSpeechError, analyze
     from tracker.pipeline.pipeline import Pipeline, PipelineConfig
+    from tracker.meeting.recorder import engine_name
     from tracker.pipeline.build import build_pipeline
     from tracker.reports.sinks import summary_dict, write_json, write_rttm
     from tracker.sources.files import FileSource
@@ -118,7 +119,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         }
         write_json(data, Path(args.json))
     if saving is not None:
-        _save(args, saving, result)
+        _save(args, saving, result, engine="pyannote" if engine else engine_name(pipeline.engine))
     return 0
 
 
@@ -151,14 +152,15 @@ def _saving(args: argparse.Namespace) -> tuple[MeetingStore, str]:
     return open_store(args), started_at
 
 
-def _save(args: argparse.Namespace, saving: tuple[MeetingStore, str], result: Analysis) -> None:
+def _save(args: argparse.Namespace, saving: tuple[MeetingStore, str], result: Analysis, *, engine: str) -> None:
     from tracker.audio import to_samples
     from cli.store import save_analysis
 
     store, started_at = saving
     with store:
         meeting_id = save_analysis(args, store, segments=result.segments, clock_samples=to_samples(result.duration_s),
-                                   started_at=started_at, overlap_measured=result.summary.group.overlap_measured)
+                                   started_at=started_at, overlap_measured=result.summary.group.overlap_measured,
+                                   engine=engine)
     print(f"saved as meeting {meeting_id} in {store.path} (`talktime report {meeting_id[:8]}`)")
 
 

@@ -158,6 +158,7 @@ def test_analyze_save_stores_the_recording_as_a_meeting(talktime: Run, tmp_path:
     assert m["started_at"] == "2026-03-02T10:00:00+00:00" and m["source"] == "file meeting2-start.wav"
     assert m["duration_s"] == pytest.approx(10.2, abs=0.05) and data["group"]["people"] >= 1
     assert data["group"]["speech_s"] > 7
+    assert data["confidence"]["engine"] == "neural" and "neural engine" in data["confidence"]["accuracy"]  # the default
 
 
 # ----------------------------------------------------------------------------- kill -9 and recovery

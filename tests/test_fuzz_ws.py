@@ -142,6 +142,42 @@ def test_a_flood_closes_only_the_flooder(default_room: LiveRoom) -> None:
     other.close()
 
 
+def _pongs_to(room: LiveRoom, pings: int) -> tuple[int, float, ClientConnection]:
+    """Send ``pings`` pings at once; the pongs that came back, the seconds the sending took, the connection."""
+    with connect(room.ws_url, additional_headers=viewer_headers()) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        began = time.monotonic()
+        for _ in range(pings):
+            ws.send(json.dumps({"type": "ping"}))
+        took = time.monotonic() - began
+        pongs, quiet_after = 0, time.monotonic() + 3  # states keep coming twice a second: stop on time
+        try:
+            while time.monotonic() < quiet_after:
+                pongs += json.loads(ws.recv(timeout=3))["type"] == "pong"
+        except (ConnectionClosed, TimeoutError):
+            pass
+    return pongs, took, ws
+
+
+def test_the_documented_burst_is_answered_in_full(default_room: LiveRoom) -> None:
+    """docs/security.md: 5 messages a second, bursts of 20; beyond the burst the connection closes
+    with 1008, after answering every message within the burst."""
+    pongs, _, ws = _pongs_to(default_room, 20)
+    assert pongs == 20 and ws.close_code in (None, 1000)  # closed by us, not by the server
+    pongs, took, ws = _pongs_to(default_room, 40)
+    assert ws.close_code == 1008 and ws.close_reason == "too many messages; expected at most 5 per second"
+    assert 20 <= pongs <= 20 + int(5 * took), (pongs, took)  # the bucket refills 5 a second while they are sent
+
+
+def test_a_deeply_nested_message_gets_an_error_and_the_viewer_stays(default_room: LiveRoom) -> None:
+    with connect(default_room.ws_url, additional_headers=viewer_headers()) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+        ws.send("[" * 5000 + "]" * 5000)  # valid JSON, under 16 KiB, deeper than Python's parser goes
+        assert "nested too deeply; expected JSON" in next_reply(ws, "error")["reason"]
+        ws.send(json.dumps({"type": "ping"}))
+        next_reply(ws, "pong")
+
+
 @pytest.mark.parametrize("size", [MAX_BYTES + 1, 1_000_000])
 def test_huge_messages_close_with_1009(default_room: LiveRoom, size: int) -> None:
     other = watcher(default_room)

@@ -105,7 +105,7 @@ def test_every_route_needs_the_code_and_every_control_the_token(app_and_client: 
         else:
             raise AssertionError(f"unknown kind of route {type(route).__name__} at {context.path}: add it to this test")
     assert public_seen == {"/healthz", "/", "/login"}
-    assert kinds == {"APIRoute", "APIWebSocketRoute", "Mount"}
+    assert kinds == {"JsonRoute", "APIRoute", "APIWebSocketRoute", "Mount"}  # JsonRoute: api.routes, an APIRoute
     assert meeting_of(client)["status"] == "running"
 
 
@@ -150,9 +150,68 @@ def test_a_stale_cookie_is_dropped_and_a_new_login_is_kept(app_and_client: tuple
     login = client.post("/login", data={"code": CODE}, headers={"Cookie": f"{COOKIE}=stale"}, follow_redirects=False)
     assert login.status_code == 303
     set_cookies = login.headers.get_list("set-cookie")
-    assert len(set_cookies) == 1 and set_cookies[0].startswith(f"{COOKIE}={CODE};")  # not undone by the stale one
+    assert len(set_cookies) == 1 and set_cookies[0].startswith(f"{COOKIE}=")  # not undone by the stale one
+    session_id = set_cookies[0].split(";")[0].split("=", 1)[1]
     client.cookies.clear()
-    assert client.get("/api/state", headers={"Cookie": f"{COOKIE}={CODE}"}).status_code == 200
+    assert client.get("/api/state", headers={"Cookie": f"{COOKIE}={session_id}"}).status_code == 200
+
+
+def _login(client: TestClient, secret: str) -> str:
+    """Log in with ``secret``; the session id the cookie holds."""
+    r = client.post("/login", data={"code": secret}, follow_redirects=False)
+    assert r.status_code == 303
+    return str(r.cookies[COOKIE])
+
+
+def test_the_cookie_holds_a_session_id_never_the_secret(app_and_client: tuple[FastAPI, TestClient]) -> None:
+    app, client = app_and_client
+    viewer_id, facilitator_id = _login(client, CODE), _login(client, TOKEN)
+    for sid, secret in ((viewer_id, CODE), (facilitator_id, TOKEN)):
+        assert secret not in sid and len(sid) >= 43  # 32 random bytes, url-safe
+    assert _login(client, CODE) != viewer_id  # a new session each time
+    client.cookies.clear()
+    for sid, role in ((viewer_id, "viewer"), (facilitator_id, "facilitator")):
+        assert client.get("/api/access", headers={"Cookie": f"{COOKIE}={sid}"}).json()["role"] == role
+    # a cookie jar holding the raw code (what the cookie used to be) is refused and deleted
+    replay = client.get("/api/state", headers={"Cookie": f"{COOKIE}={CODE}"})
+    assert replay.status_code == 401 and "max-age=0" in replay.headers["set-cookie"].lower()
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect("/ws", headers={"Cookie": f"{COOKIE}={TOKEN}"}) as ws:
+            ws.receive_json()
+    with client.websocket_connect("/ws", headers={"Cookie": f"{COOKIE}={viewer_id}"}) as ws:
+        assert ws.receive_json()["role"] == "viewer"
+
+
+def test_logout_ends_the_session_for_a_copied_cookie_too(app_and_client: tuple[FastAPI, TestClient]) -> None:
+    app, client = app_and_client
+    sid = _login(client, TOKEN)
+    copied = {"Cookie": f"{COOKIE}={sid}"}
+    assert client.get("/api/state", headers=copied).status_code == 200
+    assert client.post("/logout", follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    assert client.get("/api/state", headers=copied).status_code == 401
+    assert len(app.state.access.logins) == 0
+
+
+def test_a_session_ends_when_it_expires_or_its_secret_changes() -> None:
+    from api.security import Access, Logins
+
+    now = [0.0]
+    logins = Logins(max_age_s=60, max_sessions=2, clock=lambda: now[0])
+    access = Access(CODE, TOKEN, logins)
+    sid = logins.open("facilitator", TOKEN)
+    assert logins.role_of(sid, access) == "facilitator"
+    assert logins.role_of(sid, Access(CODE, "a-new-token", logins)) is None  # new token: this login ends
+    assert logins.role_of(sid, access) is None and len(logins) == 0
+    sid = logins.open("viewer", CODE)
+    now[0] = 59.9
+    assert logins.role_of(sid, access) == "viewer"
+    now[0] = 60.0
+    assert logins.role_of(sid, access) is None
+    first, *_ = [logins.open("viewer", CODE) for _ in range(3)]
+    assert len(logins) == 2 and logins.role_of(first, access) is None  # the oldest is forgotten
+    with pytest.raises(ValueError, match="expected max_age_s > 0"):
+        Logins(max_age_s=0)
 
 
 # ----------------------------------------------------------------------------- limits

@@ -36,6 +36,25 @@ class Phase:
     end_sample: int | None = None
 
 
+@dataclass(frozen=True)
+class Correction:
+    """A change the facilitator made by hand during a meeting, kept with it for its report.
+
+    ``kind`` "name": voice ``speaker`` (or the roster place ``speaker`` < 0) was called ``name``;
+    "merge": everything voice ``other`` said was credited to voice ``speaker`` (one person split in
+    two), ``name`` being what ``other`` was called then (None: unnamed).
+    """
+
+    kind: str  # "name" or "merge"
+    speaker: int
+    name: str | None = None
+    other: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("name", "merge") or (self.kind == "merge") != (self.other is not None):
+            raise ValueError(f"Correction expected kind 'name' (no other) or 'merge' (with other), got {self!r}")
+
+
 def merge_segments(segments: Iterable[SpeakerSegment], *, gap_samples: int = 0) -> list[SpeakerSegment]:
     """Time-ordered segments with touching (or nearer than ``gap_samples``) runs of one speaker joined."""
     out: list[SpeakerSegment] = []

@@ -27,6 +27,8 @@ from tracker.audio import SAMPLE_RATE, to_samples
 from tracker.segments import Phase
 from tracker.store.records import LiveChange, MeetingInfo, MeetingRecord, clean_title, iso_now, series_key
 from tracker.meeting.session import MeetingSession, MeetingSnapshot
+from tracker.pipeline.engine import StreamingEngine
+from tracker.pipeline.hybrid import HybridEngine
 from tracker.segments import SpeakerSegment
 from tracker.store.storage import MeetingStore, StoreError
 
@@ -133,7 +135,16 @@ def live_info(
         sample_rate=SAMPLE_RATE,
         heartbeat_at=started,
         overlap_measured=session.pipeline.accountant.overlap_measured,  # the engine's, fixed for the meeting
+        engine=engine_name(session.pipeline.engine),
     )
+
+
+def engine_name(engine: StreamingEngine) -> str:
+    """The name stored with a meeting for the engine that made its figures: ``neural``, ``lite``,
+    or ``hybrid:<room engine>+<call engine>``."""
+    if isinstance(engine, HybridEngine):
+        return f"{engine.name}:{engine.room_engine.name}+{engine.call_engine.name}"
+    return engine.name
 
 
 def session_record(session: MeetingSession, info: MeetingInfo, *, ended_at: str | None = None) -> MeetingRecord:
@@ -142,6 +153,7 @@ def session_record(session: MeetingSession, info: MeetingInfo, *, ended_at: str 
     with session.figures() as acc:
         segments, names, expected = list(acc.timeline), dict(acc.names), list(acc.expected)
         clock = acc.clock_samples
+        corrections = list(session.corrections)
     ended = snap.status == "ended"
     info = MeetingInfo(**{
         **info.__dict__, "started_at": snap.started_at or info.started_at, "clock_samples": clock,
@@ -149,7 +161,7 @@ def session_record(session: MeetingSession, info: MeetingInfo, *, ended_at: str 
         "dropped_blocks": snap.input.dropped_blocks,
     })
     return MeetingRecord(info, sorted(segments, key=lambda s: (s.start_sample, s.speaker)), names, expected,
-                         _phases(snap))
+                         _phases(snap), corrections)
 
 
 def _phases(snap: MeetingSnapshot) -> list[Phase]:
@@ -190,6 +202,7 @@ class MeetingRecorder:
         self._pending: dict[SpeakerSegment, int] = {}  # changes taken from the accountant, not yet stored
         self._people: tuple[dict[int, str], list[str]] = ({}, [])
         self._phases: list[Phase] = []
+        self._corrections = 0  # the session's corrections already stored
         self._started_at: str | None = None
         self._ended_at: str | None = None
         self._flush_lock = threading.Lock()
@@ -256,6 +269,7 @@ class MeetingRecorder:
                     del self._stored[seg]
             self._pending = {}
             self._people, self._phases = state
+            self._corrections += len(change.corrections)
             self._started_at = self._started_at or change.started_at
             self._ended_at = self._ended_at or change.ended_at
             self.error = None
@@ -268,6 +282,7 @@ class MeetingRecorder:
             current = Counter(acc.timeline) if delta is None else None
             people = (dict(acc.names), list(acc.expected))
             clock = acc.clock_samples
+            corrections = self.session.corrections[self._corrections:]
         if current is not None:  # the first flush, or the accountant was reset: compare it all, once
             self.examined = len(self._stored) + len(current)
             self._pending = {**{s: n for s, n in (current - self._stored).items()},
@@ -292,6 +307,7 @@ class MeetingRecorder:
             people=None if people == self._people else people,
             phases=None if phases == self._phases else phases,
             end_reason=snap.end_reason or "ended",
+            corrections=corrections,
         )
         return change, (people, phases)
 

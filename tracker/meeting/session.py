@@ -29,7 +29,7 @@ from typing import Literal
 
 from tracker.audio import SAMPLE_RATE, seconds
 from tracker.sources.live import LiveInput, file_opener, microphone_opener
-from tracker.segments import Phase
+from tracker.segments import Correction, Phase
 from tracker.meeting.view import (
     PersonView,
     PhaseView,
@@ -170,6 +170,7 @@ class MeetingSession:
         self._opened = False
         self._final: MeetingSnapshot | None = None  # once a successor has the pipeline: the last figures
         self.enrolling = threading.Lock()  # held by the one live enrollment at a time (tracker.meeting.enrollment)
+        self.corrections: list[Correction] = []  # names and merges made by hand, in order (under runner.lock); kept for the report
 
     # -- lifecycle
 
@@ -352,12 +353,14 @@ class MeetingSession:
                 if name != acc.expected[k] and (name in acc.expected or name in acc.names.values()):
                     raise ConflictError(f"{name!r} is already on the roster")
                 acc.expected[k] = name
+                self.corrections.append(Correction("name", speaker, name))
             else:
                 self._check_voice(acc, speaker)
                 owner = next((i for i, n in acc.names.items() if n == name and i != speaker), None)
                 if owner is not None:
                     raise ConflictError(f"{name!r} is already speaker {owner}'s name; merge the two voices instead")
                 acc.rename(speaker, name)
+                self.corrections.append(Correction("name", speaker, name))
         self._changed()
 
     def merge(self, keep: int, gone: int) -> None:
@@ -368,6 +371,7 @@ class MeetingSession:
             self._check_voice(acc, keep)
             self._check_voice(acc, gone)
             names = acc.names
+            self.corrections.append(Correction("merge", keep, names.get(gone), gone))
             if keep not in names and gone in names:
                 names[keep] = names[gone]
             self.pipeline.merge(keep, gone)

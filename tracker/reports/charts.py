@@ -10,7 +10,7 @@ from datetime import datetime
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
 
 from tracker.audio import SAMPLE_RATE, to_samples
 from tracker.reports.figures import PersonFigures, Report
@@ -23,6 +23,10 @@ SILENT = "#b8c0c8"
 INK, MUTED, GRID = "#1d2630", "#5b6673", "#e3e7ec"
 TIMELINE_BLOCKS = 1500  # the timeline joins one person's runs closer than length/this: about a printed point
 WIDTH_IN = 7.2  # inches: the text width of an A4 page with margins
+# Steps of a time axis, seconds: round times people read at a glance (0:30, 1:00, 5:00, 15:00, 1:00:00).
+TIME_STEPS_S = (10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+MAX_TIME_TICKS = 8  # intervals on a time axis at most: an A4 chart's labels stay apart
+LABEL_PAD_PT = 4  # points between a bar (or the equal-share line) and its label
 
 
 def colors(report: Report) -> dict[int, str]:
@@ -45,6 +49,17 @@ def _minutes(x: float, _pos: object = None) -> str:
     m, s = divmod(int(round(x)), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def time_step(length_s: float) -> int:
+    """The tick step (seconds) of a time axis ``length_s`` long: the smallest of ``TIME_STEPS_S`` that
+    gives at most ``MAX_TIME_TICKS`` intervals (whole minutes from 4 minutes on)."""
+    return next((s for s in TIME_STEPS_S if length_s / s <= MAX_TIME_TICKS), TIME_STEPS_S[-1])
+
+
+def _time_axis(ax: Axes, length_s: float) -> None:
+    ax.xaxis.set_major_locator(MultipleLocator(time_step(length_s)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_minutes))
 
 
 def _figure(height_in: float) -> Figure:
@@ -80,13 +95,18 @@ def draw_shares(report: Report, target: Target) -> None:
     ys = range(len(people))
     ax.barh(list(ys), [p.share for p in people], color=[col[p.id] for p in people], height=0.62)
     top = max([p.share for p in people] + [report.equal_share or 0, 0.05])
+    equal = report.equal_share
     for y, p in zip(ys, people, strict=True):
-        ax.text(p.share + top * 0.012, y, f"{report.percent_of(p.id)}%  ({_minutes(p.talk_time_s)})" if p.spoke else "did not speak",
-                va="center", fontsize=8.5, color=INK if p.spoke else MUTED)
-    if report.equal_share is not None:
-        ax.axvline(report.equal_share, color=INK, linestyle=(0, (4, 3)), linewidth=1.1)
-        ax.text(report.equal_share, -0.75, f" equal share {100 * report.equal_share:.0f}%", fontsize=8, color=INK,
-                va="bottom", ha="left")
+        # NB: a label that would start left of the equal-share line is put after it, so the dashed
+        # line never runs through its text; a label offset in points keeps the same gap at any size.
+        x = p.share if equal is None or p.share >= equal else equal
+        ax.annotate(f"{report.percent_of(p.id)}%  ({_minutes(p.talk_time_s)})" if p.spoke else "did not speak",
+                    (x, y), xytext=(LABEL_PAD_PT, 0), textcoords="offset points", va="center", fontsize=8.5,
+                    color=INK if p.spoke else MUTED)
+    if equal is not None:
+        ax.axvline(equal, color=INK, linestyle=(0, (4, 3)), linewidth=1.1)
+        ax.annotate(f"equal share {100 * equal:.0f}%", (equal, -0.75), xytext=(LABEL_PAD_PT, 0),
+                    textcoords="offset points", fontsize=8, color=INK, va="bottom", ha="left")
     ax.set_yticks(list(ys), [_label(p) for p in people], fontsize=9, color=INK)
     ax.set_ylim(len(people) - 0.5, -1.0)
     ax.set_xlim(0, top * 1.32)
@@ -127,8 +147,7 @@ def draw_timeline(report: Report, target: Target) -> None:
     ax.set_yticks(list(range(len(people))), [_label(p) for p in people], fontsize=8.5, color=INK)
     ax.set_ylim(len(people) - 0.5, -0.5 - (0.55 if report.phases else 0))
     ax.set_xlim(0, length)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 3, 5, 6, 10]))
-    ax.xaxis.set_major_formatter(FuncFormatter(_minutes))
+    _time_axis(ax, length)
     ax.grid(axis="x", color=GRID, linewidth=0.8)
     ax.set_xlabel("meeting time (pauses excluded)", fontsize=8, color=MUTED)
 
@@ -156,8 +175,9 @@ def draw_phases(report: Report, target: Target) -> None:
         ax.text(left, y, f"  balance {bal}", va="center", fontsize=8, color=INK)
     ax.set_yticks(list(range(len(report.phases))), [p.name for p in report.phases], fontsize=8.5, color=INK)
     ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(FuncFormatter(_minutes))
-    ax.set_xlim(0, max([sum(s.talk_time_s for s in p.speakers) for p in report.phases] + [1.0]) * 1.25)
+    longest = max([sum(s.talk_time_s for s in p.speakers) for p in report.phases] + [1.0]) * 1.25
+    ax.set_xlim(0, longest)
+    _time_axis(ax, longest)
     ax.grid(axis="x", color=GRID, linewidth=0.8)
     ax.set_xlabel("talk time in the phase", fontsize=8, color=MUTED)
 

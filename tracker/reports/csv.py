@@ -55,6 +55,12 @@ def csv_rows(data: dict[str, Any]) -> Iterator[tuple[str, str, str, str, str, st
             yield section, str(n), "", "", "text", text
     if data["trend"] is not None:
         yield "trend", "", "", "", "text", data["trend"]
+    confidence = data["confidence"]
+    for k, v in confidence.items():
+        if not isinstance(v, list):
+            yield "confidence", "", "", "", k, _cell(v)
+    for n, text in enumerate(confidence["corrections"], 1):
+        yield "corrections", str(n), "", "", "text", text
 
 
 def render_csv(report: Report) -> str:

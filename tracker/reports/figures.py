@@ -14,6 +14,7 @@ from typing import Any
 
 from tracker.audio import seconds
 from tracker.meeting.view import PhaseView, phase_views
+from tracker.reports.accuracy import Confidence, confidence_of
 from tracker.reports.sinks import rounded
 from tracker.store.records import MeetingInfo, MeetingRecord
 from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name, is_remote
@@ -90,6 +91,8 @@ class Report:
     history: list[TrendPoint] = field(default_factory=list)  # oldest first, this meeting included
     trend: str | None = None
     notes: list[str] = field(default_factory=list)
+    # the engine, its measured accuracy, the facilitator's names and merges (tracker.reports.accuracy)
+    confidence: Confidence = field(default_factory=lambda: confidence_of(None, [], {}))
 
     def name_of(self, speaker: int) -> str:
         found = next((p.name for p in self.people + self.brief_voices if p.id == speaker), None)
@@ -231,6 +234,7 @@ def build_report(
         history=history if len(history) >= 2 else [],
         trend=trend_reading(history),
         notes=_notes(info, brief, measured=group.overlap_measured),
+        confidence=confidence_of(info.engine, record.corrections, record.names),
     )
 
 
@@ -280,7 +284,7 @@ def trend_reading(points: Sequence[TrendPoint]) -> str | None:
             f"{'s' if len(before) > 1 else ''} of this series (average {round(100 * mean)}).")
 
 
-SCHEMA = "talktime.report/2"  # 2: per-person overlap and interruptions, group.overlap_measured
+SCHEMA = "talktime.report/3"  # 2: per-person overlap and interruptions, group.overlap_measured; 3: confidence
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -307,5 +311,6 @@ def report_dict(report: Report) -> dict[str, Any]:
         "history": [asdict(p) for p in report.history],
         "trend": report.trend,
         "notes": list(report.notes),
+        "confidence": asdict(report.confidence),
     }
     return dict(rounded(data))

@@ -162,6 +162,11 @@ def _history(report: Report) -> str:
             "</section>")
 
 
+def _confidence(report: Report) -> str:
+    lines = "".join(f"<p>{escape(s)}</p>" for s in report.confidence.lines())
+    return f'<section id="confidence" class="notes"><h2>How sure these figures are</h2>{lines}</section>'
+
+
 def _embedded(report: Report) -> str:
     # NB: "<" escaped so no name can close the script element early.
     data = json.dumps(report_dict(report), ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
@@ -188,6 +193,7 @@ def render_html(report: Report) -> str:
 <small>balance out of 100</small></div>
 <ul class="reading">{"".join(f"<li>{escape(s)}</li>" for s in report.reading)}</ul></section>
 {notes}
+{_confidence(report)}
 <section><h2>Who spoke how much</h2>{_figure(charts.shares_figure(report), "each person's share against the equal share")}
 {_people(report)}{brief}</section>
 {silent}

@@ -20,6 +20,11 @@ from tracker.reports.text import clock, count, overlap, pct, score, score_rows, 
 A4_IN = (8.27, 11.69)  # inches, portrait
 MARGIN_IN = 15 / 25.4  # every page keeps 15 mm clear on each side: printers clip the outer few millimetres
 TABLE_FONT = 8.5  # points
+BODY_FONT = 8.5  # points: the summary sentences beside the balance score
+BODY_SPACING = 1.45  # matplotlib linespacing of the summary (times the font's line height)
+LINE_IN = BODY_FONT * BODY_SPACING * 1.2 / 72  # inches per summary line (matplotlib's line height is ~1.2 x the size)
+HEAD_TOP_IN = 1.34  # inches from the page's content top to the summary's first line (kicker, title, meta)
+SUMMARY_X = 0.28  # the summary's left edge, as a fraction of the text width (the score sits left of it)
 
 
 def _split(target: Figure | SubFigure, ratios: list[float], *, across: bool = False) -> list[SubFigure]:
@@ -46,12 +51,28 @@ def _page() -> Figure:
 _TEXT = TextToPath()
 
 
+def text_width(text: str, fontsize: float) -> float:
+    """Points ``text`` takes on one line in the report's font."""
+    return float(_TEXT.get_text_width_height_descent(text, FontProperties(size=fontsize), ismath=False)[0])
+
+
+def wrap(text: str, width_pt: float, fontsize: float = BODY_FONT) -> list[str]:
+    """``text`` broken at spaces into lines each at most ``width_pt`` points wide, measured in the
+    report's font (a single word wider than that is cut with "…")."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_width(f"{lines[-1]} {word}", fontsize) <= width_pt:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(fit(word, width_pt, fontsize))
+    return lines
+
+
 def fit(text: str, width_pt: float, fontsize: float = TABLE_FONT) -> str:
     """``text`` cut short with "…" so it is at most ``width_pt`` points wide in the report's font."""
-    prop = FontProperties(size=fontsize)
 
     def width(s: str) -> float:
-        return float(_TEXT.get_text_width_height_descent(s, prop, ismath=False)[0])
+        return text_width(s, fontsize)
 
     if width(text) <= width_pt:
         return text
@@ -88,18 +109,34 @@ def _table(target: Figure | SubFigure, header: list[str], rows: list[list[str]],
             cell.set_facecolor("#f1f4f8")
 
 
+def summary_lines(report: Report) -> list[str]:
+    """The first page's sentences (reading, notes, how sure the figures are), wrapped to their column."""
+    width_pt = (A4_IN[0] - 2 * MARGIN_IN) * 72 * (1 - SUMMARY_X - 0.02)
+    return [ln for s in report.reading + report.notes + report.confidence.lines() for ln in wrap(s, width_pt)]
+
+
 def _page_one(pdf: PdfPages, report: Report) -> None:
     fig = _page()
-    head, chart, table = _split(fig, [2.3, 3.0, 3.4])
+    lines = summary_lines(report)
+    content_in = A4_IN[1] - 2 * MARGIN_IN
+    # NB: the head is as tall as its measured text needs, so no line runs into the chart below;
+    # the chart and the table share what is left in their usual proportion.
+    head_in = HEAD_TOP_IN + max(0.75, len(lines) * LINE_IN) + 0.15
+    rest = content_in - head_in
+    head, chart, table = _split(fig, [head_in, rest * 3.0 / 6.4, rest * 3.4 / 6.4])
     info, g = report.meeting, report.group
-    head.text(0.02, 0.94, "talktime · meeting report", fontsize=9, color=charts.MUTED, va="top")
-    head.text(0.02, 0.83, textwrap.shorten(info.title, 70), fontsize=17, weight="bold", color=charts.INK, va="top")
+
+    def top(inches: float) -> float:  # a y in the head, ``inches`` below its top
+        return 1 - inches / head_in
+
+    head.text(0.02, top(0.16), "talktime · meeting report", fontsize=9, color=charts.MUTED, va="top")
+    head.text(0.02, top(0.40), textwrap.shorten(info.title, 70), fontsize=17, weight="bold", color=charts.INK, va="top")
     meta = [when(info.started_at), clock(report.duration_s)] + ([info.room] if info.room else []) + [f"{g.people} people"]
-    head.text(0.02, 0.66, " · ".join(meta), fontsize=9.5, color=charts.MUTED, va="top")
-    head.text(0.02, 0.52, score(g.balance), fontsize=30, weight="bold", color=charts.INK, va="top")
-    head.text(0.14, 0.50, "balance\nout of 100", fontsize=8, color=charts.MUTED, va="top")
-    lines = [ln for s in report.reading + report.notes for ln in textwrap.wrap(s, 78)][:9]
-    head.text(0.28, 0.52, "\n".join(lines), fontsize=8.5, color=charts.INK, va="top", linespacing=1.45)
+    head.text(0.02, top(0.88), " · ".join(meta), fontsize=9.5, color=charts.MUTED, va="top")
+    head.text(0.02, top(HEAD_TOP_IN), score(g.balance), fontsize=30, weight="bold", color=charts.INK, va="top")
+    head.text(0.14, top(HEAD_TOP_IN + 0.05), "balance\nout of 100", fontsize=8, color=charts.MUTED, va="top")
+    head.text(SUMMARY_X, top(HEAD_TOP_IN), "\n".join(lines), fontsize=BODY_FONT, color=charts.INK, va="top",
+              linespacing=BODY_SPACING)
     chart.suptitle("Who spoke how much", x=0.02, ha="left", fontsize=11, weight="bold", color=charts.INK)
     charts.draw_shares(report, chart)
     measured = g.overlap_measured  # not measured: "–" in the cells, and the notes above say why

@@ -9,11 +9,21 @@ from tracker.reports.figures import Report
 
 
 def when(iso: str | None) -> str:
-    """A stored UTC time as people read it, in this machine's time zone: ``Tue 5 May 2026, 09:30``."""
+    """A stored UTC time as people read it, in this machine's time zone, which it names:
+    ``Tue 5 May 2026, 09:30 CEST`` (``UTC+05:30`` for a zone without an abbreviation)."""
     if not iso:
         return "–"
     t = datetime.fromisoformat(iso).astimezone()
-    return f"{t:%a} {t.day} {t:%b %Y, %H:%M}"
+    return f"{t:%a} {t.day} {t:%b %Y, %H:%M} {zone(t)}"
+
+
+def zone(t: datetime) -> str:
+    """``t``'s time zone as printed: its abbreviation (``CEST``, ``UTC``), else its offset (``UTC+05:30``)."""
+    name = t.tzname() or ""
+    if name[:1].isalpha():
+        return name
+    offset = f"{t:%z}"  # +0530
+    return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
 
 
 def clock(s: float) -> str:

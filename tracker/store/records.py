@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from tracker.segments import Phase, Profile, SpeakerSegment
+from tracker.segments import Correction, Phase, Profile, SpeakerSegment
 
 MAX_TITLE_CHARS = 120
 END_REASONS = ("ended", "interrupted", "analysed", "silence")
@@ -66,6 +66,7 @@ class MeetingInfo:
     dropped_blocks: int = 0  # audio blocks lost because the pipeline fell behind
     removed_people: int = 0  # people deleted on request since the meeting
     overlap_measured: bool | None = None  # the engine could see two people at once; None: not recorded (older meetings)
+    engine: str | None = None  # the engine that made the figures ("neural", "lite", ...); None: not recorded (older meetings)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class MeetingRecord:
     names: dict[int, str] = field(default_factory=dict)  # voice id -> name
     expected: list[str] = field(default_factory=list)  # roster names with no voice
     phases: list[Phase] = field(default_factory=list)
+    corrections: list[Correction] = field(default_factory=list)  # names and merges made by hand, in order
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,16 @@ class LiveChange:
     people: tuple[dict[int, str], list[str]] | None = None  # (names, roster) when changed
     phases: list[Phase] | None = None  # when changed
     end_reason: str = "ended"  # stored with ended_at; "silence": ended by the room after no one spoke
+    corrections: Sequence[Correction] = ()  # made by hand since the last flush (appended to the stored ones)
 
 
 _COLUMNS = ("id, title, series, room, source, started_at, ended_at, end_reason, sample_rate, clock_samples, "
-            "heartbeat_at, dropped_blocks, removed_people, overlap_measured")
+            "heartbeat_at, dropped_blocks, removed_people, overlap_measured, engine")
 
 
 def _info(row: Sequence[object]) -> MeetingInfo:
-    measured = row[-1]
-    return MeetingInfo(*row[:-1], None if measured is None else bool(measured))  # type: ignore[arg-type, call-arg]
+    measured, engine = row[-2], row[-1]
+    return MeetingInfo(*row[:-2], None if measured is None else bool(measured), engine)  # type: ignore[arg-type, call-arg]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -110,11 +113,24 @@ def _info(row: Sequence[object]) -> MeetingInfo:
 def insert_meeting(conn: sqlite3.Connection, info: MeetingInfo) -> None:
     if info.end_reason is not None and info.end_reason not in END_REASONS:
         raise ValueError(f"end_reason expected one of {END_REASONS}, got {info.end_reason!r}")
-    conn.execute(f"INSERT INTO meetings ({_COLUMNS.removesuffix(', overlap_measured')}) VALUES ({', '.join('?' * 13)})", (
+    conn.execute(f"INSERT INTO meetings ({_COLUMNS.removesuffix(', overlap_measured, engine')}) VALUES ({', '.join('?' * 13)})", (
         info.id, info.title, info.series, info.room, info.source, info.started_at, info.ended_at, info.end_reason,
         info.sample_rate, info.clock_samples, info.heartbeat_at, info.dropped_blocks, info.removed_people))
     if info.overlap_measured is not None:  # NB: a column of schema 3, set apart so a row without it stays insertable
         conn.execute("UPDATE meetings SET overlap_measured = ? WHERE id = ?", (int(info.overlap_measured), info.id))
+    if info.engine is not None:  # NB: schema 4's, likewise
+        conn.execute("UPDATE meetings SET engine = ? WHERE id = ?", (info.engine, info.id))
+
+
+def _add_corrections(conn: sqlite3.Connection, meeting_id: str, corrections: Sequence[Correction]) -> None:
+    if not corrections:  # NB: so a record without any stays insertable into a store of schema 3 or older
+        return
+    first = conn.execute("SELECT coalesce(max(position) + 1, 0) FROM corrections WHERE meeting_id = ?",
+                         (meeting_id,)).fetchone()[0]
+    conn.executemany(
+        "INSERT INTO corrections (meeting_id, position, kind, speaker, name, other) VALUES (?, ?, ?, ?, ?, ?)",
+        [(meeting_id, first + k, c.kind, c.speaker, c.name, c.other) for k, c in enumerate(corrections)],
+    )
 
 
 def _write_people(conn: sqlite3.Connection, meeting_id: str, names: dict[int, str], roster: Iterable[str]) -> None:
@@ -145,6 +161,7 @@ def insert_record(conn: sqlite3.Connection, record: MeetingRecord) -> None:
     _add_segments(conn, mid, record.segments)
     _write_people(conn, mid, record.names, record.expected)
     _write_phases(conn, mid, record.phases)
+    _add_corrections(conn, mid, record.corrections)
 
 
 def apply_live(conn: sqlite3.Connection, meeting_id: str, change: LiveChange) -> None:
@@ -160,6 +177,7 @@ def apply_live(conn: sqlite3.Connection, meeting_id: str, change: LiveChange) ->
         _write_people(conn, meeting_id, *change.people)
     if change.phases is not None:
         _write_phases(conn, meeting_id, change.phases)
+    _add_corrections(conn, meeting_id, change.corrections)
     conn.execute(
         # NB: the flush that ends a meeting sets its final clock, which may be shorter: a meeting ended
         # for silence stops at its last speech.
@@ -196,8 +214,13 @@ def forget_person(conn: sqlite3.Connection, name: str) -> list[tuple[str, float]
         ).fetchone()[0]
         conn.execute("DELETE FROM segments WHERE meeting_id = ? AND speaker = ?", (meeting_id, speaker))
         conn.execute("DELETE FROM people WHERE meeting_id = ? AND speaker = ?", (meeting_id, speaker))
+        conn.execute("DELETE FROM corrections WHERE meeting_id = ? AND (speaker = ? OR other = ?)",
+                     (meeting_id, speaker, speaker))
         conn.execute("UPDATE meetings SET removed_people = removed_people + 1 WHERE id = ?", (meeting_id,))
         out.append((meeting_id, talk / rate))
+    named = [(m, k) for m, k, n in conn.execute("SELECT meeting_id, position, name FROM corrections WHERE name IS NOT NULL")
+             if n.casefold() == wanted]  # their name in the facilitator's corrections, wherever it is
+    conn.executemany("DELETE FROM corrections WHERE meeting_id = ? AND position = ?", named)
     conn.execute("DELETE FROM profiles WHERE name = ? COLLATE NOCASE", (" ".join(name.split()),))  # their voice too
     return out
 
@@ -264,7 +287,9 @@ def load_record(conn: sqlite3.Connection, meeting_id: str) -> MeetingRecord | No
     expected = [str(n) for i, n in sorted(people, key=lambda r: -r[0]) if i < 0]
     phases = [Phase(n, a, b) for n, a, b in conn.execute(
         "SELECT name, start_sample, end_sample FROM phases WHERE meeting_id = ? ORDER BY position", (meeting_id,))]
-    return MeetingRecord(_info(row), segments, names, expected, phases)
+    corrections = [Correction(*r) for r in conn.execute(
+        "SELECT kind, speaker, name, other FROM corrections WHERE meeting_id = ? ORDER BY position", (meeting_id,))]
+    return MeetingRecord(_info(row), segments, names, expected, phases, corrections)
 
 
 def load_series(conn: sqlite3.Connection, series: str) -> list[MeetingRecord]:

@@ -31,8 +31,8 @@ log = logging.getLogger("talktime")
 
 T = TypeVar("T")
 STORE_FILE = "meetings.sqlite"
-SCHEMA_VERSION = 3  # PRAGMA user_version of the schema below (1: meetings only; 2: + voice profiles;
-# 3: + whether the meeting's engine could see overlap)
+SCHEMA_VERSION = 4  # PRAGMA user_version of the schema below (1: meetings only; 2: + voice profiles;
+# 3: + whether the meeting's engine could see overlap; 4: + the engine's name and the facilitator's corrections)
 BUSY_TIMEOUT_S = 5.0  # seconds a write waits for another program's lock before giving up
 Reason = Literal["locked", "corrupt", "full", "unwritable", "version", "other"]
 
@@ -97,7 +97,21 @@ CREATE UNIQUE INDEX profiles_by_name ON profiles (name COLLATE NOCASE, model);
 SCHEMA_V3 = """
 ALTER TABLE meetings ADD COLUMN overlap_measured INTEGER
 """
-MIGRATIONS = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3}  # schema version -> what takes the previous version to it
+# engine: the name of the engine that made the meeting's figures ("neural", "lite", "pyannote",
+# "hybrid:neural+neural"), NULL for meetings stored before it was recorded.
+SCHEMA_V4 = """
+ALTER TABLE meetings ADD COLUMN engine TEXT;
+CREATE TABLE corrections (
+    meeting_id TEXT NOT NULL REFERENCES meetings (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,          -- in the order they were made
+    kind TEXT NOT NULL CHECK (kind IN ('name', 'merge')),
+    speaker INTEGER NOT NULL,           -- the voice named (roster place if < 0), or the voice kept by a merge
+    name TEXT,                          -- the name given; for a merge, what the merged voice was called
+    other INTEGER,                      -- the voice merged into speaker (merge only)
+    PRIMARY KEY (meeting_id, position)
+) STRICT
+"""
+MIGRATIONS = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4}  # schema version -> what takes the previous version to it
 
 
 class StoreError(Exception):
