@@ -89,12 +89,6 @@ def _table(table_id: str, header: Sequence[str], rows: Iterable[str], *, num: Se
             "</table></div>")
 
 
-def _balance_class(b: float | None) -> str:
-    if b is None:
-        return ""
-    return "good" if b >= 0.8 else "fair" if b >= 0.6 else "uneven" if b >= 0.4 else "bad"
-
-
 def _people(report: Report) -> str:
     col = charts.colors(report)
     rows = []
@@ -184,7 +178,7 @@ def render_html(report: Report) -> str:
     body = f"""<main>
 <header><p class="kicker">talktime · meeting report</p><h1>{escape(info.title)}</h1>
 <p class="meta">{escape(" · ".join(meta))}</p></header>
-<section class="score"><div class="balance {_balance_class(g.balance)}"><b id="balance" data-value="{balance_value}">{score(g.balance)}</b>
+<section class="score"><div class="balance {g.band or ""}"><b id="balance" data-value="{balance_value}">{score(g.balance)}</b>
 <small>balance out of 100</small></div>
 <ul class="reading">{"".join(f"<li>{escape(s)}</li>" for s in report.reading)}</ul></section>
 {notes}
