@@ -389,6 +389,7 @@ class DisplayView:
     reading: str  # the score in words (or too_early)
     equal_percent: int | None  # an equal share as a whole percent
     figures: list[tuple[str, str]]  # the Figures panel: (what, value as shown)
+    timeline_s: float  # the timeline is drawn from 0 to this many seconds
     ticks: list[tuple[float, str]]  # the timeline's axis: (seconds, clock)
     phase_now: str  # "now: brainstorm (3:02)", or ""
     report_meeting_id: str | None  # whose report the page offers: this meeting once ended, else the previous one early on
@@ -416,9 +417,12 @@ def too_early(*, clock_s: float, ended: bool, config: ViewConfig) -> str | None:
     return f"too early to tell (first {span})"
 
 
+MIN_TIMELINE_S = 10.0  # a meeting's first seconds are drawn on a timeline this long
+
+
 def timeline_ticks(clock_s: float, count: int) -> list[tuple[float, str]]:
     """Times labelled under the timeline: a round step giving at most about ``count`` labels."""
-    total = max(clock_s, 10.0)
+    total = max(clock_s, MIN_TIMELINE_S)
     step = next((st for st in TICK_STEPS_S if st >= total / count), TICK_STEPS_S[-1])
     return [(float(t), clock(t)) for t in range(0, int(total) + 1, step)]
 
@@ -489,6 +493,7 @@ def display_view(
         reading=group.reading if judged else early or group.reading,
         equal_percent=None if not group.people else round(100 / group.people),
         figures=figure_rows(people, group, paused_s=paused_s, call=call),
+        timeline_s=max(clock_s, MIN_TIMELINE_S),
         ticks=timeline_ticks(clock_s, config.timeline_ticks),
         phase_now=f"now: {current.name} ({clock(current.duration_s)})" if current else "",
         report_meeting_id=report,
