@@ -170,6 +170,7 @@ function renderTabs(s) {
     });
     if (ui.view.startsWith("phase:") && Number(ui.view.slice(6)) >= s.phases.length) ui.view = "total";
   }
+  $("views").querySelector('[data-view="recent"]').textContent = s.display.recent_label;
   $("views").querySelectorAll("button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.view === ui.view)));
 }
 

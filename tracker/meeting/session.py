@@ -487,7 +487,8 @@ class MeetingSession:
             from_profile=from_profile,
             display=display_view(people, summary.group, phases, clock_s=clock_s, status=st.status,
                                  input_status=input_status, meeting_id=self.id, previous_meeting_id=self.previous_id,
-                                 config=self.view, paused_s=seconds(self.input.paused_samples), call=self._call_state()),
+                                 config=self.view, paused_s=seconds(self.input.paused_samples), call=self._call_state(),
+                                 recent_s=self.pipeline.accountant.config.recent_s),
         )
 
 

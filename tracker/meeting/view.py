@@ -393,6 +393,7 @@ class DisplayView:
     ticks: list[tuple[float, str]]  # the timeline's axis: (seconds, clock)
     phase_now: str  # "now: brainstorm (3:02)", or ""
     report_meeting_id: str | None  # whose report the page offers: this meeting once ended, else the previous one early on
+    recent_label: str = "Last 10 min"  # the tab of the recent figures (``AccountingConfig.recent_s``)
 
 
 def is_counting(status: str, input_status: str) -> bool:
@@ -471,6 +472,7 @@ def display_view(
     config: ViewConfig,
     paused_s: float = 0.0,
     call: str | None = None,
+    recent_s: float = AccountingConfig.recent_s,
 ) -> DisplayView:
     """Everything the page shows besides the rows, as it is shown."""
     ended = status == "ended"
@@ -497,4 +499,5 @@ def display_view(
         ticks=timeline_ticks(clock_s, config.timeline_ticks),
         phase_now=f"now: {current.name} ({clock(current.duration_s)})" if current else "",
         report_meeting_id=report,
+        recent_label=f"Last {duration(recent_s) if recent_s < 60 else f'{recent_s / 60:g} min'}",
     )
