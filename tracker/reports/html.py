@@ -101,7 +101,7 @@ def _people(report: Report) -> str:
             f'{" <span class=muted>(remote)</span>" if p.remote else ""}</td>'
             + _td(clock(p.talk_time_s), p.talk_time_s, num=True) + _td(f"{report.percent_of(p.id)}%", p.share, num=True)
             + _td(ratio, p.of_equal_share, num=True) + _td(str(p.turns), p.turns, num=True)
-            + _td(f"{p.longest_turn_s:.0f} s", p.longest_turn_s, num=True)
+            + _td(p.longest_turn, p.longest_turn_s, num=True)
             + _td(overlap(p.overlap_s), p.overlap_s, num=True)
             + _td(count(p.interruptions_made), p.interruptions_made, num=True)
             + _td(count(p.interruptions_suffered), p.interruptions_suffered, num=True) + "</tr>"
