@@ -107,7 +107,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from tracker.reports.text import score  # the 0-100 balance of the dashboard, reports and `meetings`
 
     overlap = f"{g.overlap_s:.1f}s" if g.overlap_measured else "not measured (this engine hears one voice at a time)"
-    print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {overlap}; "
+    from tracker.stages.display import shown_silence  # speech + silence read as the length, as on the dashboard
+
+    print(f"speech {_fmt_time(g.speech_s)}, silence {shown_silence(g.duration_s, g.speech_s, g.silence_s)}, overlap {overlap}; "
           f"{g.people} people; balance {score(g.balance)}: {g.reading}")
     if args.rttm:
         with open(args.rttm, "w") as f:

@@ -16,7 +16,7 @@ from tracker.meeting.view import PersonFigures, PhaseView, ViewConfig, people_vi
 from tracker.reports.sinks import rounded
 from tracker.store.records import MeetingInfo, MeetingRecord
 from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name
-from tracker.stages.display import clock, duration, whole_percents
+from tracker.stages.display import clock, duration, equal_percent, score, whole_percents
 
 __all__ = ["PersonFigures", "Report", "build_report", "report_dict", "whole_percents"]  # the last: its home is stages.display
 
@@ -116,12 +116,12 @@ def plain_reading(group: GroupStats, people: Sequence[PersonFigures], monologues
     out = []
     if group.balance is None:
         return ["Not enough speech to judge the balance."]
-    out.append(f"Balance {round(100 * group.balance)} out of 100: {group.reading}.")
+    out.append(f"Balance {score(group.balance)} out of 100: {group.reading}.")
     counted = [p for p in people if p.present]
     top = max(counted, key=lambda p: p.share)
     if top.of_equal_share is not None:
         out.append(f"{top.name} spoke most: {top.percent}% of the talk, {top.of_equal_share:.1f} times an "
-                   f"equal share ({round(100 / group.people)}% each for {group.people} people).")
+                   f"equal share ({equal_percent(group.people)}% each for {group.people} people).")
     remote = [p for p in counted if p.remote]
     split = room_and_remote(counted)
     if remote and split is not None:
@@ -231,8 +231,8 @@ def trend_reading(points: Sequence[TrendPoint]) -> str | None:
     mean = sum(before) / len(before)
     diff = now - mean
     how = "more balanced than" if diff >= TREND_STEP else "less balanced than" if diff <= -TREND_STEP else "about as balanced as"
-    return (f"Balance {round(100 * now)} this time: {how} the {len(before)} earlier meeting"
-            f"{'s' if len(before) > 1 else ''} of this series (average {round(100 * mean)}).")
+    return (f"Balance {score(now)} this time: {how} the {len(before)} earlier meeting"
+            f"{'s' if len(before) > 1 else ''} of this series (average {score(mean)}).")
 
 
 SCHEMA = "talktime.report/3"  # 3: per-person figures as the dashboard shows them (percent, kind, text); 2: overlap

@@ -62,6 +62,11 @@ def percent(x: float | None) -> str:
     return "–" if x is None else f"{round(100 * x)}%"
 
 
+def equal_percent(people: int) -> int | None:
+    """An equal share of ``people`` as a whole percent (25 for 4), None for nobody."""
+    return round(100 / people) if people > 0 else None
+
+
 def clock(s: float) -> str:
     """Seconds as a clock: ``0:44``, ``12:05``, ``1:02:03`` (rounded to the second as Python's round)."""
     m, sec = divmod(max(0, int(round(s))), 60)
