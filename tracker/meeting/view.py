@@ -1,7 +1,10 @@
 """What a live meeting looks like to the room: per-person figures with flags, phases and a timeline.
 
-Pure functions over an ``Accountant``'s figures (no threads, no I/O). Times are seconds since the
-start of the meeting's stream, derived from sample counts.
+Pure functions over an ``Accountant``'s figures (no threads, no I/O), plus ``ShownFigures``, what a
+live meeting showed last. Times are seconds since the start of the meeting's stream, derived from
+sample counts. Everything the dashboard shows is decided here, as it is shown (whole percents,
+clocks, words, flags, the rows' order; formatting rules from ``tracker.stages.display``): the page
+renders it, and the report uses the same ``PersonFigures``.
 """
 
 from __future__ import annotations
