@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from tracker.store.storage import MeetingStore
 
 def _fmt_time(s: float) -> str:
-    m, sec = divmod(int(round(s)), 60)
-    return f"{m}:{sec:02d}"
+    from tracker.stages.display import clock  # the dashboard's and the report's clock
+
+    return clock(s)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -74,8 +75,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             "expected a recording of people talking"
         )
     g = result.summary.group
+    from tracker.meeting.view import ViewConfig, people_view, room_and_remote
+
+    # The whole percents the dashboard and the report show (the people counted add up to 100).
+    shown = people_view(result.summary, clock_s=result.duration_s, config=ViewConfig(), counting=False, final=True,
+                        whole_meeting=True)
+    percents = {p.id: p.percent for p in shown}
     rows = [
-        [s.name, _fmt_time(s.talk_time_s), f"{100 * s.share:.1f}%", str(s.turns), f"{s.longest_turn_s:.1f}s",
+        [s.name, _fmt_time(s.talk_time_s), "–" if percents.get(s.id) is None else f"{percents[s.id]}%", str(s.turns),
+         f"{s.longest_turn_s:.1f}s",
          "not measured" if s.overlap_s is None else f"{s.overlap_s:.1f}s",
          "-" if s.interruptions_made is None else str(s.interruptions_made),
          "-" if s.interruptions_suffered is None else str(s.interruptions_suffered)]
@@ -94,12 +102,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
           + _speed(result.duration_s, result.elapsed_s))
     print(table(rows, header))
     if args.call is not None:
-        remote = sum(s.share for s in result.summary.speakers if s.present and is_remote(s.id))
-        print(f"in the room {100 * (1 - remote):.0f}% of the talk, remote {100 * remote:.0f}%")
+        split = room_and_remote(shown)
+        if split is not None:
+            print(f"in the room {split[0]}% of the talk, remote {split[1]}%")
     from tracker.reports.text import score  # the 0-100 balance of the dashboard, reports and `meetings`
 
     overlap = f"{g.overlap_s:.1f}s" if g.overlap_measured else "not measured (this engine hears one voice at a time)"
-    print(f"speech {_fmt_time(g.speech_s)}, silence {_fmt_time(g.silence_s)}, overlap {overlap}; "
+    from tracker.stages.display import shown_silence  # speech + silence read as the length, as on the dashboard
+
+    print(f"speech {_fmt_time(g.speech_s)}, silence {shown_silence(g.duration_s, g.speech_s, g.silence_s)}, overlap {overlap}; "
           f"{g.people} people; balance {score(g.balance)}: {g.reading}")
     if args.rttm:
         with open(args.rttm, "w") as f:

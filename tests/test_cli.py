@@ -53,6 +53,13 @@ def test_analyze_prints_a_table_and_writes_rttm_and_json(tmp_path: Path) -> None
     assert {"speakers", "group", "segments", "file"} <= set(data)
     assert f"; balance {round(100 * data['group']['balance'])}: " in lines[-1]  # 0-100, as on the dashboard
     assert sum(s["share"] for s in data["speakers"]) == pytest.approx(1.0)
+    # The share column: the whole percents the dashboard and the report show, adding up to 100.
+    from tracker.stages.display import whole_percents
+
+    counted = [s for s in data["speakers"] if s["present"]]
+    shown = {r.split()[0] + " " + r.split()[1]: r.split()[3] for r in lines[3:] if r.startswith("Guest ")}
+    assert [shown[s["name"]] for s in counted] == [f"{p}%" for p in whole_percents([s["share"] for s in counted])]
+    assert sum(int(shown[s["name"]].rstrip("%")) for s in counted) == 100
     assert "overlap_measured" in data["group"]
     assert all({"overlap_s", "interruptions_made", "interruptions_suffered"} <= set(s) for s in data["speakers"])
     seg_total = sum(s["end_s"] - s["start_s"] for s in data["segments"])

@@ -1,11 +1,11 @@
 // talktime dashboard: renders the meeting state pushed over /ws; the facilitator's controls call /api.
+// The page holds no rule of its own: percents, clocks, bands, words, flags and the rows' order all
+// come in the state (tracker/meeting/view.py); this file only puts them on the screen.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const PALETTE = ["#4e9cff", "#ff9f43", "#2ed573", "#ff6b9a", "#b197fc", "#ffd32a", "#1dd1c1", "#ff7f50",
                  "#74c0fc", "#d3f261", "#e599f7", "#63e6be"];
-const STATUS_TEXT = { ready: "waiting to start", running: "live", paused: "paused", ended: "ended" };
-const SPEAKING_NOW_S = 2;  // "speaking now": heard within this many seconds (the page gets a state every 0.1-0.4 s)
 
 const ui = {
   snap: null,          // the newest state
@@ -18,7 +18,6 @@ const ui = {
   rows: new Map(),     // speaker id -> row elements
   colors: new Map(),   // speaker id -> colour
   tabsKey: "",
-  warmupS: 0,          // seconds before anyone is flagged (hello.warmup_s, the server's --warmup-s)
 };
 
 // ----------------------------------------------------------------------------- formatting
@@ -27,7 +26,7 @@ function colorOf(id) { return ui.colors.get(id) || "#5b6673"; }
 
 function assignColors(s) {
   // A voice keeps its colour; a new one gets the first colour no present voice has.
-  const present = s.speakers.filter((p) => p.id >= 0 && p.present).sort((a, b) => a.id - b.id);
+  const present = s.speakers.filter((p) => p.kind !== "roster" && p.present).sort((a, b) => a.id - b.id);
   const live = new Set(present.map((p) => p.id));
   for (const id of ui.colors.keys()) if (!live.has(id)) ui.colors.delete(id);
   for (const p of present) {
@@ -35,65 +34,6 @@ function assignColors(s) {
     const used = new Set(ui.colors.values());
     ui.colors.set(p.id, PALETTE.find((c) => !used.has(c)) || PALETTE[p.id % PALETTE.length]);
   }
-}
-
-function roundHalfEven(x) {
-  // Python's round(), which the report uses (tracker/reports/charts.py _minutes): 0.5 -> 0, 1.5 -> 2, 2.5 -> 2.
-  const f = Math.floor(x), d = x - f;
-  return d > 0.5 ? f + 1 : d < 0.5 ? f : f % 2 === 0 ? f : f + 1;
-}
-
-function fmtClock(s) {
-  s = Math.max(0, roundHalfEven(s || 0));
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = String(s % 60).padStart(2, "0");
-  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
-}
-
-function fmtDur(s) {
-  s = roundHalfEven(s || 0);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
-}
-
-function fmtAgo(s, snap) {
-  // When a person last spoke. "speaking now" only while the meeting runs; paused or ended, the
-  // moment of the meeting they last spoke (clock_s and since_last_spoke_s share one clock).
-  if (s === null || s === undefined) return "not yet";
-  if (snap.status !== "running") return `last spoke at ${fmtClock(snap.clock_s - s)}`;
-  if (s < SPEAKING_NOW_S) return "speaking now";
-  if (s < 60) return `${roundHalfEven(s)} s ago`;
-  return `${roundHalfEven(s / 60)} min ago`;
-}
-
-const pct = (x) => (x === null || x === undefined ? "–" : `${roundHalfEven(100 * x)}%`);
-
-function wholePercents(talk) {
-  // Talk times as whole percents of their sum that add up to 100, as the report shows them
-  // (tracker/reports/figures.py whole_percents): each rounded down, the missing points to the largest
-  // remainders (ties: the earlier one). ``talk``: [id, seconds] pairs, loudest first.
-  const total = talk.reduce((n, [, t]) => n + t, 0);
-  if (!(total > 0)) return new Map(talk.map(([id]) => [id, 0]));
-  const raw = talk.map(([, t]) => (100 * t) / total);
-  const out = raw.map((r) => Math.floor(r + 1e-9));
-  const order = raw.map((_, k) => k).sort((a, b) => (raw[b] - out[b]) - (raw[a] - out[a]) || a - b);
-  order.slice(0, Math.max(0, 100 - out.reduce((n, x) => n + x, 0))).forEach((k) => { out[k] += 1; });
-  return new Map(talk.map(([id], k) => [id, out[k]]));
-}
-
-function percentsOf(people, talkOf) {
-  // id -> whole percent of the counted people's talk (they add up to 100)
-  const talk = people.map((p) => [p.id, talkOf(p)]).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-  return wholePercents(talk);
-}
-
-function warmingUp(s) {
-  // The rule the server flags people by (tracker/meeting/view.py): nobody before warmup_s.
-  return s.clock_s < ui.warmupS;
-}
-
-function tooEarly(s) {
-  const span = ui.warmupS === 60 ? "minute" : fmtDur(ui.warmupS);
-  return s.status === "ended" ? `too short to tell (under ${span === "minute" ? "a minute" : span})`
-    : `too early to tell (first ${span})`;
 }
 
 function el(tag, cls, text) {
@@ -111,7 +51,7 @@ function connect() {
   ws.onmessage = (event) => {
     const msg = JSON.parse(event.data);
     ui.lastMessage = Date.now();
-    if (msg.type === "hello") { ui.warmupS = msg.warmup_s || 0; setRole(msg.role); }
+    if (msg.type === "hello") setRole(msg.role);
     else if (msg.type === "state") render(msg.state);
   };
   ws.onclose = async () => {
@@ -146,8 +86,9 @@ async function setRole(role) {
 function render(s) {
   ui.snap = s;
   document.body.dataset.status = s.status;
-  $("clock").textContent = fmtClock(s.clock_s);
-  $("status").textContent = STATUS_TEXT[s.status] || s.status;
+  document.body.dataset.counting = String(s.display.counting);
+  $("clock").textContent = s.display.clock;
+  $("status").textContent = s.display.status_text;
   assignColors(s);
   renderBalance(s);
   renderBanners(s);
@@ -167,18 +108,11 @@ function render(s) {
   $("meeting-id").textContent = `meeting ${s.meeting_id.slice(0, 8)}`;
 }
 
-function balanceClass(b) {
-  if (b === null) return "";
-  return b >= 0.8 ? "good" : b >= 0.6 ? "fair" : b >= 0.4 ? "uneven" : "bad";
-}
-
 function renderBalance(s) {
-  // During the warm-up the score is shown but not judged, as the "Talking most" panel does.
-  const b = s.group.balance;
-  const early = b !== null && warmingUp(s);
-  $("balance").textContent = b === null ? "–" : String(roundHalfEven(100 * b));
-  $("balance").className = `balance ${early ? "" : balanceClass(b)}`;
-  $("reading").textContent = early ? tooEarly(s) : s.group.reading;
+  // During the warm-up the score is shown but not judged (no band; the reading says it is too early).
+  $("balance").textContent = s.display.balance;
+  $("balance").className = `balance ${s.display.band || ""}`;
+  $("reading").textContent = s.display.reading;
 }
 
 function renderBanners(s) {
@@ -212,12 +146,12 @@ function renderReportLinks(s) {
   // The post-meeting report (GET /api/meetings/{id}/report), offered once the meeting has ended.
   // Before the next meeting has anything to show, the previous one's report is offered instead.
   const box = $("report-links");
-  const previous = s.status !== "ended" && s.clock_s < 60 ? s.previous_meeting_id : null;
-  box.hidden = s.status !== "ended" && !previous;
+  const id = s.display.report_meeting_id;
+  box.hidden = !id;
   if (box.hidden) return;
-  $("report-which").textContent = previous ? "Report of the previous meeting:" : "Report of this meeting:";
+  $("report-which").textContent = id === s.meeting_id ? "Report of this meeting:" : "Report of the previous meeting:";
   for (const fmt of ["html", "pdf", "csv", "json"]) {
-    $(`report-${fmt}`).href = `/api/meetings/${encodeURIComponent(previous || s.meeting_id)}/report?format=${fmt}`;
+    $(`report-${fmt}`).href = `/api/meetings/${encodeURIComponent(id)}/report?format=${fmt}`;
   }
 }
 
@@ -236,19 +170,25 @@ function renderTabs(s) {
     });
     if (ui.view.startsWith("phase:") && Number(ui.view.slice(6)) >= s.phases.length) ui.view = "total";
   }
+  $("views").querySelector('[data-view="recent"]').textContent = s.display.recent_label;
   $("views").querySelectorAll("button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.view === ui.view)));
 }
 
+const NO_FIGURES = { share: 0, percent: null, time: "", provisional: 0 };
+
 function viewFigures(s) {
-  // id -> [talk_time_s, share] for the chosen view
+  // id -> {share, percent, time, provisional} for the chosen view, as the state carries them
   const out = new Map();
   if (ui.view.startsWith("phase:")) {
     const phase = s.phases[Number(ui.view.slice(6))];
-    if (phase) phase.speakers.forEach((p) => out.set(p.id, [p.talk_time_s, p.share]));
+    if (phase) phase.speakers.forEach((p) => out.set(p.id, { share: p.share, percent: p.percent, time: p.talk_time, provisional: 0 }));
     return out;
   }
   const recent = ui.view === "recent";
-  s.speakers.forEach((p) => out.set(p.id, recent ? [p.recent_talk_time_s, p.recent_share] : [p.talk_time_s, p.share]));
+  s.speakers.forEach((p) => out.set(p.id, recent
+    ? { share: p.recent_share, percent: p.recent_percent, time: p.recent_talk_time, provisional: 0 }
+    : { share: p.share, percent: p.percent, time: p.talk_time,
+        provisional: p.talk_time_s > 0 ? (p.share * p.provisional_s) / p.talk_time_s : 0 }));
   return out;
 }
 
@@ -267,29 +207,28 @@ function newRow(id) {
   const share = el("span", "share"), time = el("span", "time");
   nums.append(share, time);
   const track = el("div", "track");
-  const fill = el("div", "fill"), equal = el("div", "equal");
-  track.append(fill, equal);
+  const fill = el("div", "fill"), pending = el("div", "pending"), equal = el("div", "equal");
+  pending.title = "heard, not yet decided who said it";
+  track.append(fill, pending, equal);
   const meta = el("div", "meta");
   li.append(name, nums, track, meta);
-  return { li, name, who, badges, share, time, fill, equal, meta };
+  return { li, name, who, badges, share, time, fill, pending, equal, meta };
 }
 
 function renderBars(s) {
-  const people = s.speakers.filter((p) => p.present)
-    .sort((a, b) => (a.id < 0) - (b.id < 0) || (a.id < 0 ? b.id - a.id : a.id - b.id));
+  const people = s.speakers.filter((p) => p.present);  // in the state's order (the server ranks them)
   const figures = viewFigures(s);
   const equal = s.equal_share || 0;
-  const top = Math.max(0, ...people.map((p) => (figures.get(p.id) || [0, 0])[1]));
+  const top = Math.max(0, ...people.map((p) => (figures.get(p.id) || NO_FIGURES).share));
   const scale = Math.max(top, equal * 1.25, 0.01) * 1.05;
-  const percents = percentsOf(people, (p) => (figures.get(p.id) || [0, 0])[0]);
-  $("equal-share").textContent = equal ? `(${pct(equal)} each for ${s.group.people})` : "";
+  $("equal-share").textContent = equal ? `(${s.display.equal_percent}% each for ${s.group.people})` : "";
   const list = $("bars");
   const seen = new Set();
   people.forEach((p) => {
     seen.add(p.id);
     let row = ui.rows.get(p.id);
     if (!row) { row = newRow(p.id); ui.rows.set(p.id, row); }
-    updateRow(row, p, figures.get(p.id) || [0, 0], equal, scale, percents.get(p.id));
+    updateRow(row, p, figures.get(p.id) || NO_FIGURES, equal, scale);
   });
   for (const [id, row] of ui.rows) if (!seen.has(id)) { row.li.remove(); ui.rows.delete(id); }
   if (ui.editing === null) {
@@ -298,29 +237,33 @@ function renderBars(s) {
   $("no-voices").hidden = people.length > 0;
   const phantoms = s.speakers.filter((p) => !p.present);
   $("phantoms").hidden = phantoms.length === 0;
-  const shown = phantoms.slice(0, 4).map((p) => `${p.name} (${fmtDur(p.talk_time_s)})`);
+  const shown = phantoms.slice(0, 4).map((p) => `${p.name} (${p.talk_time})`);
   if (phantoms.length > 4) shown.push(`${phantoms.length - 4} more`);
   $("phantoms").textContent = phantoms.length
     ? `Brief voices, not counted: ${shown.join(", ")}. If one is a person here, merge it into their voice.`
     : "";
 }
 
-function updateRow(row, p, [talk, share], equal, scale, percent) {
+function updateRow(row, p, f, equal, scale) {
   row.li.classList.toggle("expected", p.expected);
   if (ui.editing !== p.id) row.who.textContent = p.name;
-  row.share.textContent = percent === undefined ? pct(share) : `${percent}%`;
-  row.time.textContent = fmtDur(talk);
-  row.fill.style.width = `${(100 * share) / scale}%`;
+  row.share.textContent = f.percent === null || f.percent === undefined ? "–" : `${f.percent}%`;
+  row.time.textContent = f.time;
+  // Decided talk solid, talk not yet decided lighter after it (the shown figure never goes back).
+  row.fill.style.width = `${(100 * (f.share - f.provisional)) / scale}%`;
   row.fill.style.background = colorOf(p.id);
+  row.pending.style.left = row.fill.style.width;
+  row.pending.style.width = `${(100 * f.provisional) / scale}%`;
+  row.pending.style.background = colorOf(p.id);
+  row.pending.hidden = !(f.provisional > 0);
   row.equal.style.left = `${(100 * equal) / scale}%`;
   row.equal.hidden = !equal;
   const badges = [];
   if (p.quiet) badges.push(["badge ask", "Ask them"]);
   if (p.dominant) badges.push(["badge dom", "Dominating"]);
   if (p.remote) badges.push(["badge remote", "Remote"]);
-  const fromProfile = ((ui.snap && ui.snap.from_profile) || []).includes(p.id);
-  if (fromProfile) badges.push(["badge profile", "Voice profile"]);
-  const canKeep = ui.role === "facilitator" && p.id >= 0 && !p.remote && !fromProfile && !/^Guest \d+$/.test(p.name);
+  if (p.kind === "profile") badges.push(["badge profile", "Voice profile"]);
+  const canKeep = ui.role === "facilitator" && p.kind === "named";
   const key = badges.map((b) => b[1]).join("|") + (canKeep ? "|keep" : "");
   if (row.badges.dataset.key !== key) {
     row.badges.dataset.key = key;
@@ -329,15 +272,13 @@ function updateRow(row, p, [talk, share], equal, scale, percent) {
   }
   row.meta.textContent = p.expected
     ? "on the roster · counts at zero until they speak"
-    : `${p.turns} turn${p.turns === 1 ? "" : "s"} · longest ${fmtDur(p.longest_turn_s)} · ${fmtAgo(p.since_last_spoke_s, ui.snap)}`
-      + overlapNote(p);
+    : `${p.turns} turn${p.turns === 1 ? "" : "s"} · longest ${p.longest_turn} · ${p.last_spoke}` + overlapNote(p);
 }
 
 function overlapNote(p) {
-  // The server's figures; null when the engine cannot see two people at once (the Overlap row says so).
-  if (p.overlap_s === null || p.overlap_s === undefined) return "";
-  return ` · overlap ${fmtDur(p.overlap_s)} · interrupted others ${p.interruptions_made}×,`
-    + ` was interrupted ${p.interruptions_suffered}×`;
+  // null when the engine cannot see two people at once (the Overlap row says so).
+  if (p.overlap === null || p.overlap === undefined) return "";
+  return ` · overlap ${p.overlap} · interrupted others ${p.interruptions_made}×, was interrupted ${p.interruptions_suffered}×`;
 }
 
 function renderFlags(s) {
@@ -345,50 +286,16 @@ function renderFlags(s) {
   const dominant = s.speakers.filter((p) => p.dominant);
   const item = (name, note) => { const li = el("li"); li.append(el("span", "", name), el("span", "", note)); return li; };
   $("quiet").replaceChildren(...quiet.map((p) => item(p.name, p.quiet)));
-  const percents = percentsOf(s.speakers.filter((p) => p.present), (p) => p.talk_time_s);
-  $("dominant").replaceChildren(...dominant.map((p) => item(p.name, `${percents.has(p.id) ? `${percents.get(p.id)}%` : pct(p.share)} of the talk`)));
+  $("dominant").replaceChildren(...dominant.map((p) => item(p.name, `${p.percent}% of the talk`)));
   $("quiet-none").hidden = quiet.length > 0;
   $("dominant-none").hidden = dominant.length > 0;
-  const early = warmingUp(s);
-  const why = tooEarly(s);
-  $("quiet-none").textContent = early ? `Nobody yet: ${why}.` : "Nobody has been left out so far.";
-  $("dominant-none").textContent = early ? `Nobody yet: ${why}.` : "Nobody is dominating.";
-}
-
-function fmtSilence(g) {
-  // As the report shows it (tracker/reports/text.py score_rows): when speech and silence make up the whole
-  // length, silence is the shown length minus the shown speech, so 0:44 + 0:05 reads 0:49.
-  if (Math.abs(g.speech_s + g.silence_s - g.duration_s) < 0.01) {
-    return fmtClock(Math.max(0, roundHalfEven(g.duration_s) - roundHalfEven(g.speech_s)));
-  }
-  return fmtClock(g.silence_s);
+  const why = s.display.too_early;
+  $("quiet-none").textContent = why ? `Nobody yet: ${why}.` : "Nobody has been left out so far.";
+  $("dominant-none").textContent = why ? `Nobody yet: ${why}.` : "Nobody is dominating.";
 }
 
 function renderFigures(s) {
-  const g = s.group;
-  const counted = s.speakers.filter((p) => p.present);
-  const turns = s.speakers.reduce((n, p) => n + (p.present ? p.turns : 0), 0);
-  const longest = s.speakers.filter((p) => p.present).sort((a, b) => b.longest_turn_s - a.longest_turn_s)[0];
-  const rows = [
-    ["People counted", String(g.people)],
-    ["Worth this many equal voices", g.effective_speakers === null ? "–" : g.effective_speakers.toFixed(1)],
-    ["Top speaker's share", g.top_share === null || !counted.length ? pct(g.top_share)
-      : `${Math.max(...percentsOf(counted, (p) => p.talk_time_s).values())}%`],
-    ["Turns", String(turns)],
-    ["Longest monologue", longest && longest.longest_turn_s ? `${fmtDur(longest.longest_turn_s)} (${longest.name})` : "–"],
-    ["Speech", fmtClock(g.speech_s)],
-    ["Silence", `${fmtSilence(g)} (${pct(g.duration_s ? g.silence_s / g.duration_s : null)})`],
-    ["Overlap", g.overlap_measured === false ? "not measured (this engine hears one voice at a time)" : fmtDur(g.overlap_s)],
-  ];
-  if (s.input.paused_s > 0) rows.push(["Paused (not counted)", fmtClock(s.input.paused_s)]);
-  if (s.input.call !== null && s.input.call !== undefined) {
-    // Hybrid meeting: the people on the call are the ones most easily talked over.
-    const remote = counted.filter((p) => p.remote).reduce((n, p) => n + p.share, 0);
-    const nRemote = counted.filter((p) => p.remote).length;
-    rows.push(["In the room", `${pct(counted.length ? 1 - remote : null)} of the talk (${counted.length - nRemote} people)`]);
-    rows.push(["Remote", `${pct(counted.length ? remote : null)} of the talk (${nRemote} people)`]);
-    if (s.input.call !== "ok") rows.push(["Call audio", s.input.call]);
-  }
+  const rows = s.display.figures;
   const list = $("figures");
   const key = JSON.stringify(rows);
   if (list.dataset.key === key) return;
@@ -398,14 +305,9 @@ function renderFigures(s) {
 
 // ----------------------------------------------------------------------------- timeline
 
-function niceStep(total, px) {
-  const target = total / Math.max(2, px / 90);
-  return [5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600].find((st) => st >= target) || 7200;
-}
-
 function renderTimeline(s) {
   const canvas = $("timeline");
-  const people = s.speakers.filter((p) => p.id >= 0 && p.present).sort((a, b) => a.id - b.id);
+  const people = s.speakers.filter((p) => p.kind !== "roster" && p.present).sort((a, b) => a.id - b.id);
   const css = getComputedStyle(document.documentElement);
   const rem = parseFloat(css.fontSize);
   const laneH = Math.round(rem * 1.5), axisH = Math.round(rem * 1.4), top = Math.round(rem * 1.2);
@@ -424,7 +326,7 @@ function renderTimeline(s) {
   ctx.textBaseline = "middle";
   const labelW = Math.min(width * 0.3, Math.max(60, ...people.map((p) => ctx.measureText(p.name).width + 12)));
   const plotW = Math.max(10, width - labelW - 8);
-  const total = Math.max(s.clock_s, 10);
+  const total = s.display.timeline_s;
   const x = (t) => labelW + (plotW * t) / total;
   const lane = new Map(people.map((p, i) => [p.id, i]));
   people.forEach((p, i) => {
@@ -449,14 +351,13 @@ function renderTimeline(s) {
     ctx.stroke();
     ctx.fillText(ph.name, x(ph.start_s) + 4, top / 2, Math.max(30, plotW - (x(ph.start_s) - labelW) - 4));
   });
-  const step = niceStep(total, plotW);
   ctx.fillStyle = "#8b97a3";
   const axisY = top + Math.max(1, people.length) * laneH + axisH / 2;
-  for (let t = 0; t <= total; t += step) {
-    ctx.fillText(fmtClock(t), Math.min(x(t), width - 40), axisY);
-  }
-  const current = s.phases.find((p) => p.end_s === null);
-  $("phase-now").textContent = current ? `now: ${current.name} (${fmtClock(current.duration_s)})` : "";
+  const ticks = s.display.ticks;
+  const apart = ticks.length > 1 ? x(ticks[1][0]) - x(ticks[0][0]) : plotW;
+  const every = Math.max(1, Math.ceil(60 / Math.max(1, apart)));  // a narrow screen labels every other one
+  ticks.forEach(([t, label], k) => { if (k % every === 0) ctx.fillText(label, Math.min(x(t), width - 40), axisY); });
+  $("phase-now").textContent = s.display.phase_now;
 }
 
 // ----------------------------------------------------------------------------- controls
@@ -532,7 +433,7 @@ function renderControls(s) {
   });
   document.querySelector("[data-phase-end]").disabled = ended || !current;
   $("phase-form").querySelectorAll("input, button").forEach((x) => { x.disabled = ended; });
-  const voices = s.speakers.filter((p) => p.id >= 0);
+  const voices = s.speakers.filter((p) => p.kind !== "roster");
   const expected = s.speakers.filter((p) => p.expected);
   const key = JSON.stringify([voices.map((p) => [p.id, p.name]), expected.map((p) => [p.id, p.name])]);
   if ($("merge-form").dataset.key === key) return;

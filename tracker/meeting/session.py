@@ -31,10 +31,14 @@ from tracker.audio import SAMPLE_RATE, seconds
 from tracker.sources.live import LiveInput, file_opener, microphone_opener
 from tracker.segments import Correction, Phase
 from tracker.meeting.view import (
-    PersonView,
+    DisplayView,
+    PersonFigures,
     PhaseView,
+    ShownFigures,
     ViewConfig,
+    display_view,
     equal_share,
+    is_counting,
     people_view,
     phase_views,
     timeline_view,
@@ -51,7 +55,7 @@ Status = Literal["ready", "running", "paused", "ended"]
 EndReason = Literal["ended", "silence"]  # the facilitator (or shutdown) ended it; nobody spoke for too long
 log = logging.getLogger("talktime")
 MAX_NAME_CHARS = 60
-STATE_SCHEMA = "talktime.state/2"  # 2: per-person overlap and interruptions, group.overlap_measured (1: no field)
+STATE_SCHEMA = "talktime.state/3"  # 3: figures as shown (display, per-person text, kind, percents, provisional_s)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -98,7 +102,7 @@ class MeetingSnapshot:
     previous_meeting_id: str | None  # the room's meeting before this one (its report stays available)
     clock_s: float  # counted meeting time (pauses excluded)
     input: InputView
-    speakers: list[PersonView]
+    speakers: list[PersonFigures]  # in the order the page lists them
     group: GroupStats
     equal_share: float | None
     too_many_people: bool
@@ -108,6 +112,7 @@ class MeetingSnapshot:
     version: int  # increases with every change
     changed_at: float  # wall time (time.time()) of the last change, for latency measurements
     from_profile: list[int] = field(default_factory=list)  # voice ids whose name came from a voice profile
+    display: DisplayView | None = None  # everything else as the page shows it (tracker/meeting/view.py)
     schema: str = STATE_SCHEMA  # what the fields are; changes when they change (docs/dashboard.md)
 
 
@@ -157,6 +162,7 @@ class MeetingSession:
         self.pipeline = pipeline
         self.input = live_input
         self.view = view or ViewConfig()
+        self._shown = ShownFigures()  # the rows' order and shown talk, kept from one snapshot to the next
         self.autostart = autostart and onset is None
         self.onset = onset
         self.previous_id = previous_id
@@ -457,9 +463,12 @@ class MeetingSession:
             summary = acc.summary()
             clock_samples = acc.clock_samples
             clock_s = seconds(clock_samples)
-            people = people_view(summary, clock_s=clock_s, config=self.view)
-            present = [p.id for p in people if p.present]
             from_profile = sorted(self.pipeline.known.from_profile) if self.pipeline.known is not None else []
+            input_status = self.input.status if self.runner.error is None else "pipeline failed"
+            people = people_view(summary, clock_s=clock_s, config=self.view, recent_s=acc.config.recent_s,
+                                 counting=is_counting(st.status, input_status),
+                                 final=st.status == "ended", from_profile=from_profile, shown=self._shown)
+            present = [p.id for p in people if p.present]
             phases = phase_views(acc, st.phases, people=present, clock_samples=clock_samples)
             timeline = timeline_view(
                 acc, gap_s=self.view.timeline_gap_s, clock_samples=clock_samples, blocks=self.view.timeline_blocks
@@ -501,6 +510,10 @@ class MeetingSession:
             version=st.version,
             changed_at=st.changed_at,
             from_profile=from_profile,
+            display=display_view(people, summary.group, phases, clock_s=clock_s, status=st.status,
+                                 input_status=input_status, meeting_id=self.id, previous_meeting_id=self.previous_id,
+                                 config=self.view, paused_s=seconds(self.input.paused_samples), call=self._call_state(),
+                                 recent_s=self.pipeline.accountant.config.recent_s),
         )
 
 

@@ -164,10 +164,11 @@ class Pipeline:
         engine's post-meeting pass when it ends. Returns whether it will (``revisable``).
         """
         self.keep_history = False
-        self.revisable = isinstance(self.engine, KeepsHistory) and not isinstance(self.engine, WindowMemory) \
-            and isinstance(self.engine, FinalPass)
-        if self.revisable:
-            self.engine.keep_records = True
+        engine = self.engine
+        self.revisable = False
+        if isinstance(engine, KeepsHistory) and isinstance(engine, FinalPass) and not isinstance(engine, WindowMemory):
+            engine.keep_records = True
+            self.revisable = True
         return self.revisable
 
     def merge(self, keep: int, gone: int) -> None:

@@ -15,6 +15,7 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
 from tracker.audio import SAMPLE_RATE, to_samples
 from tracker.reports.figures import PersonFigures, Report
 from tracker.segments import SpeakerSegment, merge_segments
+from tracker.stages.display import clock
 
 # The dashboard's colours (api/static/app.js), so a person looks the same on the page and on paper.
 PALETTE = ["#4e9cff", "#ff9f43", "#2ed573", "#ff6b9a", "#b197fc", "#ffd32a", "#1dd1c1", "#ff7f50",
@@ -46,9 +47,7 @@ def _style(ax: Axes) -> None:
 
 
 def _minutes(x: float, _pos: object = None) -> str:
-    m, s = divmod(int(round(x)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return clock(x)  # the axis formatter's signature around the one clock rule
 
 
 def time_step(length_s: float) -> int:

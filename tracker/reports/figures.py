@@ -7,44 +7,24 @@ what the dashboard showed at the end of the meeting. Rendering is in ``tracker.r
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tracker.audio import seconds
-from tracker.meeting.view import PhaseView, phase_views
+from tracker.meeting.view import PersonFigures, PhaseView, ViewConfig, people_view, phase_views, room_and_remote
 from tracker.reports.accuracy import Confidence, confidence_of
 from tracker.reports.sinks import rounded
 from tracker.store.records import MeetingInfo, MeetingRecord
-from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name, is_remote
+from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name
+from tracker.stages.display import clock, duration, equal_percent, score, whole_percents
+
+__all__ = ["PersonFigures", "Report", "build_report", "report_dict", "whole_percents"]  # the last: its home is stages.display
 
 MONOLOGUES = 5  # longest turns listed
-QUIET_SHARE = 0.5  # below this fraction of an equal share, a person is named as quiet
 TREND_STEP = 0.05  # a balance change smaller than this is "about the same"
 NOT_MEASURED = ("Overlap and interruptions were not measured: the engine of this meeting hears one voice at a time "
                 "(the lite engine).")
-
-
-@dataclass(frozen=True)
-class PersonFigures:
-    """One person in the report (seconds; shares in [0, 1])."""
-
-    id: int  # voice id (>= 0) or roster place (< 0) of an attendee who never had a voice
-    name: str
-    talk_time_s: float
-    share: float  # of the talk of everyone counted
-    of_equal_share: float | None  # share / equal share: 1 is exactly an equal share
-    turns: int
-    longest_turn_s: float
-    present: bool  # counted in the equity figures (brief voices are not)
-    expected: bool  # on the roster without a voice
-    spoke: bool
-    remote: bool = False  # heard through the call in a hybrid meeting
-    # None when the engine could not see two people at once (``GroupStats.overlap_measured``):
-    overlap_s: float | None = None  # time they talked while someone else also talked
-    interruptions_made: int | None = None  # they started while another talked, who stopped soon after
-    interruptions_suffered: int | None = None  # someone started while they talked and they stopped soon after
 
 
 @dataclass(frozen=True)
@@ -100,24 +80,7 @@ class Report:
 
     def percent_of(self, speaker: int) -> int:
         """A counted person's share as the whole percent the report shows (they add up to 100)."""
-        return dict(zip((p.id for p in self.people), whole_percents([p.share for p in self.people]), strict=True))[speaker]
-
-
-def whole_percents(shares: Sequence[float]) -> list[int]:
-    """Shares in [0, 1] as whole percents that add up to 100 when the shares add up to 1.
-
-    Each share is rounded down, and the points still missing go to the largest remainders
-    (ties: the earlier share), so 24.6 / 24.6 / 24.6 / 26.2 reads 25 / 25 / 24 / 26, not 25 x 3 + 26
-    = 101. Shares that do not add up to 1 are each rounded.
-    """
-    if not shares or abs(sum(shares) - 1.0) > 1e-6:
-        return [round(100 * s) for s in shares]
-    raw = [100 * s for s in shares]
-    out = [math.floor(r + 1e-9) for r in raw]
-    order = sorted(range(len(raw)), key=lambda k: (-(raw[k] - out[k]), k))
-    for k in order[: max(0, 100 - sum(out))]:
-        out[k] += 1
-    return out
+        return next(p.percent or 0 for p in self.people if p.id == speaker)
 
 
 def overlap_measured(record: MeetingRecord) -> bool:
@@ -147,12 +110,6 @@ def accountant_for(record: MeetingRecord, config: AccountingConfig | None = None
     return acc
 
 
-def _clock(s: float) -> str:
-    m, sec = divmod(int(round(s)), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
 def _names(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -162,29 +119,28 @@ def plain_reading(group: GroupStats, people: Sequence[PersonFigures], monologues
     out = []
     if group.balance is None:
         return ["Not enough speech to judge the balance."]
-    out.append(f"Balance {round(100 * group.balance)} out of 100: {group.reading}.")
+    out.append(f"Balance {score(group.balance)} out of 100: {group.reading}.")
     counted = [p for p in people if p.present]
     top = max(counted, key=lambda p: p.share)
     if top.of_equal_share is not None:
-        shown = dict(zip((p.id for p in people), whole_percents([p.share for p in people]), strict=True))
-        out.append(f"{top.name} spoke most: {shown[top.id]}% of the talk, {top.of_equal_share:.1f} times an "
-                   f"equal share ({100 / group.people:.0f}% each for {group.people} people).")
+        out.append(f"{top.name} spoke most: {top.percent}% of the talk, {top.of_equal_share:.1f} times an "
+                   f"equal share ({equal_percent(group.people)}% each for {group.people} people).")
     remote = [p for p in counted if p.remote]
-    if remote:
-        share = sum(p.share for p in remote)
-        out.append(f"In the room {100 * (1 - share):.0f}% of the talk ({len(counted) - len(remote)} people); "
-                   f"on the call {100 * share:.0f}% ({len(remote)} people).")
+    split = room_and_remote(counted)
+    if remote and split is not None:
+        out.append(f"In the room {split[0]}% of the talk ({len(counted) - len(remote)} people); "
+                   f"on the call {split[1]}% ({len(remote)} people).")
     if group.effective_speakers is not None:
         out.append(f"The talk was worth {group.effective_speakers:.1f} equal voices out of {group.people}.")
-    quiet = [p.name for p in counted if p.spoke and (p.of_equal_share or 0) < QUIET_SHARE]
+    quiet = [p.name for p in counted if p.spoke and p.quiet]
     if quiet:
         out.append(f"{_names(quiet)} spoke less than half an equal share.")
-    silent = [p.name for p in counted if not p.spoke]
+    silent = [p.name for p in counted if not p.spoke]  # NB: p.quiet says "did not speak" for them too
     if silent:
         out.append(f"{_names(silent)} did not speak.")
     if monologues:
         m = monologues[0]
-        out.append(f"The longest monologue was {m.name}'s: {_clock(m.duration_s)} from {_clock(m.start_s)}.")
+        out.append(f"The longest monologue was {m.name}'s: {clock(m.duration_s)} from {clock(m.start_s)}.")
     made = max(counted, key=lambda p: p.interruptions_made or 0)
     if group.overlap_measured and made.interruptions_made:
         suffered = max(counted, key=lambda p: p.interruptions_suffered or 0)
@@ -195,14 +151,11 @@ def plain_reading(group: GroupStats, people: Sequence[PersonFigures], monologues
 
 
 def _people(acc: Accountant) -> tuple[GroupStats, list[PersonFigures], list[PersonFigures]]:
+    """The people as the dashboard showed them at the end (the same type, order and rounding), with
+    the flags about the whole meeting."""
     summary = acc.summary()
-    n = summary.group.people
-    people = [
-        PersonFigures(s.id, s.name, s.talk_time_s, s.share, s.share * n if n and s.present else None, s.turns,
-                      s.longest_turn_s, s.present, s.expected, s.talk_time_s > 0, is_remote(s.id),
-                      s.overlap_s, s.interruptions_made, s.interruptions_suffered)
-        for s in summary.speakers
-    ]
+    people = people_view(summary, clock_s=seconds(acc.clock_samples), config=ViewConfig(), recent_s=acc.config.recent_s,
+                         counting=False, final=True, whole_meeting=True)
     return summary.group, [p for p in people if p.present], [p for p in people if not p.present]
 
 
@@ -233,17 +186,18 @@ def build_report(
         reading=plain_reading(group, people, monologues),
         history=history if len(history) >= 2 else [],
         trend=trend_reading(history),
-        notes=_notes(info, brief, measured=group.overlap_measured),
+        notes=_notes(info, brief, measured=group.overlap_measured, brief_s=acc.config.min_presence_s),
         confidence=confidence_of(info.engine, record.corrections, record.names),
     )
 
 
-def _notes(info: MeetingInfo, brief: Sequence[PersonFigures], *, measured: bool = True) -> list[str]:
+def _notes(info: MeetingInfo, brief: Sequence[PersonFigures], *, measured: bool = True,
+           brief_s: float = AccountingConfig.min_presence_s) -> list[str]:
     notes = []
     if not measured:
         notes.append(NOT_MEASURED)
     if info.end_reason == "interrupted":
-        notes.append(f"The tracker stopped unexpectedly; the figures cover the first {_clock(seconds(info.clock_samples))} "
+        notes.append(f"The tracker stopped unexpectedly; the figures cover the first {clock(seconds(info.clock_samples))} "
                      "(up to the last save before it stopped).")
     elif info.ended_at is None:
         notes.append("The meeting is still going: these are its figures so far.")
@@ -252,7 +206,8 @@ def _notes(info: MeetingInfo, brief: Sequence[PersonFigures], *, measured: bool 
                      if info.removed_people == 1 else
                      f"{info.removed_people} people's records were deleted on request; shares are among the others.")
     if brief:
-        notes.append(f"{len(brief)} brief voice(s) with under 2 s of talk (a cough, a door, a split voice) are not counted.")
+        notes.append(f"{len(brief)} brief voice(s) with under {duration(brief_s)} of talk (a cough, a door, a split voice) "
+                     "are not counted.")
     if info.dropped_blocks:
         notes.append(f"{info.dropped_blocks} blocks of audio were dropped because the computer fell behind.")
     return notes
@@ -280,11 +235,11 @@ def trend_reading(points: Sequence[TrendPoint]) -> str | None:
     mean = sum(before) / len(before)
     diff = now - mean
     how = "more balanced than" if diff >= TREND_STEP else "less balanced than" if diff <= -TREND_STEP else "about as balanced as"
-    return (f"Balance {round(100 * now)} this time: {how} the {len(before)} earlier meeting"
-            f"{'s' if len(before) > 1 else ''} of this series (average {round(100 * mean)}).")
+    return (f"Balance {score(now)} this time: {how} the {len(before)} earlier meeting"
+            f"{'s' if len(before) > 1 else ''} of this series (average {score(mean)}).")
 
 
-SCHEMA = "talktime.report/3"  # 2: per-person overlap and interruptions, group.overlap_measured; 3: confidence
+SCHEMA = "talktime.report/4"  # 2: per-person overlap and interruptions; 3: per-person figures as the dashboard shows them (percent, kind, text); 4: confidence
 
 
 def report_dict(report: Report) -> dict[str, Any]:

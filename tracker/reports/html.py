@@ -89,12 +89,6 @@ def _table(table_id: str, header: Sequence[str], rows: Iterable[str], *, num: Se
             "</table></div>")
 
 
-def _balance_class(b: float | None) -> str:
-    if b is None:
-        return ""
-    return "good" if b >= 0.8 else "fair" if b >= 0.6 else "uneven" if b >= 0.4 else "bad"
-
-
 def _people(report: Report) -> str:
     col = charts.colors(report)
     rows = []
@@ -107,7 +101,7 @@ def _people(report: Report) -> str:
             f'{" <span class=muted>(remote)</span>" if p.remote else ""}</td>'
             + _td(clock(p.talk_time_s), p.talk_time_s, num=True) + _td(f"{report.percent_of(p.id)}%", p.share, num=True)
             + _td(ratio, p.of_equal_share, num=True) + _td(str(p.turns), p.turns, num=True)
-            + _td(f"{p.longest_turn_s:.0f} s", p.longest_turn_s, num=True)
+            + _td(p.longest_turn, p.longest_turn_s, num=True)
             + _td(overlap(p.overlap_s), p.overlap_s, num=True)
             + _td(count(p.interruptions_made), p.interruptions_made, num=True)
             + _td(count(p.interruptions_suffered), p.interruptions_suffered, num=True) + "</tr>"
@@ -189,7 +183,7 @@ def render_html(report: Report) -> str:
     body = f"""<main>
 <header><p class="kicker">talktime · meeting report</p><h1>{escape(info.title)}</h1>
 <p class="meta">{escape(" · ".join(meta))}</p></header>
-<section class="score"><div class="balance {_balance_class(g.balance)}"><b id="balance" data-value="{balance_value}">{score(g.balance)}</b>
+<section class="score"><div class="balance {g.band or ""}"><b id="balance" data-value="{balance_value}">{score(g.balance)}</b>
 <small>balance out of 100</small></div>
 <ul class="reading">{"".join(f"<li>{escape(s)}</li>" for s in report.reading)}</ul></section>
 {notes}

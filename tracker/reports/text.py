@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tracker.reports import charts
 from tracker.reports.figures import Report
+from tracker.stages.display import clock, percent, score, shown_silence
+
+__all__ = ["clock", "count", "overlap", "pct", "score", "score_rows", "when"]  # clock and score: tracker.stages.display
 
 
 def when(iso: str | None) -> str:
@@ -26,16 +28,8 @@ def zone(t: datetime) -> str:
     return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
 
 
-def clock(s: float) -> str:
-    return charts._minutes(s)  # noqa: SLF001 - one formatter for charts and text
-
-
 def pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.0f}%"
-
-
-def score(x: float | None) -> str:
-    return "–" if x is None else str(round(100 * x))
+    return percent(x)
 
 
 def overlap(x: float | None) -> str:
@@ -54,9 +48,7 @@ def score_rows(report: Report) -> list[tuple[str, str, str]]:
     def ratio(x: float | None) -> str:
         return "–" if x is None else f"{x:.2f}"
 
-    silence = clock(g.silence_s)
-    if abs(g.speech_s + g.silence_s - report.duration_s) < 0.01:  # shown so that speech + silence = length
-        silence = clock(max(0, round(report.duration_s) - round(g.speech_s)))
+    silence = shown_silence(report.duration_s, g.speech_s, g.silence_s)  # shown so that speech + silence = length
 
     return [
         ("balance", score(g.balance), "100 × (1 − Gini): 100 when everyone talks equally, 0 when one person talks"),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from tracker.audio import seconds, to_samples
 from tracker.segments import SpeakerSegment
+from tracker.stages.display import balance_band, balance_reading
 from tracker.stages.equity import effective_speakers, evenness, gini, shares
 
 
@@ -40,19 +41,6 @@ class AccountingConfig:
 
 
 # ----------------------------------------------------------------------------- equity measures
-
-
-def balance_reading(balance: float | None) -> str:
-    """Plain words for the balance score (1 - Gini)."""
-    if balance is None:
-        return "not enough speech yet"
-    if balance >= 0.8:
-        return "balanced: everyone is being heard"
-    if balance >= 0.6:
-        return "fairly balanced, with some voices louder than others"
-    if balance >= 0.4:
-        return "uneven: a few people are doing most of the talking"
-    return "dominated by one or two people"
 
 
 # ----------------------------------------------------------------------------- results
@@ -91,6 +79,7 @@ class SpeakerStats:
     overlap_s: float | None = 0.0  # time they talked while someone else also talked
     interruptions_made: int | None = 0  # times they started while another talked, who stopped soon after
     interruptions_suffered: int | None = 0  # times someone started while they talked and they stopped soon after
+    provisional_s: float = 0.0  # of talk_time_s, heard but not yet decided for good (the engine may give it to another voice)
 
 
 @dataclass(frozen=True)
@@ -111,6 +100,7 @@ class GroupStats:
     reading: str
     turn_cv: float | None  # coefficient of variation of turn counts
     overlap_measured: bool = True  # False: the engine cannot see two people at once, so overlap_s says nothing
+    band: str | None = None  # the balance score's band ("good", "fair", "uneven", "bad"; ``display.balance_band``)
 
 
 @dataclass(frozen=True)
@@ -536,8 +526,10 @@ class Accountant:
         talk = {i: r.total for i, r in self._runs.items() if r.total > 0}
         recent = {i: r.total - r.before(recent_from) for i, r in self._runs.items()}
         last_end = {i: r.ends[-1] for i, r in self._runs.items() if r.ends}
+        pending: dict[int, int] = {}
         for s in self.provisional:
             talk[s.speaker] = talk.get(s.speaker, 0) + s.duration_samples
+            pending[s.speaker] = pending.get(s.speaker, 0) + s.duration_samples
             recent[s.speaker] = recent.get(s.speaker, 0) + max(0, s.end_sample - max(s.start_sample, recent_from))
             last_end[s.speaker] = max(last_end.get(s.speaker, 0), s.end_sample)
         sweep = self._sweep.copy()
@@ -567,6 +559,7 @@ class Accountant:
                 overlap_s=seconds(sweep.overlap_of.get(i, 0)) if measured else None,
                 interruptions_made=sweep.made.get(i, 0) if measured else None,
                 interruptions_suffered=sweep.suffered.get(i, 0) if measured else None,
+                provisional_s=seconds(pending.get(i, 0)),
             )
             for i in ids
         ]
@@ -605,6 +598,7 @@ class Accountant:
             reading=balance_reading(balance),
             turn_cv=cv,
             overlap_measured=self.overlap_measured,
+            band=balance_band(balance),
         )
 
 
