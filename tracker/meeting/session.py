@@ -37,6 +37,7 @@ from tracker.meeting.view import (
     ShownFigures,
     ViewConfig,
     display_view,
+    engine_text,
     equal_share,
     is_counting,
     people_view,
@@ -121,6 +122,7 @@ class _State:
     status: Status = "ready"
     started_at: str | None = None
     end_reason: EndReason | None = None
+    revised: bool = False  # the engine's post-meeting pass gave the figures (see MeetingSession._revise)
     phases: list[Phase] = field(default_factory=list)
     version: int = 0
     changed_at: float = 0.0
@@ -319,6 +321,8 @@ class MeetingSession:
                 return
             acc.revise(segs)
             after = {s.speaker for s in acc.timeline}
+            with self._lock:
+                self._state.revised = True
         log.info("meeting %s: post-meeting pass in %.1f s, %d voices -> %d", self.id, time.monotonic() - t0,
                  len(before), len(after))
 
@@ -513,7 +517,9 @@ class MeetingSession:
             display=display_view(people, summary.group, phases, clock_s=clock_s, status=st.status,
                                  input_status=input_status, meeting_id=self.id, previous_meeting_id=self.previous_id,
                                  config=self.view, paused_s=seconds(self.input.paused_samples), call=self._call_state(),
-                                 recent_s=self.pipeline.accountant.config.recent_s),
+                                 recent_s=self.pipeline.accountant.config.recent_s,
+                                 engine=engine_text(self.pipeline.engine.name, stands_in_for=self.pipeline.stands_in_for,
+                                                    revised=st.revised)),
         )
 
 

@@ -432,10 +432,20 @@ def timeline_ticks(clock_s: float, count: int) -> list[tuple[float, str]]:
     return [(float(t), clock(t)) for t in range(0, int(total) + 1, step)]
 
 
+def engine_text(name: str, *, stands_in_for: str | None = None, revised: bool = False) -> str:
+    """Which engine made the figures, as the Figures panel says it."""
+    if stands_in_for is not None:
+        return f"{name} (standing in: the {stands_in_for} engine could not load its models)"
+    if revised:
+        return f"{name}, revised after the meeting by the whole-meeting pass"
+    return name
+
+
 def figure_rows(
-    people: Sequence[PersonFigures], group: GroupStats, *, paused_s: float = 0.0, call: str | None = None
+    people: Sequence[PersonFigures], group: GroupStats, *, paused_s: float = 0.0, call: str | None = None,
+    engine: str | None = None,
 ) -> list[tuple[str, str]]:
-    """The Figures panel: (what, value as shown)."""
+    """The Figures panel: (what, value as shown); ``engine`` from ``engine_text``."""
     counted = [p for p in people if p.present]
     top = max((p.percent for p in counted if p.percent is not None), default=None)
     longest = max(counted, key=lambda p: p.longest_turn_s, default=None)
@@ -460,6 +470,8 @@ def figure_rows(
         rows.append(("Remote", f"{'–' if split is None else f'{split[1]}%'} of the talk ({n_remote} people)"))
         if call != "ok":
             rows.append(("Call audio", call))
+    if engine is not None:
+        rows.append(("Engine", engine))
     return rows
 
 
@@ -477,6 +489,7 @@ def display_view(
     paused_s: float = 0.0,
     call: str | None = None,
     recent_s: float = AccountingConfig.recent_s,
+    engine: str | None = None,
 ) -> DisplayView:
     """Everything the page shows besides the rows, as it is shown."""
     ended = status == "ended"
@@ -498,7 +511,7 @@ def display_view(
         band=group.band if judged else None,
         reading=group.reading if judged else early or group.reading,
         equal_percent=equal_percent(group.people),
-        figures=figure_rows(people, group, paused_s=paused_s, call=call),
+        figures=figure_rows(people, group, paused_s=paused_s, call=call, engine=engine),
         timeline_s=max(clock_s, MIN_TIMELINE_S),
         ticks=timeline_ticks(clock_s, config.timeline_ticks),
         phase_now=f"now: {current.name} ({clock(current.duration_s)})" if current else "",
