@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracker.audio import SAMPLE_RATE
-from tracker.stages.voice_pass import RegroupConfig, VoicePassConfig, regroup, voice_mapping
+from tracker.stages.voice_pass import RegroupConfig, VoicePassConfig, final_pass, regroup, voice_mapping
 
 SR = SAMPLE_RATE
 rng = np.random.default_rng(1)
@@ -51,3 +51,17 @@ def test_a_tiny_voice_is_folded_into_its_closest_and_a_named_pair_is_never_merge
     talk = {0: 60 * SR, 1: SR, 2: 30 * SR}
     assert voice_mapping(recs, talk, VoicePassConfig()) == {1: 0}
     assert voice_mapping(recs, talk, VoicePassConfig(), protected=[0, 1]) == {}
+
+
+def test_a_live_voice_that_borrowed_from_another_is_judged_on_what_is_left_of_it() -> None:
+    """Live voice 1 held 20 s of A (live voice 0's person) and 12 s of B. The regrouping gives A's
+    part to voice 0; the merge must then compare what voice 1 is now (B), not the mixture, whose
+    profile is 0.86 alike to A's and would take B off the report."""
+    a = [(0, i * SR, (i + 2) * SR, voice(0), 2 * SR) for i in range(0, 40, 2)]
+    mixed = [(1, i * SR, (i + 2) * SR, voice(0 if i < 60 else 1), 2 * SR) for i in range(40, 72, 2)]
+    records = a + mixed
+    segments = [(r[0], r[1], r[2]) for r in records]
+    out = final_pass(records, segments, RegroupConfig(), VoicePassConfig())
+    talk = {sid: sum(e - s for k, s, e in out if k == sid) / SR for sid in {k for k, _, _ in out}}
+    assert talk == {0: 60.0, 1: 12.0}
+    assert {k for k, s, _ in out if s >= 60 * SR} == {1}

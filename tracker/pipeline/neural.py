@@ -26,7 +26,7 @@ import numpy.typing as npt
 from tracker.audio import SAMPLE_RATE, AudioChunk, to_samples
 from tracker.pipeline.engine import Decision, EmbeddingRecord, Vector
 from tracker.segments import SpeakerSegment
-from tracker.stages.voice_pass import RegroupConfig, VoicePassConfig, regroup, voice_mapping
+from tracker.stages.voice_pass import RegroupConfig, VoicePassConfig, final_pass
 from tracker.stages.segmentation import ChunkActivity, FrameVotes, binarize, continuity, runs
 from tracker.stages.voices import Local, VoiceClustering, VoiceConfig
 
@@ -172,16 +172,13 @@ class NeuralEngine:
 
     def final_segments(self, *, protected: Collection[int] = ()) -> list[SpeakerSegment]:
         """Every segment decided, relabelled by the post-meeting pass (``tracker.stages.voice_pass``):
-        the kept embeddings regrouped over the whole meeting, then close voices merged and tiny ones folded."""
+        the kept embeddings regrouped over the whole meeting, then close voices merged and tiny ones folded.
+        The merge compares the voices as regrouped (each record under its new voice): a live voice that
+        held two people's speech is judged on what is left of it, not on the mixture."""
         segs = [(self.clustering.track(s.speaker), s.start_sample, s.end_sample) for s in self._decided]
-        recs = self.records()
-        segs = regroup([(r.label, r.start, r.end, r.embedding, r.speech) for r in recs], segs, self.config.regroup)
-        talk: dict[int, int] = {}
-        for sid, a, b in segs:
-            talk[sid] = talk.get(sid, 0) + b - a
-        mapping = voice_mapping(((r.label, r.embedding, r.speech) for r in recs), talk, self.config.final,
-                                protected=list(protected))
-        return [SpeakerSegment(mapping.get(sid, sid), a, b) for sid, a, b in segs]
+        recs = [(r.label, r.start, r.end, r.embedding, r.speech) for r in self.records()]
+        out = final_pass(recs, segs, self.config.regroup, self.config.final, protected=protected)
+        return [SpeakerSegment(sid, a, b) for sid, a, b in out]
 
     # --- VoiceMemory ------------------------------------------------------------------------
 

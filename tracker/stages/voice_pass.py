@@ -18,7 +18,7 @@ voices that both carry a name (``protected``) are never merged. No I/O, no audio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,26 +137,34 @@ def _groups(embs: npt.NDArray[np.float64], config: RegroupConfig) -> npt.NDArray
     return out
 
 
-def regroup(
-    records: Sequence[tuple[int | None, int, int, npt.NDArray[np.float32], int]],
-    segments: Sequence[tuple[int, int, int]],
-    config: RegroupConfig,
-) -> list[tuple[int, int, int]]:
-    """Relabel decided segments from a whole-meeting clustering of the kept embeddings.
+Record = tuple[int | None, int, int, npt.NDArray[np.float32], int]  # (live label, start, end, unit embedding, clean speech)
+
+
+def regroup(records: Sequence[Record], segments: Sequence[tuple[int, int, int]],
+            config: RegroupConfig) -> list[tuple[int, int, int]]:
+    """Relabel decided segments from a whole-meeting clustering of the kept embeddings
+    (``regroup_labels``, then ``relabel``)."""
+    return relabel(records, regroup_labels(records, segments, config), segments)
+
+
+def regroup_labels(records: Sequence[Record], segments: Sequence[tuple[int, int, int]],
+                   config: RegroupConfig) -> list[int | None]:
+    """Each record's voice after a whole-meeting clustering of the kept embeddings.
 
     ``records``: (live label, start, end, unit embedding, clean speech samples); ``segments``:
-    (live label, start, end). The embeddings are clustered together (average linkage); each group is
-    given, one-to-one, the live voice most of its speech had, so the live ids (and the names given
-    during the meeting) stay with their people; a group that wins no live voice becomes a new voice
-    when it holds ``min_new_s`` of clean speech in two embeddings or more, else it stays with its
-    majority voice. A segment takes the majority label (by overlap) of the embeddings of its own live
-    voice that cover it; a segment no embedding covers keeps its label.
+    (live label, start, end), for the next free id. The embeddings are clustered together (average
+    linkage); each group is given, one-to-one, the live voice most of its speech had, so the live ids
+    (and the names given during the meeting) stay with their people; a group that wins no live voice
+    becomes a new voice when it holds ``min_new_s`` of clean speech in two embeddings or more, else
+    it stays with its majority voice. A record with no live label or no clean speech keeps its label.
     """
     from scipy.optimize import linear_sum_assignment
 
-    recs = [r for r in records if r[0] is not None and r[4] > 0]
-    if len(recs) < 2:
-        return list(segments)
+    keep = [i for i, r in enumerate(records) if r[0] is not None and r[4] > 0]
+    out: list[int | None] = [r[0] for r in records]
+    if len(keep) < 2:
+        return out
+    recs = [records[i] for i in keep]
     groups = _groups(_unit(np.stack([r[3] for r in recs]).astype(np.float64)), config)
     labels = sorted({int(r[0]) for r in recs if r[0] is not None})
     col = {label: i for i, label in enumerate(labels)}
@@ -172,13 +180,25 @@ def regroup(
                 new_label[g], next_id = next_id, next_id + 1
             else:
                 new_label[g] = labels[int(np.argmax(mass[g]))]
-    # each live voice's records by start, to find those covering a segment quickly
+    for i, g in zip(keep, groups, strict=True):
+        out[i] = new_label[int(g)]
+    return out
+
+
+def relabel(records: Sequence[Record], new: Sequence[int | None],
+            segments: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Each segment takes the majority new label (by overlap) of the records of its own live voice
+    that cover it (``new[i]`` for ``records[i]``); a segment no record covers keeps its label."""
     by_label: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]] = {}
+    labels = sorted({int(r[0]) for r, n in zip(records, new, strict=True) if r[0] is not None and n is not None and r[4] > 0})
+    if not labels:
+        return list(segments)
     for label in labels:
-        idx = sorted((i for i, r in enumerate(recs) if r[0] == label), key=lambda i: recs[i][1])
-        by_label[label] = (np.array([recs[i][1] for i in idx], np.int64), np.array([recs[i][2] for i in idx], np.int64),
-                           [new_label[int(groups[i])] for i in idx])
-    longest = max(r[2] - r[1] for r in recs)
+        idx = sorted((i for i, r in enumerate(records) if r[0] == label and new[i] is not None and r[4] > 0),
+                     key=lambda i: records[i][1])
+        by_label[label] = (np.array([records[i][1] for i in idx], np.int64),
+                           np.array([records[i][2] for i in idx], np.int64), [int(new[i] or 0) for i in idx])
+    longest = max(r[2] - r[1] for r in records)
     out: list[tuple[int, int, int]] = []
     for label, start, end in segments:
         if label not in by_label:
@@ -193,3 +213,22 @@ def regroup(
                 votes[names[i]] = votes.get(names[i], 0) + o
         out.append((max(votes, key=votes.__getitem__) if votes else label, start, end))
     return out
+
+
+def final_pass(records: Sequence[Record], segments: Sequence[tuple[int, int, int]], regroup_config: RegroupConfig,
+               config: VoicePassConfig, *, protected: Collection[int] = ()) -> list[tuple[int, int, int]]:
+    """The whole post-meeting pass over (live label, start, end) ``segments``: regroup the records
+    (``regroup_labels``, ``relabel``), then merge and fold voices (``voice_mapping``).
+
+    The merge compares the voices as regrouped (each record under its new voice): a live voice that
+    held two people's speech is judged on what is left of it after the regrouping, not on the
+    mixture, which looks like the person it borrowed from.
+    """
+    new = regroup_labels(records, segments, regroup_config)
+    segs = relabel(records, new, segments)
+    talk: dict[int, int] = {}
+    for sid, a, b in segs:
+        talk[sid] = talk.get(sid, 0) + b - a
+    mapping = voice_mapping(((label, r[3], r[4]) for label, r in zip(new, records, strict=True)), talk, config,
+                            protected=list(protected))
+    return [(mapping.get(sid, sid), a, b) for sid, a, b in segs]
