@@ -34,6 +34,21 @@ def open_store(args: argparse.Namespace) -> MeetingStore:
     return MeetingStore.in_folder(data_dir_of(args))
 
 
+def open_recovered(args: argparse.Namespace) -> MeetingStore:
+    """The store, with every meeting no process records any more closed as interrupted first
+    (``tracker.meeting.recorder.recover``), so ``meetings``, ``report`` and ``history`` agree on it
+    (a restart soon after may still continue it: ``tracker.meeting.restart``)."""
+    from tracker.meeting.recorder import recover
+
+    store = open_store(args)
+    try:
+        recover(store)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
 def _status(store: MeetingStore, info: MeetingInfo) -> str:
     from tracker.meeting.recorder import is_live
 
@@ -49,7 +64,7 @@ def cmd_meetings(args: argparse.Namespace) -> int:
     from tracker.reports.figures import accountant_for
     from tracker.reports.text import clock, score, when
 
-    with open_store(args) as store:
+    with open_recovered(args) as store:
         infos = store.meetings(series=_series(args.series), limit=args.limit)
         if not infos:
             print(f"no meetings stored in {store.path} yet")
@@ -98,7 +113,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         raise ReportError(f"cannot write the report to {out}: folder {out.parent} does not exist; expected an "
                           "existing folder (-o FILE)")
-    with open_store(args) as store:
+    with open_recovered(args) as store:
         report = _report_of(store, args.meeting)
     data = render(report, fmt)
     if args.output == "-" or (out is None and fmt in ("csv", "json")):
@@ -127,7 +142,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from tracker.reports.figures import trend_points, trend_reading
     from tracker.reports.text import clock, pct, score, when
 
-    with open_store(args) as store:
+    with open_recovered(args) as store:
         records = _history_records(store, args)
     points = trend_points(records)
     reading = trend_reading(points)
