@@ -15,7 +15,7 @@ from typing import Any
 from tracker.audio import seconds
 from tracker.meeting.view import PhaseView, phase_views
 from tracker.reports.sinks import rounded
-from tracker.store.records import MeetingInfo, MeetingRecord
+from tracker.store.records import Gap, MeetingInfo, MeetingRecord
 from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name, is_remote
 
 MONOLOGUES = 5  # longest turns listed
@@ -90,6 +90,7 @@ class Report:
     history: list[TrendPoint] = field(default_factory=list)  # oldest first, this meeting included
     trend: str | None = None
     notes: list[str] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)  # restarts the meeting was continued over (not recorded)
 
     def name_of(self, speaker: int) -> str:
         found = next((p.name for p in self.people + self.brief_voices if p.id == speaker), None)
@@ -230,8 +231,23 @@ def build_report(
         reading=plain_reading(group, people, monologues),
         history=history if len(history) >= 2 else [],
         trend=trend_reading(history),
-        notes=_notes(info, brief, measured=group.overlap_measured),
+        notes=_notes(info, brief, measured=group.overlap_measured) + _restart_notes(record),
+        gaps=list(record.gaps),
     )
+
+
+def _restart_notes(record: MeetingRecord) -> list[str]:
+    """What a crash and restart did to the meeting: continued over a gap, or started after one."""
+    notes = []
+    for gap in record.gaps:
+        m, sec = divmod(int(round(gap.lost_s)), 60)
+        lost = f"{m} min {sec} s" if m else f"{sec} s"
+        notes.append(f"The tracker stopped at {_clock(seconds(gap.at_sample))} into the meeting and was restarted "
+                     f"{lost} later: that time was not recorded and counts as neither talk nor silence.")
+    if record.info.follows:
+        notes.append(f"Started after meeting {record.info.follows[:8]} was interrupted too long to be continued "
+                     f"(`talktime report {record.info.follows[:8]}`).")
+    return notes
 
 
 def _notes(info: MeetingInfo, brief: Sequence[PersonFigures], *, measured: bool = True) -> list[str]:
@@ -287,7 +303,10 @@ def report_dict(report: Report) -> dict[str, Any]:
     """The report's figures as JSON-ready data (the fields are documented in the README)."""
     info = report.meeting
     meeting = {k: getattr(info, k) for k in ("id", "title", "series", "room", "source", "started_at", "ended_at",
-                                             "end_reason", "sample_rate", "dropped_blocks", "removed_people")}
+                                             "end_reason", "sample_rate", "dropped_blocks", "removed_people",
+                                             "follows")}
+    gaps = [{"at_s": seconds(g.at_sample), "stopped_at": g.stopped_at, "resumed_at": g.resumed_at, "lost_s": g.lost_s}
+            for g in report.gaps]
     names = {p.id: p.name for p in report.people + report.brief_voices}
     data = {
         "schema": SCHEMA,
@@ -307,5 +326,6 @@ def report_dict(report: Report) -> dict[str, Any]:
         "history": [asdict(p) for p in report.history],
         "trend": report.trend,
         "notes": list(report.notes),
+        "gaps": gaps,
     }
     return dict(rounded(data))
