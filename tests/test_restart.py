@@ -209,3 +209,33 @@ def test_the_recorder_keeps_the_engine_voices_while_live(store: MeetingStore) ->
     finally:
         room.close()
     assert store.live_voices(session.id) == []
+
+
+def test_meetings_and_report_agree_on_a_crashed_meeting_even_when_the_store_is_locked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import sqlite3
+
+    from cli.main import main
+    from tracker.store.storage import STORE_FILE
+
+    info = MeetingInfo(id="5e1f0000-0000-4000-8000-000000000002", title="Planning", series=None, room=None,
+                       source=LABEL, started_at=ago(120), sample_rate=16_000, clock_samples=to_samples(60.0),
+                       heartbeat_at=ago(60))
+    with MeetingStore.in_folder(tmp_path) as store:  # killed: no end, nobody holds its lock
+        store.save(MeetingRecord(info, [SpeakerSegment(0, 0, to_samples(61.0))], phases=[Phase("Intro", 0)]))
+    other = sqlite3.connect(tmp_path / STORE_FILE, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another program is writing: nothing can be closed in the store
+    try:
+        assert main(["meetings", "--data-dir", str(tmp_path)]) == 0
+        listed = capsys.readouterr().out
+        assert main(["report", info.id[:8], "--format", "json", "--data-dir", str(tmp_path)]) == 0
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "interrupted" in listed and "1:01" in listed
+    assert report["meeting"]["end_reason"] == "interrupted" and report["meeting"]["ended_at"] == info.heartbeat_at
+    assert not any("still going" in n for n in report["notes"]) and report["phases"][0]["end_s"] == 61.0
+    with MeetingStore.in_folder(tmp_path) as store:
+        assert store.load(info.id).info.ended_at is None  # read as closed; closed for good by the next recover

@@ -296,24 +296,33 @@ def forget_person(conn: sqlite3.Connection, name: str) -> list[tuple[str, float]
     return out
 
 
-def close_interrupted(conn: sqlite3.Connection, meeting_id: str) -> MeetingInfo | None:
-    """End a meeting whose tracker stopped without ending it.
+def as_interrupted(record: MeetingRecord) -> MeetingRecord:
+    """A live meeting whose tracker stopped without ending it, as it is closed.
 
     Its end is its last heartbeat (the last flush: at most a flush interval before the crash),
     its length the larger of the last counted clock and the last stored segment, and an agenda
-    phase left open ends there. Returns the closed meeting, or None if it had already ended.
+    phase left open ends there.
     """
-    row = conn.execute(f"SELECT {_COLUMNS} FROM meetings WHERE id = ? AND ended_at IS NULL", (meeting_id,)).fetchone()
-    if row is None:
-        return None
-    info = _info(row)
-    last = conn.execute("SELECT max(end_sample) FROM segments WHERE meeting_id = ?", (meeting_id,)).fetchone()[0]
-    clock = max(info.clock_samples, last or 0)
+    info = record.info
+    clock = max([info.clock_samples, *(s.end_sample for s in record.segments)])
     ended = info.heartbeat_at or info.started_at
+    phases = [p if p.end_sample is not None else Phase(p.name, p.start_sample, max(clock, p.start_sample))
+              for p in record.phases]
+    closed = MeetingInfo(**{**info.__dict__, "ended_at": ended, "end_reason": "interrupted", "clock_samples": clock})
+    return MeetingRecord(closed, record.segments, record.names, record.expected, phases, record.gaps)
+
+
+def close_interrupted(conn: sqlite3.Connection, meeting_id: str) -> MeetingInfo | None:
+    """End a meeting whose tracker stopped without ending it (see ``as_interrupted``). Returns the
+    closed meeting, or None if it had already ended."""
+    record = load_record(conn, meeting_id)
+    if record is None or record.info.ended_at is not None:
+        return None
+    closed = as_interrupted(record)
     conn.execute("UPDATE meetings SET ended_at = ?, end_reason = 'interrupted', clock_samples = ? WHERE id = ?",
-                 (ended, clock, meeting_id))
-    conn.execute("UPDATE phases SET end_sample = ? WHERE meeting_id = ? AND end_sample IS NULL", (clock, meeting_id))
-    return MeetingInfo(**{**info.__dict__, "ended_at": ended, "end_reason": "interrupted", "clock_samples": clock})
+                 (closed.info.ended_at, closed.info.clock_samples, meeting_id))
+    _write_phases(conn, meeting_id, closed.phases)
+    return closed.info
 
 
 # ----------------------------------------------------------------------------- reading
