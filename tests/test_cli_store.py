@@ -291,6 +291,14 @@ def test_a_killed_meeting_goes_on_after_a_restart(talktime: Run, data_dir: Path)
         while stored(data_dir, TALK, meeting_id)[0][0] <= kept:  # new talk is stored in the same meeting
             assert time.monotonic() < deadline, "nothing stored after the restart within 30 s"
             time.sleep(0.2)
+
+        def talk_of(st: dict[str, Any]) -> float:
+            return next(p["talk_time_s"] for p in st["speakers"] if p["name"] == "Ada")
+
+        deadline = time.monotonic() + 30  # the replay starts again with the same first voice: it is still Ada's
+        while talk_of(get(f"{base}/api/state")) <= talk_of(before) + 1.0:
+            assert time.monotonic() < deadline, "Ada's voice was not recognised after the restart within 30 s"
+            time.sleep(0.2)
         listed = talktime("meetings").stdout
         assert re.search(rf"{meeting_id[:8]} .* live", listed) and "interrupted" not in listed, listed
         assert len(stored(data_dir, "SELECT id FROM meetings")) == 1
