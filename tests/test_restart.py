@@ -157,6 +157,7 @@ def test_what_decides_between_continuing_and_a_new_meeting() -> None:
     assert plan(info("2026-05-04T09:55:00+00:00"), source=LABEL, room=None, within_s=600, now=now) is True
     assert plan(info("2026-05-04T09:45:00+00:00"), source=LABEL, room=None, within_s=600, now=now) is False
     assert plan(info("2026-05-04T09:55:00+00:00"), source=LABEL, room=None, within_s=0, now=now) is False
+    assert plan(info(now), source=LABEL, room=None, within_s=0, now=now) is False  # 0: never, even at once
     assert plan(info("2026-05-04T09:55:00+00:00"), source="microphone", room=None, within_s=600, now=now) is False
     assert plan(info("2026-05-04T09:55:00+00:00", room="B12"), source=LABEL, room=None, within_s=600, now=now) is False
     assert plan(info("2026-05-03T09:55:00+00:00"), source=LABEL, room=None, within_s=10**6, now=now) is False  # a day later
@@ -239,3 +240,11 @@ def test_meetings_and_report_agree_on_a_crashed_meeting_even_when_the_store_is_l
     assert not any("still going" in n for n in report["notes"]) and report["phases"][0]["end_s"] == 61.0
     with MeetingStore.in_folder(tmp_path) as store:
         assert store.load(info.id).info.ended_at is None  # read as closed; closed for good by the next recover
+
+
+def test_the_voices_of_a_meeting_interrupted_a_day_ago_are_forgotten(store: MeetingStore) -> None:
+    recent = crashed(store, stopped_s_ago=60)
+    assert len(store.live_voices(recent.info.id)) == 2  # a restart may still continue it
+    store.delete(recent.info.id)
+    old = crashed(store, stopped_s_ago=2 * 86_400)
+    assert store.live_voices(old.info.id) == []  # no restart continues a meeting of another day

@@ -104,13 +104,16 @@ def is_live(store: MeetingStore, meeting_id: str) -> bool:
     return LiveLock.held(_lock_path(store, meeting_id))
 
 
-def recover(store: MeetingStore, *, keep_voices_s: float = 3600.0) -> list[MeetingInfo]:
+KEEP_VOICES_S = 86_400.0  # a day: a restart never continues a meeting of another day (tracker.meeting.restart)
+
+
+def recover(store: MeetingStore, *, keep_voices_s: float = KEEP_VOICES_S) -> list[MeetingInfo]:
     """End every meeting that no process is recording any more (see the module's docstring), and
     forget the voices of interrupted meetings last saved more than ``keep_voices_s`` ago: too
-    late for any restart to continue them."""
+    late for any restart to continue them. (A restart that starts a new meeting instead forgets
+    the interrupted one's voices at once: ``Room``.)"""
     from datetime import UTC, datetime, timedelta
 
-    store.drop_stale_voices((datetime.now(UTC) - timedelta(seconds=keep_voices_s)).isoformat(timespec="seconds"))
     out = []
     for info in store.unfinished():
         path = _lock_path(store, info.id)
@@ -120,6 +123,7 @@ def recover(store: MeetingStore, *, keep_voices_s: float = 3600.0) -> list[Meeti
         path.unlink(missing_ok=True)
         if closed is not None:
             out.append(closed)
+    store.drop_stale_voices((datetime.now(UTC) - timedelta(seconds=keep_voices_s)).isoformat(timespec="seconds"))
     return out
 
 

@@ -65,7 +65,7 @@ def plan(latest: MeetingInfo | None, *, source: str, room: str | None, within_s:
     now = now or iso_now()
     gap_s = (datetime.fromisoformat(now) - datetime.fromisoformat(stopped)).total_seconds()
     same_day = _local(stopped, "%Y-%m-%d") == _local(now, "%Y-%m-%d")
-    return 0 <= gap_s <= within_s and same_day and latest.source == source and latest.room == room
+    return within_s > 0 and 0 <= gap_s <= within_s and same_day and latest.source == source and latest.room == room
 
 
 def voice_words(kept: int, voices: int, why_not: str | None) -> str:
