@@ -214,8 +214,12 @@ class MeetingSession:
             if memory is not None:
                 known = set(memory.centroids())
                 for v in voices:
-                    if v.speaker not in known:
+                    if v.speaker in known:
+                        continue
+                    try:
                         memory.seed(v.speaker, v.centroid, weight=v.weight)
+                    except ValueError as exc:  # NB: the engine refuses it (an id it holds already): not carried on
+                        log.warning("voice %d of meeting %s could not be carried on: %s", v.speaker, record.info.id, exc)
                 kept = len({v.speaker for v in voices} & set(memory.centroids()))
             else:
                 kept = 0
