@@ -69,7 +69,7 @@ def room_from_settings(settings: Settings, session: MeetingSession, store: Meeti
     """The room that holds ``session`` and the meetings after it, recorded in ``store``."""
     minutes = settings.auto_end_after
     return Room(session, store=store, title=settings.title, series=settings.series, room=settings.room,
-                auto_end_after_s=60 * minutes if minutes else None)
+                auto_end_after_s=60 * minutes if minutes else None, resume_within_s=60 * settings.resume_within)
 
 
 def _status_of(exc: Exception) -> int:

@@ -37,7 +37,7 @@ def open_store_for_run(settings: Settings) -> tuple[MeetingStore, list[str]]:
     try:
         for info in recover(store):
             notes.append(f"recovered meeting {info.id[:8]} ({info.title!r}), interrupted at {info.ended_at}: "
-                         f"closed at its last save (`talktime report {info.id[:8]}`)")
+                         f"closed at its last save, unless this run continues it (`talktime report {info.id[:8]}`)")
         for info in store.unfinished():
             notes.append(f"meeting {info.id[:8]} is being recorded by another talktime process: left alone")
         if settings.retention_days is not None:

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         default=20.0, ge=0, json_schema_extra={"metavar": "MINUTES"},
         description="minutes without speech after which a running meeting ends by itself (0: never)",
     )
+    resume_within: float = Field(
+        default=10.0, ge=0, json_schema_extra={"metavar": "MINUTES"},
+        description="after a crash, a restart within this many minutes (same day) continues the interrupted meeting; "
+                    "later, a new meeting starts (0: always a new one)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", json_schema_extra={"metavar": "LEVEL"},
         description="what `talktime run` logs to standard error: debug, info, warning or error",

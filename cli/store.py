@@ -34,6 +34,37 @@ def open_store(args: argparse.Namespace) -> MeetingStore:
     return MeetingStore.in_folder(data_dir_of(args))
 
 
+def open_recovered(args: argparse.Namespace) -> MeetingStore:
+    """The store, with every meeting no process records any more closed as interrupted first
+    (``tracker.meeting.recorder.recover``; a restart soon after may still continue it, see
+    ``tracker.meeting.restart``). When another program holds the write lock, nothing is closed
+    and the commands read such a meeting as it would be closed (``as_stored``)."""
+    from tracker.meeting.recorder import recover
+
+    store = open_store(args)
+    try:
+        recover(store)
+    except StoreError as exc:
+        if exc.reason != "locked":
+            store.close()
+            raise
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def as_stored(store: MeetingStore, record: MeetingRecord) -> MeetingRecord:
+    """``record``, closed as interrupted if it has no end and no process records it any more (what
+    the next ``recover`` will store), so ``meetings``, ``report`` and ``history`` agree on it."""
+    from tracker.meeting.recorder import is_live
+    from tracker.store.records import as_interrupted
+
+    if record.info.ended_at is not None or is_live(store, record.info.id):
+        return record
+    return as_interrupted(record)
+
+
 def _status(store: MeetingStore, info: MeetingInfo) -> str:
     from tracker.meeting.recorder import is_live
 
@@ -49,14 +80,16 @@ def cmd_meetings(args: argparse.Namespace) -> int:
     from tracker.reports.figures import accountant_for
     from tracker.reports.text import clock, score, when
 
-    with open_store(args) as store:
+    with open_recovered(args) as store:
         infos = store.meetings(series=_series(args.series), limit=args.limit)
         if not infos:
             print(f"no meetings stored in {store.path} yet")
             return 0
         rows = []
         for info in infos:
-            g = accountant_for(store.load(info.id)).summary().group
+            record = as_stored(store, store.load(info.id))
+            info = record.info
+            g = accountant_for(record).summary().group
             rows.append([info.id[:8], when(info.started_at), info.title, clock(g.duration_s), str(g.people),
                          score(g.balance), _status(store, info)])
     print(left_table(rows, ["id", "started", "title", "length", "people", "balance", "status"]))
@@ -72,8 +105,8 @@ def _series(text: str | None) -> str | None:
 def _report_of(store: MeetingStore, ref: str | None) -> Any:
     from tracker.reports.figures import build_report
 
-    record = store.load(ref)
-    series = store.series(record.info.series) if record.info.series else []
+    record = as_stored(store, store.load(ref))
+    series = [as_stored(store, r) for r in store.series(record.info.series)] if record.info.series else []
     return build_report(record, series=series)
 
 
@@ -98,7 +131,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         raise ReportError(f"cannot write the report to {out}: folder {out.parent} does not exist; expected an "
                           "existing folder (-o FILE)")
-    with open_store(args) as store:
+    with open_recovered(args) as store:
         report = _report_of(store, args.meeting)
     data = render(report, fmt)
     if args.output == "-" or (out is None and fmt in ("csv", "json")):
@@ -127,7 +160,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from tracker.reports.figures import trend_points, trend_reading
     from tracker.reports.text import clock, pct, score, when
 
-    with open_store(args) as store:
+    with open_recovered(args) as store:
         records = _history_records(store, args)
     points = trend_points(records)
     reading = trend_reading(points)

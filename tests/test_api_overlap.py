@@ -52,7 +52,7 @@ def figures(people: Sequence[dict[str, Any]], who: int) -> tuple[Any, Any, Any]:
 
 def test_the_state_and_report_carry_overlap_and_interruptions(tmp_path: Any) -> None:
     state, report = state_after(ScriptedEngine(CROSSTALK), 20.0, tmp_path)
-    assert state["schema"] == STATE_SCHEMA == "talktime.state/3"
+    assert state["schema"] == STATE_SCHEMA == "talktime.state/4"
     assert state["group"]["overlap_measured"] is True
     assert state["group"]["overlap_s"] == pytest.approx(1.5)
     assert figures(state["speakers"], 0) == (pytest.approx(1.5), 0, 1)  # the mm-hm and 9-10; interrupted once

@@ -1,5 +1,6 @@
 """The store's commands as a user runs them (subprocesses, ``TALKTIME_DATA_DIR`` in a temp folder),
-bad input, and a live meeting killed with ``kill -9`` and recovered by the next ``talktime run``."""
+bad input, and a live meeting killed with ``kill -9``: continued by a restart soon after, closed and
+followed by a new meeting when the restart comes too late."""
 
 from __future__ import annotations
 
@@ -209,39 +210,136 @@ def stored(data_dir: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return db.execute(sql, args).fetchall()
 
 
-def test_a_killed_meeting_is_recovered_by_the_next_run(talktime: Run, data_dir: Path) -> None:
+def send(base: str, path: str, body: dict[str, Any], *, method: str = "POST") -> Any:
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method=method,
+                                 headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback only
+        return json.loads(r.read())
+
+
+TALK = "SELECT coalesce(sum(end_sample - start_sample), 0) FROM segments WHERE meeting_id = ?"
+
+
+def killed_meeting(data_dir: Path) -> tuple[str, dict[str, Any]]:
+    """``talktime run``, until 3 s of speech are stored and a voice is named, an attendee listed and a
+    phase marked; then ``kill -9``. Returns the meeting's id and its last state."""
     first, base, _ = start_run(data_dir)
     try:
         meeting_id = get(f"{base}/api/state")["meeting_id"]
-        talk = "SELECT coalesce(sum(end_sample - start_sample), 0) FROM segments WHERE meeting_id = ?"
         deadline = time.monotonic() + 60
-        while stored(data_dir, talk, meeting_id)[0][0] < 3 * 16_000:  # 3 s of speech stored
+        while stored(data_dir, TALK, meeting_id)[0][0] < 3 * 16_000:  # 3 s of speech stored
             assert time.monotonic() < deadline, "no speech stored within 60 s"
             time.sleep(0.2)
-        clock_s = get(f"{base}/api/state")["clock_s"]
+        voice = min(p["id"] for p in get(f"{base}/api/state")["speakers"] if p["id"] >= 0 and p["talk_time_s"] > 0)
+        send(base, f"/api/meetings/{meeting_id}/speakers/{voice}", {"name": "Ada"}, method="PATCH")
+        send(base, f"/api/meetings/{meeting_id}/attendees", {"name": "Grace"})
+        send(base, f"/api/meetings/{meeting_id}/phases", {"name": "Plans"})
+        time.sleep(2.5)  # one flush (2 s) stores them
+        state = get(f"{base}/api/state")
         first.send_signal(signal.SIGKILL)  # no chance to save anything more
         first.wait(10)
     finally:
         if first.poll() is None:
             first.kill()
+    return meeting_id, state
+
+
+def test_a_killed_meeting_goes_on_after_a_restart(talktime: Run, data_dir: Path) -> None:
+    meeting_id, before = killed_meeting(data_dir)
     (row,) = stored(data_dir, "SELECT ended_at, clock_samples, heartbeat_at FROM meetings WHERE id = ?", meeting_id)
-    assert row[0] is None and row[1] / 16_000 >= clock_s - 3.5  # at most the last flush interval (2 s) is lost
-    kept = stored(data_dir, talk, meeting_id)[0][0]
+    assert row[0] is None and row[1] / 16_000 >= before["clock_s"] - 3.5  # at most the last flush interval (2 s) is lost
+    kept = stored(data_dir, TALK, meeting_id)[0][0]
     assert stored(data_dir, "PRAGMA integrity_check") == [("ok",)]
+    assert stored(data_dir, "SELECT count(*) FROM live_voices WHERE meeting_id = ?", meeting_id)[0][0] >= 1
+
+    # before the restart, the listing and the report agree: interrupted, closed at its last save
+    listed = talktime("meetings").stdout
+    assert re.search(rf"{meeting_id[:8]} .* interrupted", listed), listed
+    report = json.loads(talktime("report", meeting_id[:8], "--format", "json").stdout)
+    assert report["meeting"]["end_reason"] == "interrupted", report["notes"]
+    assert not any("still going" in n for n in report["notes"])
+
+    second, base, lines = start_run(data_dir)
+    try:
+        state = get(f"{base}/api/state")
+        assert state["meeting_id"] == meeting_id and state["status"] == "running"  # the same meeting goes on
+        assert state["clock_s"] >= row[1] / 16_000 and state["started_at"] == before["started_at"]
+        assert {"Ada", "Grace"} <= {p["name"] for p in state["speakers"]}
+        assert [p["name"] for p in state["phases"]] == [p["name"] for p in before["phases"]] == ["Plans"]
+        assert state["phases"][0]["end_s"] is None  # the phase is still open
+        restart = state["restart"]
+        assert restart["continued"] and restart["interrupted_id"] == meeting_id
+        assert re.match(r"talktime restarted at \d\d:\d\d; (\d+ min )?\d+ s were not recorded", restart["message"])
+        assert "voices carried on" in restart["voices"] and "could not" not in restart["voices"]
+        assert stored(data_dir, "SELECT count(*) FROM gaps WHERE meeting_id = ?", meeting_id) == [(1,)]
+
+        from playwright.sync_api import expect, sync_playwright
+
+        from test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(f"{base}/?code={TOKEN}")
+                expect(page.locator("#restart-banner")).to_contain_text("talktime restarted at", timeout=15_000)
+                expect(page.locator("#restart-banner")).to_contain_text("were not recorded")
+                expect(page.locator("#clock")).not_to_have_text("0:00")
+            finally:
+                browser.close()
+
+        deadline = time.monotonic() + 30
+        while stored(data_dir, TALK, meeting_id)[0][0] <= kept:  # new talk is stored in the same meeting
+            assert time.monotonic() < deadline, "nothing stored after the restart within 30 s"
+            time.sleep(0.2)
+
+        def talk_of(st: dict[str, Any]) -> float:
+            return next(p["talk_time_s"] for p in st["speakers"] if p["name"] == "Ada")
+
+        deadline = time.monotonic() + 30  # the replay starts again with the same first voice: it is still Ada's
+        while talk_of(get(f"{base}/api/state")) <= talk_of(before) + 1.0:
+            assert time.monotonic() < deadline, "Ada's voice was not recognised after the restart within 30 s"
+            time.sleep(0.2)
+        listed = talktime("meetings").stdout
+        assert re.search(rf"{meeting_id[:8]} .* live", listed) and "interrupted" not in listed, listed
+        assert len(stored(data_dir, "SELECT id FROM meetings")) == 1
+        second.send_signal(signal.SIGINT)
+        assert second.wait(30) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+    listed = talktime("meetings").stdout
+    assert re.search(rf"{meeting_id[:8]} .* ended", listed), listed
+    report = json.loads(talktime("report", meeting_id[:8], "--format", "json").stdout)
+    assert report["meeting"]["end_reason"] == "ended" and len(report["gaps"]) == 1
+    assert any("was restarted" in n for n in report["notes"]), report["notes"]
+    assert not any("still going" in n or "stopped unexpectedly" in n for n in report["notes"])
+    assert report["gaps"][0]["at_s"] == pytest.approx(row[1] / 16_000, abs=0.01)
+    assert stored(data_dir, "SELECT count(*) FROM live_voices") == [(0,)]  # ended: no voices kept
+
+
+def test_a_restart_long_after_starts_a_new_meeting_linked_to_the_old(talktime: Run, data_dir: Path) -> None:
+    meeting_id, _ = killed_meeting(data_dir)
+    (row,) = stored(data_dir, "SELECT clock_samples FROM meetings WHERE id = ?", meeting_id)
+    long_ago = (datetime.now(UTC) - timedelta(minutes=15)).isoformat(timespec="seconds")
+    with sqlite3.connect(data_dir / STORE_FILE) as db:  # as if the restart came 15 minutes later (default: 10)
+        db.execute("UPDATE meetings SET heartbeat_at = ? WHERE id = ?", (long_ago, meeting_id))
 
     second, base, lines = start_run(data_dir)
     try:
         assert any(f"recovered meeting {meeting_id[:8]}" in line for line in lines), "".join(lines)
-        (row2,) = stored(data_dir, "SELECT ended_at, end_reason, heartbeat_at FROM meetings WHERE id = ?", meeting_id)
-        assert row2 == (row[2], "interrupted", row[2])  # closed at its last save
-        assert stored(data_dir, talk, meeting_id)[0][0] == kept
+        (closed,) = stored(data_dir, "SELECT ended_at, end_reason, clock_samples FROM meetings WHERE id = ?", meeting_id)
+        assert closed == (long_ago, "interrupted", row[0])  # closed at its last save
+        assert stored(data_dir, "SELECT count(*) FROM live_voices WHERE meeting_id = ?", meeting_id) == [(0,)]
+        state = get(f"{base}/api/state")
+        new_id = state["meeting_id"]
+        assert new_id != meeting_id and state["previous_meeting_id"] == meeting_id
+        restart = state["restart"]
+        assert not restart["continued"] and restart["interrupted_id"] == meeting_id
+        assert "15 min" in restart["message"] and "this is a new meeting" in restart["message"]
+        assert get(f"{base}/api/meetings/{meeting_id}/report?format=json")["meeting"]["id"] == meeting_id  # the link
         listed = talktime("meetings").stdout
-        assert "interrupted" in listed and "live" in listed  # the new meeting, recorded by the running process
-        report = json.loads(talktime("report", meeting_id[:8], "--format", "json").stdout)
-        assert any("stopped unexpectedly" in n for n in report["notes"]) and report["meeting"]["title"] == "Crash test"
-        assert report["meeting"]["end_reason"] == "interrupted" and report["group"]["speech_s"] > 2.5
-
-        new_id = get(f"{base}/api/state")["meeting_id"]
+        assert re.search(rf"{meeting_id[:8]} .* interrupted", listed) and re.search(rf"{new_id[:8]} .* live", listed)
         get(f"{base}/api/meetings/{new_id}/end", method="POST")
         page = get(f"{base}/api/meetings/{new_id}/report?format=html")
         assert b"Crash test" in page and b"Trend of this recurring meeting" in page  # two meetings of one title
@@ -250,7 +348,11 @@ def test_a_killed_meeting_is_recovered_by_the_next_run(talktime: Run, data_dir: 
     finally:
         if second.poll() is None:
             second.kill()
-    assert stored(data_dir, "SELECT end_reason FROM meetings WHERE id = ?", new_id) == [("ended",)]
+    assert stored(data_dir, "SELECT end_reason, follows FROM meetings WHERE id = ?", new_id) == [("ended", meeting_id)]
+    report = json.loads(talktime("report", new_id[:8], "--format", "json").stdout)
+    assert report["meeting"]["follows"] == meeting_id
+    old = json.loads(talktime("report", meeting_id[:8], "--format", "json").stdout)
+    assert old["meeting"]["end_reason"] == "interrupted" and any("stopped unexpectedly" in n for n in old["notes"])
 
 
 def test_every_flag_of_the_store_commands_is_documented() -> None:

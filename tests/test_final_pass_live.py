@@ -16,6 +16,7 @@ from tracker.pipeline.engine import Decision
 from tracker.pipeline.pipeline import Pipeline, PipelineConfig
 from tracker.segments import SpeakerSegment
 from tracker.sources.live import LiveInput
+from tracker.store.records import MeetingInfo, MeetingRecord
 from tracker.store.storage import MeetingStore
 
 # Voice 2 is live's mistake: the same person as voice 0, heard at another angle.
@@ -113,4 +114,26 @@ def test_named_voices_are_never_made_one(store: MeetingStore) -> None:
         assert _talk(session) == {0: 4.0, 1: 4.0, 2: 2.0}
     finally:
         recorder.stop()
+        session.close()
+
+
+def test_a_meeting_continued_after_a_crash_keeps_what_came_before_its_restart(store: MeetingStore) -> None:
+    """The engine of a continued meeting saw only what followed the restart: its post-meeting pass
+    revises that part and leaves the stored part before the gap as it was."""
+    info = MeetingInfo(id="5e1f0000-0000-4000-8000-0000000000aa", title="Planning", series=None, room=None,
+                       source="test feed", started_at="2026-12-07T09:00:00+00:00", sample_rate=16_000,
+                       clock_samples=to_samples(6.0))
+    before = [SpeakerSegment(2, 0, to_samples(3.0)), SpeakerSegment(1, to_samples(3.0), to_samples(5.0))]
+    engine = RevisingEngine([(0, 6.0, 8.0), (2, 8.0, 10.0)])
+    source = FedSource()
+    session = MeetingSession(Pipeline(PipelineConfig(), engine=engine), LiveInput(lambda: source, retry=False, label="test feed"))
+    session.continue_from(MeetingRecord(info, before, {}), [])
+    session.open()
+    try:
+        source.feed(6.0)
+        wait_for(lambda: session.snapshot().clock_s >= 12.0 - 1e-6, what="the continued meeting to reach 12 s")
+        session.end()
+        # after the restart voice 2 was voice 0; before it, voice 2's 3 s stay as stored
+        assert _talk(session) == {0: 4.0, 1: 2.0, 2: 3.0}
+    finally:
         session.close()

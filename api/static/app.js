@@ -92,6 +92,7 @@ function render(s) {
   assignColors(s);
   renderBalance(s);
   renderBanners(s);
+  renderRestart(s);
   renderReportLinks(s);
   renderTabs(s);
   renderBars(s);
@@ -140,6 +141,26 @@ function renderBanners(s) {
   if (box.dataset.key === key) return;
   box.dataset.key = key;
   box.replaceChildren(...out.map(([kind, text]) => el("div", `banner ${kind}`, text)));
+}
+
+function renderRestart(s) {
+  // talktime restarted after a crash (snapshot.restart): the server's words, and the interrupted
+  // meeting's report when a new meeting began instead of continuing it.
+  const box = $("restart-banner");
+  const r = s.restart;
+  const key = r ? `${r.interrupted_id}|${r.message}` : "";
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  if (!r) { box.replaceChildren(); return; }
+  const note = el("div", "banner warn", r.message);
+  if (!r.continued) {
+    const link = el("a", "", "Report of the interrupted meeting");
+    link.href = `/api/meetings/${encodeURIComponent(r.interrupted_id)}/report?format=html`;
+    link.target = "_blank";
+    link.rel = "noopener";
+    note.append(" ", link);
+  }
+  box.replaceChildren(note);
 }
 
 function renderReportLinks(s) {

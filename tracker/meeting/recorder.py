@@ -8,8 +8,10 @@ meeting's length, so the pipeline's lock is held as briefly after 8 hours as aft
 
 While it records, the recorder holds an OS lock on ``<data folder>/live/<meeting id>.lock``; the
 kernel drops it when the process dies, even by ``kill -9``. ``recover`` ends every unfinished
-meeting whose lock is free at its last heartbeat (``records.close_interrupted``): it is closed,
-not resumed, because the new process starts a new sample clock and a new meeting.
+meeting whose lock is free at its last heartbeat (``records.close_interrupted``). A restart soon
+after may then continue it (``tracker.meeting.restart``): ``claim`` takes its lock and reopens it,
+and the recorder goes on writing the same meeting. For that, each flush also keeps the engine's
+voices (``records.LiveVoice``) while the meeting is live; they are deleted when it ends.
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ from typing import IO
 from tracker.store import records
 from tracker.audio import SAMPLE_RATE, to_samples
 from tracker.segments import Phase
-from tracker.store.records import LiveChange, MeetingInfo, MeetingRecord, clean_title, iso_now, series_key
+from tracker.store.records import (
+    Gap,
+    LiveChange,
+    LiveVoice,
+    MeetingInfo,
+    MeetingRecord,
+    clean_title,
+    iso_now,
+    series_key,
+)
 from tracker.meeting.session import MeetingSession, MeetingSnapshot
 from tracker.pipeline.engine import StreamingEngine
 from tracker.pipeline.hybrid import HybridEngine
@@ -95,8 +106,16 @@ def is_live(store: MeetingStore, meeting_id: str) -> bool:
     return LiveLock.held(_lock_path(store, meeting_id))
 
 
-def recover(store: MeetingStore) -> list[MeetingInfo]:
-    """End every meeting that no process is recording any more (see the module's docstring)."""
+KEEP_VOICES_S = 86_400.0  # a day: a restart never continues a meeting of another day (tracker.meeting.restart)
+
+
+def recover(store: MeetingStore, *, keep_voices_s: float = KEEP_VOICES_S) -> list[MeetingInfo]:
+    """End every meeting that no process is recording any more (see the module's docstring), and
+    forget the voices of interrupted meetings last saved more than ``keep_voices_s`` ago: too
+    late for any restart to continue them. (A restart that starts a new meeting instead forgets
+    the interrupted one's voices at once: ``Room``.)"""
+    from datetime import UTC, datetime, timedelta
+
     out = []
     for info in store.unfinished():
         path = _lock_path(store, info.id)
@@ -106,6 +125,7 @@ def recover(store: MeetingStore) -> list[MeetingInfo]:
         path.unlink(missing_ok=True)
         if closed is not None:
             out.append(closed)
+    store.drop_stale_voices((datetime.now(UTC) - timedelta(seconds=keep_voices_s)).isoformat(timespec="seconds"))
     return out
 
 
@@ -119,10 +139,12 @@ def default_title(started_at: str) -> str:
 
 
 def live_info(
-    session: MeetingSession, *, title: str | None = None, series: str | None = None, room: str | None = None
+    session: MeetingSession, *, title: str | None = None, series: str | None = None, room: str | None = None,
+    follows: str | None = None,
 ) -> MeetingInfo:
     """How a live meeting is listed. ``series`` (default: the title, if one was given) ties a
-    recurring meeting together for its trend; without a title it is "Meeting of <date>"."""
+    recurring meeting together for its trend; without a title it is "Meeting of <date>".
+    ``follows``: the interrupted meeting it was started after (``tracker.meeting.restart``)."""
     started = iso_now()
     key = series or title
     return MeetingInfo(
@@ -136,6 +158,7 @@ def live_info(
         heartbeat_at=started,
         overlap_measured=session.pipeline.accountant.overlap_measured,  # the engine's, fixed for the meeting
         engine=engine_name(session.pipeline.engine),
+        follows=follows,
     )
 
 
@@ -161,7 +184,7 @@ def session_record(session: MeetingSession, info: MeetingInfo, *, ended_at: str 
         "dropped_blocks": snap.input.dropped_blocks,
     })
     return MeetingRecord(info, sorted(segments, key=lambda s: (s.start_sample, s.speaker)), names, expected,
-                         _phases(snap), corrections)
+                         _phases(snap), corrections, list(session.gaps))
 
 
 def _phases(snap: MeetingSnapshot) -> list[Phase]:
@@ -178,6 +201,8 @@ class MeetingRecorder:
     session : the live meeting.
     info : how the meeting is listed (default: ``live_info(session)``).
     interval_s : seconds between flushes; a crash loses at most this much.
+    continues : ``info`` is an interrupted stored meeting the session is about to continue: ``claim``
+        it, then ``session.continue_from`` the record it returns, then ``start``.
     """
 
     def __init__(
@@ -187,10 +212,13 @@ class MeetingRecorder:
         *,
         info: MeetingInfo | None = None,
         interval_s: float = FLUSH_INTERVAL_S,
+        continues: bool = False,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"MeetingRecorder expected interval_s > 0 seconds, got {interval_s!r}")
-        if info is not None and info.id != session.id:
+        if continues and info is None:
+            raise ValueError("MeetingRecorder expected the info of the meeting it continues, got none")
+        if info is not None and info.id != session.id and not continues:
             raise ValueError(f"MeetingRecorder expected the session's meeting {session.id}, got info of {info.id}")
         self.store = store
         self.session = session
@@ -209,17 +237,38 @@ class MeetingRecorder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = LiveLock(_lock_path(store, session.id))
+        self._lock = LiveLock(_lock_path(store, self.info.id))
+        self._claimed = False  # ``claim`` reopened a stored meeting: ``start`` inserts nothing
+        self._voices: dict[int, int] = {}  # the voices' weights as last stored
         self._unsubscribe: Callable[[], None] = _nothing
 
-    def start(self) -> None:
-        """Store the meeting now (a failing store raises here) and flush every ``interval_s``."""
+    def claim(self, gap: Gap) -> MeetingRecord:
+        """Before ``start``, and before the session continues it: take the interrupted meeting
+        ``info.id`` (its lock), reopen it over ``gap`` and return it as stored. Raises
+        ``StoreError`` if another process records it, or ``ValueError`` if it is not interrupted."""
         self._lock.acquire()
         try:
-            self.store.write(lambda c: records.insert_meeting(c, self.info), doing="starting the meeting's record")
+            record = self.store.reopen_interrupted(self.info.id, gap)
         except BaseException:
             self._lock.release()
             raise
+        self._stored = Counter(record.segments)
+        self._people, self._phases = (dict(record.names), list(record.expected)), list(record.phases)
+        self._started_at, self._claimed = record.info.started_at, True
+        return record
+
+    def start(self) -> None:
+        """Store the meeting now (a failing store raises here) and flush every ``interval_s``."""
+        if self.session.id != self.info.id:
+            raise ValueError(f"MeetingRecorder expected the session to be meeting {self.info.id}, got {self.session.id} "
+                             "(continue_from the claimed record first)")
+        if not self._claimed:
+            self._lock.acquire()
+            try:
+                self.store.write(lambda c: records.insert_meeting(c, self.info), doing="starting the meeting's record")
+            except BaseException:
+                self._lock.release()
+                raise
         self._unsubscribe = self.session.subscribe(self._on_change)
         self._thread = threading.Thread(target=self._run, name="talktime-recorder", daemon=True)
         self._thread.start()
@@ -272,6 +321,8 @@ class MeetingRecorder:
             self._corrections += len(change.corrections)
             self._started_at = self._started_at or change.started_at
             self._ended_at = self._ended_at or change.ended_at
+            if change.voices is not None:
+                self._voices = {v.speaker: v.weight for v in change.voices}
             self.error = None
 
     def _change(self) -> tuple[LiveChange, tuple[tuple[dict[int, str], list[str]], list[Phase]]]:
@@ -296,6 +347,7 @@ class MeetingRecorder:
                 else:
                     del self._pending[seg]
         phases = _phases(snap)
+        voices = self._engine_voices() if snap.status != "ended" else None
         change = LiveChange(
             clock_samples=clock,
             heartbeat_at=iso_now(),
@@ -308,8 +360,24 @@ class MeetingRecorder:
             phases=None if phases == self._phases else phases,
             end_reason=snap.end_reason or "ended",
             corrections=corrections,
+            voices=None if voices is None or {v.speaker: v.weight for v in voices} == self._voices else voices,
         )
         return change, (people, phases)
+
+    def _engine_voices(self) -> list[LiveVoice] | None:
+        """The engine's voices now (none without ``VoiceMemory``), so a restart can continue the meeting."""
+        memory = self.session.pipeline.memory
+        if memory is None:
+            return []
+        for _ in range(3):
+            try:  # NB: the engine changes them in the pipeline's thread, outside any lock the recorder can take
+                found = dict(memory.centroids())
+                break
+            except RuntimeError:  # a voice was added while they were read: read again
+                continue
+        else:
+            return None  # kept as they were; the next flush tries again
+        return [LiveVoice(i, memory.embedding_model, c, int(w)) for i, (c, w) in sorted(found.items()) if w > 0]
 
     def record(self) -> MeetingRecord:
         """The meeting as it stands, straight from the session (what the next flush will store)."""

@@ -18,7 +18,11 @@ loop's) watches the current meeting about once a second:
   next meeting opens or the room closes.
 
 A meeting that ends for silence without a single word counted is removed from the store: nothing
-happened. Listeners (``subscribe``) hear every change of the current meeting and every switch.
+happened.
+
+When the room opens after a crash (its latest stored meeting was interrupted), it continues that
+meeting or starts a new one that follows it, as ``tracker.meeting.restart`` decides; the meeting's
+``restart`` says which, for the page. Listeners (``subscribe``) hear every change of the current meeting and every switch.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
+from tracker.meeting import restart
 from tracker.meeting.enrollment import reload_profiles
-from tracker.store.records import MeetingInfo, MeetingRecord
+from tracker.store.records import Gap, MeetingInfo, MeetingRecord, clean_title, iso_now
 from tracker.meeting.recorder import MeetingRecorder, live_info, session_record
 from tracker.meeting.session import MeetingSession, MeetingSnapshot
 from tracker.store.storage import MeetingStore, StoreError, UnknownMeetingError
@@ -66,6 +71,8 @@ class Room:
     title, series, room : how meetings are listed (see ``tracker.meeting.recorder.live_info``).
     auto_end_after_s : end a running meeting after this many seconds without speech; None: never.
     tick_s : seconds between the room's checks.
+    resume_within_s : after a crash, continue the interrupted meeting if it stopped at most this many
+        seconds ago (``tracker.meeting.restart``); 0: always start a new one.
     """
 
     def __init__(
@@ -78,11 +85,16 @@ class Room:
         room: str | None = None,
         auto_end_after_s: float | None = None,
         tick_s: float = TICK_S,
+        resume_within_s: float = restart.RESUME_WITHIN_S,
     ) -> None:
         if auto_end_after_s is not None and auto_end_after_s <= 0:
             raise ValueError(f"Room expected auto_end_after_s > 0 seconds or None, got {auto_end_after_s!r}")
         if tick_s <= 0:
             raise ValueError(f"Room expected tick_s > 0 seconds, got {tick_s!r}")
+        if resume_within_s < 0:
+            raise ValueError(f"Room expected resume_within_s >= 0 seconds, got {resume_within_s!r}")
+        self.resume_within_s = resume_within_s
+        self._follows: str | None = None  # the interrupted meeting the first one was started after
         self.store = store
         self.labels = {"title": title, "series": series, "room": room}
         self.auto_end_after_s = auto_end_after_s
@@ -149,9 +161,14 @@ class Room:
             if self._opened:
                 return
             self._opened = True
+            continuing = self._after_crash()
             self._adopt(self._current)
             self._current.open()
             try:
+                if continuing is not None:
+                    continuing.start()
+                    self._info, self._recorder = continuing.info, continuing
+                    self._stored.add(continuing.info.id)
                 self._record_if_running(raise_errors=True)
             except BaseException:
                 self._current.close()
@@ -206,6 +223,50 @@ class Room:
 
     # -- internals
 
+    def _after_crash(self) -> MeetingRecorder | None:
+        """Before the first meeting opens: if the room's latest stored meeting was interrupted,
+        continue it (returns its claimed recorder, to start once the meeting is open) or make the
+        first meeting follow it (see ``tracker.meeting.restart``)."""
+        if self.store is None:
+            return None
+        session = self._current
+        try:
+            found = self.store.meetings(limit=1)
+        except StoreError as exc:
+            log.error("could not look for an interrupted meeting to continue: %s", exc)
+            return None
+        latest = found[0] if found else None
+        room = self.labels["room"]
+        now = iso_now()
+        go_on = restart.plan(latest, source=session.input.label or "microphone",
+                             room=clean_title(room, what="room") if room else None, within_s=self.resume_within_s,
+                             now=now)
+        if go_on is None or latest is None:
+            return None
+        if go_on:
+            gap = Gap(latest.clock_samples, latest.ended_at or now, now)
+            recorder = MeetingRecorder(self.store, session, info=latest, continues=True)
+            try:
+                record = recorder.claim(gap)
+                stored_voices = self.store.live_voices(latest.id)
+            except (StoreError, ValueError) as exc:
+                log.warning("meeting %s cannot be continued (%s): a new meeting starts", latest.id, exc)
+            else:
+                usable, why_not = restart.usable_voices(stored_voices, session.pipeline.embedding_model)
+                kept = session.continue_from(record, usable)
+                session.restart = restart.continued(record, gap, restart.voice_words(kept, len(stored_voices), why_not))
+                log.warning("meeting %s continued: %s", latest.id, session.restart.message)
+                return recorder
+        session.previous_id = self._follows = latest.id
+        self.hosted.add(latest.id)  # NB: its report is served from the store, like a meeting this room held
+        session.restart = restart.replaced(latest, now)
+        try:
+            self.store.drop_voices(latest.id)  # NB: it will not be continued: its voices are not kept
+        except StoreError as exc:
+            log.error("the voices of meeting %s could not be forgotten: %s", latest.id, exc)
+        log.warning("meeting %s follows interrupted meeting %s: %s", session.id, latest.id, session.restart.message)
+        return None
+
     def _adopt(self, session: MeetingSession) -> None:
         self._unsubscribe()
         self._current, self._info, self._recorder, self._finished = session, None, None, False
@@ -223,7 +284,8 @@ class Room:
         """Start recording the current meeting once it has run (hold ``_switch``)."""
         if self.store is None or self._recorder is not None or self._current.status == "ready":
             return
-        info = live_info(self._current, **self.labels)
+        follows = self._follows if self._current.previous_id == self._follows else None
+        info = live_info(self._current, **self.labels, follows=follows)
         recorder = MeetingRecorder(self.store, self._current, info=info)
         try:
             recorder.start()

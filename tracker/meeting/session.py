@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Literal
 
 from tracker.audio import SAMPLE_RATE, seconds
+from tracker.meeting.restart import Restart
+from tracker.store.records import Gap, LiveVoice, MeetingRecord
 from tracker.sources.live import LiveInput, file_opener, microphone_opener
 from tracker.segments import Correction, Phase
 from tracker.meeting.view import (
@@ -56,7 +58,7 @@ Status = Literal["ready", "running", "paused", "ended"]
 EndReason = Literal["ended", "silence"]  # the facilitator (or shutdown) ended it; nobody spoke for too long
 log = logging.getLogger("talktime")
 MAX_NAME_CHARS = 60
-STATE_SCHEMA = "talktime.state/3"  # 3: figures as shown (display, per-person text, kind, percents, provisional_s)
+STATE_SCHEMA = "talktime.state/4"  # 4: restart; 3: figures as shown (display, per-person text, kind, percents, provisional_s)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -114,6 +116,7 @@ class MeetingSnapshot:
     changed_at: float  # wall time (time.time()) of the last change, for latency measurements
     from_profile: list[int] = field(default_factory=list)  # voice ids whose name came from a voice profile
     display: DisplayView | None = None  # everything else as the page shows it (tracker/meeting/view.py)
+    restart: Restart | None = None  # talktime restarted after a crash: what became of the meeting (None: it did not)
     schema: str = STATE_SCHEMA  # what the fields are; changes when they change (docs/dashboard.md)
 
 
@@ -177,6 +180,10 @@ class MeetingSession:
         self._state = _State()
         self._opened = False
         self._final: MeetingSnapshot | None = None  # once a successor has the pipeline: the last figures
+        self.gaps: list[Gap] = []  # restarts this meeting was continued over (tracker.meeting.restart)
+        self.restart: Restart | None = None  # set by the room when this process restarted after a crash
+        self._continuing = False  # continue_from made this a stored meeting that goes on: it runs at once
+        self._revise_from = 0  # the post-meeting pass revises the figures from this sample on (continue_from)
         self.enrolling = threading.Lock()  # held by the one live enrollment at a time (tracker.meeting.enrollment)
         self.corrections: list[Correction] = []  # names and merges made by hand, in order (under runner.lock); kept for the report
 
@@ -187,13 +194,54 @@ class MeetingSession:
         if self._opened:
             raise ConflictError("the meeting's capture is already open")
         self._opened = True
-        self.input.counting = self.autostart
-        self.input.onset = self.onset
-        if self.autostart:
-            self._set_status("running", reason="autostart")
+        counting = self.autostart or self._continuing
+        self.input.counting = counting
+        self.input.onset = None if self._continuing else self.onset
+        if counting:
+            self._set_status("running", reason="continued after a restart" if self._continuing else "autostart")
         elif self.onset is not None:
             log.info("meeting %s ready: it starts when someone speaks", self.id)
         self.runner.start()
+
+    def continue_from(self, record: MeetingRecord, voices: list[LiveVoice]) -> int:
+        """Before ``open``: become the stored meeting ``record`` (interrupted, now continued; see
+        ``tracker.meeting.restart``): its id, clock, segments, names, roster, phases and gaps.
+        New audio is counted from its clock on; the meeting runs at once. ``voices`` (already
+        checked to be of this engine's model) seed the engine so each person keeps their id;
+        returns how many did (a voice the engine already knows, an enrolled person, is left as is)."""
+        if self._opened:
+            raise ConflictError(f"meeting {self.id} is already open; expected to continue a meeting before opening it")
+        clock = record.info.clock_samples
+        with self.runner.held() as pipeline:
+            acc = pipeline.accountant
+            acc.begin(0)  # NB: a stored meeting's stream starts at sample 0
+            acc.add(sorted(record.segments, key=lambda s: (s.start_sample, s.speaker)))
+            acc.advance(clock)
+            for speaker, name in record.names.items():
+                acc.rename(speaker, name)
+            acc.expected = list(record.expected)  # NB: the meeting's own roster, as the facilitator left it
+            memory = pipeline.memory
+            if memory is not None:
+                known = set(memory.centroids())
+                for v in voices:
+                    if v.speaker in known:
+                        continue
+                    try:
+                        memory.seed(v.speaker, v.centroid, weight=v.weight)
+                    except ValueError as exc:  # NB: the engine refuses it (an id it holds already): not carried on
+                        log.warning("voice %d of meeting %s could not be carried on: %s", v.speaker, record.info.id, exc)
+                kept = len({v.speaker for v in voices} & set(memory.centroids()))
+            else:
+                kept = 0
+        self.input.delivered_samples = clock  # NB: the stream goes on where the meeting's clock stopped
+        self._revise_from = clock  # the engine saw nothing before: its post-meeting pass covers what follows
+        self.id = record.info.id
+        self.gaps = list(record.gaps)
+        with self._lock:
+            self._state.phases = list(record.phases)
+            self._state.started_at = record.info.started_at
+        self._continuing = True
+        return kept
 
     def close(self) -> None:
         """End the meeting if it is still going (server shutdown)."""
@@ -319,7 +367,7 @@ class MeetingSession:
             except Exception:  # NB: the live figures stand; a failed revisit must not lose the meeting
                 log.exception("meeting %s: the post-meeting pass failed; its live figures stand", self.id)
                 return
-            acc.revise(segs)
+            acc.revise(segs, since=self._revise_from)
             after = {s.speaker for s in acc.timeline}
             with self._lock:
                 self._state.revised = True
@@ -520,6 +568,7 @@ class MeetingSession:
                                  recent_s=self.pipeline.accountant.config.recent_s,
                                  engine=engine_text(self.pipeline.engine.name, stands_in_for=self.pipeline.stands_in_for,
                                                     revised=st.revised)),
+            restart=self.restart,
         )
 
 

@@ -15,7 +15,7 @@ from tracker.audio import seconds
 from tracker.meeting.view import PersonFigures, PhaseView, ViewConfig, people_view, phase_views, room_and_remote
 from tracker.reports.accuracy import Confidence, confidence_of
 from tracker.reports.sinks import rounded
-from tracker.store.records import MeetingInfo, MeetingRecord
+from tracker.store.records import Gap, MeetingInfo, MeetingRecord
 from tracker.stages.accounting import AccountingConfig, Accountant, GroupStats, default_name
 from tracker.stages.display import clock, duration, equal_percent, score, whole_percents
 
@@ -73,6 +73,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     # the engine, its measured accuracy, the facilitator's names and merges (tracker.reports.accuracy)
     confidence: Confidence = field(default_factory=lambda: confidence_of(None, [], {}))
+    gaps: list[Gap] = field(default_factory=list)  # restarts the meeting was continued over (not recorded)
 
     def name_of(self, speaker: int) -> str:
         found = next((p.name for p in self.people + self.brief_voices if p.id == speaker), None)
@@ -186,9 +187,25 @@ def build_report(
         reading=plain_reading(group, people, monologues),
         history=history if len(history) >= 2 else [],
         trend=trend_reading(history),
-        notes=_notes(info, brief, measured=group.overlap_measured, brief_s=acc.config.min_presence_s),
+        notes=_notes(info, brief, measured=group.overlap_measured, brief_s=acc.config.min_presence_s)
+        + _restart_notes(record),
         confidence=confidence_of(info.engine, record.corrections, record.names),
+        gaps=list(record.gaps),
     )
+
+
+def _restart_notes(record: MeetingRecord) -> list[str]:
+    """What a crash and restart did to the meeting: continued over a gap, or started after one."""
+    notes = []
+    for gap in record.gaps:
+        m, sec = divmod(int(round(gap.lost_s)), 60)
+        lost = f"{m} min {sec} s" if m else f"{sec} s"
+        notes.append(f"The tracker stopped at {clock(seconds(gap.at_sample))} into the meeting and was restarted "
+                     f"{lost} later: that time was not recorded and counts as neither talk nor silence.")
+    if record.info.follows:
+        notes.append(f"Started after meeting {record.info.follows[:8]} was interrupted too long to be continued "
+                     f"(`talktime report {record.info.follows[:8]}`).")
+    return notes
 
 
 def _notes(info: MeetingInfo, brief: Sequence[PersonFigures], *, measured: bool = True,
@@ -239,14 +256,17 @@ def trend_reading(points: Sequence[TrendPoint]) -> str | None:
             f"{'s' if len(before) > 1 else ''} of this series (average {score(mean)}).")
 
 
-SCHEMA = "talktime.report/4"  # 2: per-person overlap and interruptions; 3: per-person figures as the dashboard shows them (percent, kind, text); 4: confidence
+SCHEMA = "talktime.report/4"  # 2: per-person overlap and interruptions; 3: per-person figures as the dashboard shows them (percent, kind, text); 4: confidence, gaps
 
 
 def report_dict(report: Report) -> dict[str, Any]:
     """The report's figures as JSON-ready data (the fields are documented in the README)."""
     info = report.meeting
     meeting = {k: getattr(info, k) for k in ("id", "title", "series", "room", "source", "started_at", "ended_at",
-                                             "end_reason", "sample_rate", "dropped_blocks", "removed_people")}
+                                             "end_reason", "sample_rate", "dropped_blocks", "removed_people",
+                                             "follows")}
+    gaps = [{"at_s": seconds(g.at_sample), "stopped_at": g.stopped_at, "resumed_at": g.resumed_at, "lost_s": g.lost_s}
+            for g in report.gaps]
     names = {p.id: p.name for p in report.people + report.brief_voices}
     data = {
         "schema": SCHEMA,
@@ -267,5 +287,6 @@ def report_dict(report: Report) -> dict[str, Any]:
         "trend": report.trend,
         "notes": list(report.notes),
         "confidence": asdict(report.confidence),
+        "gaps": gaps,
     }
     return dict(rounded(data))

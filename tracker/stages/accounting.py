@@ -460,13 +460,15 @@ class Accountant:
                             for s in self.provisional]
         self.names.pop(gone, None)
 
-    def revise(self, segments: Iterable[SpeakerSegment]) -> None:
-        """Replace every decided segment with ``segments`` (an engine's post-meeting answer).
+    def revise(self, segments: Iterable[SpeakerSegment], *, since: int = 0) -> None:
+        """Replace every decided segment from sample ``since`` on with ``segments`` (an engine's
+        post-meeting answer about that part; earlier segments, from before a restart, stay).
 
         Names, the roster and the clock stay; a voice left with no talk keeps its name (the
         facilitator gave it), and the recorder sees the change like any other.
         """
-        segs = sorted(segments, key=lambda s: (s.start_sample, s.speaker))
+        kept = [s for s in self.timeline if s.start_sample < since]
+        segs = sorted([*kept, *(s for s in segments if s.start_sample >= since)], key=lambda s: (s.start_sample, s.speaker))
         self._note(self.timeline, -1)
         self.timeline = []
         self._reindex()

@@ -67,6 +67,35 @@ class MeetingInfo:
     removed_people: int = 0  # people deleted on request since the meeting
     overlap_measured: bool | None = None  # the engine could see two people at once; None: not recorded (older meetings)
     engine: str | None = None  # the engine that made the figures ("neural", "lite", ...); None: not recorded (older meetings)
+    follows: str | None = None  # the interrupted meeting this one was started after, too late to continue it
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Time a live meeting was not recorded: its tracker stopped (``stopped_at``, the last save)
+    and a restart continued the meeting (``resumed_at``). The meeting's clock stops over a gap, as
+    over a pause: it is neither talk nor silence. ``at_sample`` is the clock where it happened."""
+
+    at_sample: int
+    stopped_at: str  # ISO 8601 UTC
+    resumed_at: str  # ISO 8601 UTC
+
+    @property
+    def lost_s(self) -> float:
+        """Seconds of wall time not recorded (0 if the clocks disagree)."""
+        lost = datetime.fromisoformat(self.resumed_at) - datetime.fromisoformat(self.stopped_at)
+        return max(0.0, lost.total_seconds())
+
+
+@dataclass(frozen=True)
+class LiveVoice:
+    """A voice of a live meeting as its engine holds it (a unit centroid and how much evidence it
+    is the mean of), kept only while the meeting can still be continued after a restart."""
+
+    speaker: int
+    model: str  # the engine's embedding model (tracker.pipeline.engine.VoiceMemory.embedding_model)
+    centroid: np.ndarray
+    weight: int
 
 
 @dataclass(frozen=True)
@@ -79,6 +108,7 @@ class MeetingRecord:
     expected: list[str] = field(default_factory=list)  # roster names with no voice
     phases: list[Phase] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)  # names and merges made by hand, in order
+    gaps: list[Gap] = field(default_factory=list)  # restarts it was continued over, in time order
 
 
 @dataclass(frozen=True)
@@ -96,15 +126,17 @@ class LiveChange:
     phases: list[Phase] | None = None  # when changed
     end_reason: str = "ended"  # stored with ended_at; "silence": ended by the room after no one spoke
     corrections: Sequence[Correction] = ()  # made by hand since the last flush (appended to the stored ones)
+    voices: Sequence[LiveVoice] | None = None  # the engine's voices when changed (dropped when the meeting ends)
 
 
 _COLUMNS = ("id, title, series, room, source, started_at, ended_at, end_reason, sample_rate, clock_samples, "
-            "heartbeat_at, dropped_blocks, removed_people, overlap_measured, engine")
+            "heartbeat_at, dropped_blocks, removed_people, overlap_measured, engine, follows")
 
 
 def _info(row: Sequence[object]) -> MeetingInfo:
-    measured, engine = row[-2], row[-1]
-    return MeetingInfo(*row[:-2], None if measured is None else bool(measured), engine)  # type: ignore[arg-type, call-arg]
+    measured, engine, follows = row[-3], row[-2], row[-1]
+    return MeetingInfo(*row[:-3], None if measured is None else bool(measured),  # type: ignore[arg-type, call-arg]
+                       None if engine is None else str(engine), None if follows is None else str(follows))
 
 
 # ----------------------------------------------------------------------------- writing
@@ -113,13 +145,15 @@ def _info(row: Sequence[object]) -> MeetingInfo:
 def insert_meeting(conn: sqlite3.Connection, info: MeetingInfo) -> None:
     if info.end_reason is not None and info.end_reason not in END_REASONS:
         raise ValueError(f"end_reason expected one of {END_REASONS}, got {info.end_reason!r}")
-    conn.execute(f"INSERT INTO meetings ({_COLUMNS.removesuffix(', overlap_measured, engine')}) VALUES ({', '.join('?' * 13)})", (
+    conn.execute(f"INSERT INTO meetings ({_COLUMNS.removesuffix(', overlap_measured, engine, follows')}) VALUES ({', '.join('?' * 13)})", (
         info.id, info.title, info.series, info.room, info.source, info.started_at, info.ended_at, info.end_reason,
         info.sample_rate, info.clock_samples, info.heartbeat_at, info.dropped_blocks, info.removed_people))
     if info.overlap_measured is not None:  # NB: a column of schema 3, set apart so a row without it stays insertable
         conn.execute("UPDATE meetings SET overlap_measured = ? WHERE id = ?", (int(info.overlap_measured), info.id))
     if info.engine is not None:  # NB: schema 4's, likewise
         conn.execute("UPDATE meetings SET engine = ? WHERE id = ?", (info.engine, info.id))
+    if info.follows is not None:  # NB: a column of schema 4, likewise
+        conn.execute("UPDATE meetings SET follows = ? WHERE id = ?", (info.follows, info.id))
 
 
 def _add_corrections(conn: sqlite3.Connection, meeting_id: str, corrections: Sequence[Correction]) -> None:
@@ -162,6 +196,62 @@ def insert_record(conn: sqlite3.Connection, record: MeetingRecord) -> None:
     _write_people(conn, mid, record.names, record.expected)
     _write_phases(conn, mid, record.phases)
     _add_corrections(conn, mid, record.corrections)
+    for gap in record.gaps:
+        _add_gap(conn, mid, gap)
+
+
+def _add_gap(conn: sqlite3.Connection, meeting_id: str, gap: Gap) -> None:
+    conn.execute("INSERT INTO gaps (meeting_id, at_sample, stopped_at, resumed_at) VALUES (?, ?, ?, ?)",
+                 (meeting_id, gap.at_sample, gap.stopped_at, gap.resumed_at))
+
+
+def _write_voices(conn: sqlite3.Connection, meeting_id: str, voices: Iterable[LiveVoice]) -> None:
+    conn.execute("DELETE FROM live_voices WHERE meeting_id = ?", (meeting_id,))
+    conn.executemany(
+        "INSERT INTO live_voices (meeting_id, speaker, model, embedding, weight) VALUES (?, ?, ?, ?, ?)",
+        [(meeting_id, v.speaker, v.model, np.asarray(v.centroid, "<f4").tobytes(), v.weight) for v in voices],
+    )
+
+
+def live_voices(conn: sqlite3.Connection, meeting_id: str) -> list[LiveVoice]:
+    """The voices kept for continuing ``meeting_id`` after a restart (none once it has ended)."""
+    rows = conn.execute("SELECT speaker, model, embedding, weight FROM live_voices WHERE meeting_id = ? ORDER BY speaker",
+                        (meeting_id,))
+    return [LiveVoice(int(i), str(m), np.frombuffer(b, dtype="<f4").copy(), int(w)) for i, m, b, w in rows]
+
+
+def drop_voices(conn: sqlite3.Connection, meeting_id: str) -> None:
+    """Forget a meeting's live voices: it will not be continued."""
+    conn.execute("DELETE FROM live_voices WHERE meeting_id = ?", (meeting_id,))
+
+
+def drop_stale_voices(conn: sqlite3.Connection, before: str) -> int:
+    """Forget the live voices of every ended meeting whose last save was before ``before`` (ISO
+    8601 UTC): too long ago to be continued. Returns how many meetings had some."""
+    return conn.execute(
+        "DELETE FROM live_voices WHERE meeting_id IN (SELECT id FROM meetings WHERE ended_at IS NOT NULL "
+        "AND coalesce(heartbeat_at, started_at) < ?)", (before,)).rowcount
+
+
+def reopen_interrupted(conn: sqlite3.Connection, meeting_id: str, gap: Gap) -> MeetingRecord:
+    """Continue a meeting ``close_interrupted`` closed: it is live again from ``gap.resumed_at`` and
+    ``gap`` is recorded. The agenda phase that the closing ended reopens. Raises ``ValueError``
+    if the meeting is not an interrupted one (another process continued it first, say)."""
+    row = conn.execute("SELECT end_reason, clock_samples FROM meetings WHERE id = ?", (meeting_id,)).fetchone()
+    if row is None or row[0] != "interrupted":
+        raise ValueError(f"meeting {meeting_id} expected to be an interrupted meeting, got "
+                         f"{'none' if row is None else repr(row[0])}")
+    clock = int(row[1])
+    conn.execute("UPDATE meetings SET ended_at = NULL, end_reason = NULL, heartbeat_at = ? WHERE id = ?",
+                 (gap.resumed_at, meeting_id))
+    last = conn.execute("SELECT max(position) FROM phases WHERE meeting_id = ?", (meeting_id,)).fetchone()[0]
+    if last is not None:  # NB: ended where the meeting was cut off: it was still open
+        conn.execute("UPDATE phases SET end_sample = NULL WHERE meeting_id = ? AND position = ? AND end_sample = ?",
+                     (meeting_id, last, clock))
+    _add_gap(conn, meeting_id, gap)
+    record = load_record(conn, meeting_id)
+    assert record is not None
+    return record
 
 
 def apply_live(conn: sqlite3.Connection, meeting_id: str, change: LiveChange) -> None:
@@ -178,6 +268,10 @@ def apply_live(conn: sqlite3.Connection, meeting_id: str, change: LiveChange) ->
     if change.phases is not None:
         _write_phases(conn, meeting_id, change.phases)
     _add_corrections(conn, meeting_id, change.corrections)
+    if change.ended_at is not None:
+        drop_voices(conn, meeting_id)  # NB: an ended meeting is never continued: its voices are not kept
+    elif change.voices is not None:
+        _write_voices(conn, meeting_id, change.voices)
     conn.execute(
         # NB: the flush that ends a meeting sets its final clock, which may be shorter: a meeting ended
         # for silence stops at its last speech.
@@ -225,24 +319,33 @@ def forget_person(conn: sqlite3.Connection, name: str) -> list[tuple[str, float]
     return out
 
 
-def close_interrupted(conn: sqlite3.Connection, meeting_id: str) -> MeetingInfo | None:
-    """End a meeting whose tracker stopped without ending it.
+def as_interrupted(record: MeetingRecord) -> MeetingRecord:
+    """A live meeting whose tracker stopped without ending it, as it is closed.
 
     Its end is its last heartbeat (the last flush: at most a flush interval before the crash),
     its length the larger of the last counted clock and the last stored segment, and an agenda
-    phase left open ends there. Returns the closed meeting, or None if it had already ended.
+    phase left open ends there.
     """
-    row = conn.execute(f"SELECT {_COLUMNS} FROM meetings WHERE id = ? AND ended_at IS NULL", (meeting_id,)).fetchone()
-    if row is None:
-        return None
-    info = _info(row)
-    last = conn.execute("SELECT max(end_sample) FROM segments WHERE meeting_id = ?", (meeting_id,)).fetchone()[0]
-    clock = max(info.clock_samples, last or 0)
+    info = record.info
+    clock = max([info.clock_samples, *(s.end_sample for s in record.segments)])
     ended = info.heartbeat_at or info.started_at
+    phases = [p if p.end_sample is not None else Phase(p.name, p.start_sample, max(clock, p.start_sample))
+              for p in record.phases]
+    closed = MeetingInfo(**{**info.__dict__, "ended_at": ended, "end_reason": "interrupted", "clock_samples": clock})
+    return MeetingRecord(closed, record.segments, record.names, record.expected, phases, record.corrections, record.gaps)
+
+
+def close_interrupted(conn: sqlite3.Connection, meeting_id: str) -> MeetingInfo | None:
+    """End a meeting whose tracker stopped without ending it (see ``as_interrupted``). Returns the
+    closed meeting, or None if it had already ended."""
+    record = load_record(conn, meeting_id)
+    if record is None or record.info.ended_at is not None:
+        return None
+    closed = as_interrupted(record)
     conn.execute("UPDATE meetings SET ended_at = ?, end_reason = 'interrupted', clock_samples = ? WHERE id = ?",
-                 (ended, clock, meeting_id))
-    conn.execute("UPDATE phases SET end_sample = ? WHERE meeting_id = ? AND end_sample IS NULL", (clock, meeting_id))
-    return MeetingInfo(**{**info.__dict__, "ended_at": ended, "end_reason": "interrupted", "clock_samples": clock})
+                 (closed.info.ended_at, closed.info.clock_samples, meeting_id))
+    _write_phases(conn, meeting_id, closed.phases)
+    return closed.info
 
 
 # ----------------------------------------------------------------------------- reading
@@ -289,7 +392,9 @@ def load_record(conn: sqlite3.Connection, meeting_id: str) -> MeetingRecord | No
         "SELECT name, start_sample, end_sample FROM phases WHERE meeting_id = ? ORDER BY position", (meeting_id,))]
     corrections = [Correction(*r) for r in conn.execute(
         "SELECT kind, speaker, name, other FROM corrections WHERE meeting_id = ? ORDER BY position", (meeting_id,))]
-    return MeetingRecord(_info(row), segments, names, expected, phases, corrections)
+    gaps = [Gap(int(a), str(s), str(r)) for a, s, r in conn.execute(
+        "SELECT at_sample, stopped_at, resumed_at FROM gaps WHERE meeting_id = ? ORDER BY rowid", (meeting_id,))]
+    return MeetingRecord(_info(row), segments, names, expected, phases, corrections, gaps)
 
 
 def load_series(conn: sqlite3.Connection, series: str) -> list[MeetingRecord]:

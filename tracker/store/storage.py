@@ -32,7 +32,8 @@ log = logging.getLogger("talktime")
 T = TypeVar("T")
 STORE_FILE = "meetings.sqlite"
 SCHEMA_VERSION = 4  # PRAGMA user_version of the schema below (1: meetings only; 2: + voice profiles;
-# 3: + whether the meeting's engine could see overlap; 4: + the engine's name and the facilitator's corrections)
+# 3: + whether the meeting's engine could see overlap; 4: + the engine's name, the facilitator's corrections,
+# and restarts: gaps, the meeting a new one follows, live voices)
 BUSY_TIMEOUT_S = 5.0  # seconds a write waits for another program's lock before giving up
 Reason = Literal["locked", "corrupt", "full", "unwritable", "version", "other"]
 
@@ -97,6 +98,9 @@ CREATE UNIQUE INDEX profiles_by_name ON profiles (name COLLATE NOCASE, model);
 SCHEMA_V3 = """
 ALTER TABLE meetings ADD COLUMN overlap_measured INTEGER
 """
+# follows: the id of the interrupted meeting a meeting was started after (too late to continue it).
+# live_voices: a live meeting's voices as its engine holds them, so a restart can continue the meeting
+# with the same people; deleted when the meeting ends (never kept like a profile, which needs consent).
 # engine: the name of the engine that made the meeting's figures ("neural", "lite", "pyannote",
 # "hybrid:neural+neural"), NULL for meetings stored before it was recorded.
 SCHEMA_V4 = """
@@ -109,7 +113,23 @@ CREATE TABLE corrections (
     name TEXT,                          -- the name given; for a merge, what the merged voice was called
     other INTEGER,                      -- the voice merged into speaker (merge only)
     PRIMARY KEY (meeting_id, position)
-) STRICT
+) STRICT;
+ALTER TABLE meetings ADD COLUMN follows TEXT;
+CREATE TABLE gaps (
+    meeting_id TEXT NOT NULL REFERENCES meetings (id) ON DELETE CASCADE,
+    at_sample INTEGER NOT NULL,         -- the meeting's clock where it was cut off (the clock stops over a gap)
+    stopped_at TEXT NOT NULL,           -- ISO 8601 UTC of the last save before the tracker stopped
+    resumed_at TEXT NOT NULL            -- ISO 8601 UTC of the restart that continued it
+) STRICT;
+CREATE INDEX gaps_by_meeting ON gaps (meeting_id);
+CREATE TABLE live_voices (
+    meeting_id TEXT NOT NULL REFERENCES meetings (id) ON DELETE CASCADE,
+    speaker INTEGER NOT NULL,           -- voice id in the meeting
+    model TEXT NOT NULL,                -- the engine's embedding model
+    embedding BLOB NOT NULL,            -- unit centroid, little-endian float32; never audio
+    weight INTEGER NOT NULL CHECK (weight > 0),  -- embeddings it is the mean of
+    PRIMARY KEY (meeting_id, speaker)
+) STRICT, WITHOUT ROWID;
 """
 MIGRATIONS = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4}  # schema version -> what takes the previous version to it
 
@@ -384,6 +404,22 @@ class MeetingStore:
     def close_interrupted(self, meeting_id: str) -> MeetingInfo | None:
         """End an interrupted meeting at its last heartbeat (see ``records.close_interrupted``)."""
         return self.write(lambda c: records.close_interrupted(c, meeting_id), doing=f"recovering meeting {meeting_id}")
+
+    def reopen_interrupted(self, meeting_id: str, gap: records.Gap) -> MeetingRecord:
+        """Continue an interrupted meeting over ``gap`` (see ``records.reopen_interrupted``)."""
+        return self.write(lambda c: records.reopen_interrupted(c, meeting_id, gap), doing=f"continuing meeting {meeting_id}")
+
+    def live_voices(self, meeting_id: str) -> list[records.LiveVoice]:
+        """The voices kept for continuing ``meeting_id`` after a restart."""
+        return self.read(lambda c: records.live_voices(c, meeting_id), doing="reading a meeting's voices")
+
+    def drop_voices(self, meeting_id: str) -> None:
+        """Forget the voices kept for continuing ``meeting_id`` (it will not be continued)."""
+        self.write(lambda c: records.drop_voices(c, meeting_id), doing=f"forgetting the voices of meeting {meeting_id}")
+
+    def drop_stale_voices(self, before: str) -> int:
+        """Forget the voices of ended meetings last saved before ``before`` (too old to continue)."""
+        return self.write(lambda c: records.drop_stale_voices(c, before), doing="forgetting old meetings' voices")
 
     # -- voice profiles
 
