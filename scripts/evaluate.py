@@ -114,15 +114,22 @@ def share_errors(ref: Annotation, hyp: Annotation) -> list[float]:
 
 
 def with_overrides(config: Any, sets: list[str]) -> Any:
-    """Apply ``stage.field=value`` overrides to a PipelineConfig (values parsed as their field's type)."""
+    """Apply ``stage.field=value`` overrides to a PipelineConfig (values parsed as their field's type);
+    a dotted path reaches nested settings, e.g. ``neural.voices.new_voice_s=3``."""
+
+    def replaced(obj: Any, path: list[str], value: str, key: str) -> Any:
+        name = path[0]
+        if not dataclasses.is_dataclass(obj) or not hasattr(obj, name):
+            raise SystemExit(f"evaluate: unknown setting {key!r}; expected STAGE.FIELD=VALUE, e.g. vad.threshold=0.3")
+        inner = getattr(obj, name)
+        new = replaced(inner, path[1:], value, key) if len(path) > 1 else type(inner)(value)
+        return dataclasses.replace(obj, **{name: new})
+
     for item in sets:
         key, _, value = item.partition("=")
-        stage, _, name = key.partition(".")
-        part = getattr(config, stage, None)
-        if part is None or not hasattr(part, name):
+        if "." not in key:
             raise SystemExit(f"evaluate: unknown setting {key!r}; expected STAGE.FIELD=VALUE, e.g. vad.threshold=0.3")
-        typed = type(getattr(part, name))(value)
-        config = dataclasses.replace(config, **{stage: dataclasses.replace(part, **{name: typed})})
+        config = replaced(config, key.split("."), value, key)
     return config
 
 
