@@ -32,7 +32,8 @@ def test_a_brief_soak_reports_memory_cpu_delay_and_report_times(tmp_path: Path) 
     assert s["snapshots"] > 0.1 * 3600 / 0.4 * 0.9  # at least the heartbeat's rate, in audio time
     assert s["stored_segments"] > 0 and (tmp_path / "data" / "report.pdf").stat().st_size > 0
     assert 0 < s["report_html_s"] < 60 and 0 < s["report_pdf_s"] < 60
-    assert set(s["checks"]) == {"rss_growth_mb", "cpu_share", "delay_p95_s", "report_s"}
+    assert set(s["checks"]) == {"rss_growth_mb", "cpu_share", "delay_p95_s", "report_s", "shown_drop_s"}
+    assert s["largest_drop_s"] == 0.0, "a listed person's shown talk time went down"
 
 
 def test_soak_rejects_a_meaningless_length() -> None:
