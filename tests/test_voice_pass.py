@@ -65,3 +65,36 @@ def test_a_live_voice_that_borrowed_from_another_is_judged_on_what_is_left_of_it
     talk = {sid: sum(e - s for k, s, e in out if k == sid) / SR for sid in {k for k, _, _ in out}}
     assert talk == {0: 60.0, 1: 12.0}
     assert {k for k, s, _ in out if s >= 60 * SR} == {1}
+
+
+def test_a_quiet_voice_that_talks_over_the_meeting_is_background_and_credited_to_nobody() -> None:
+    """Two people at -30 dB and -38 dB take turns; a conversation behind them at -52 dB, heard as a
+    voice of its own, goes on while person 0 talks: the report gives it nothing. A person as quiet
+    who waits for a pause stays, the quieter person stays, and a named voice is never set aside."""
+    people = [(k, i * SR, (i + 2) * SR, voice(k), 2 * SR) for k in (0, 1) for i in range(20 * k, 20 * k + 20, 2)]
+    behind = [(2, i * SR, (i + 2) * SR, voice(2), 2 * SR) for i in range(4, 10, 2)]  # under person 0
+    alone = [(2, i * SR, (i + 2) * SR, voice(2), 2 * SR) for i in range(40, 46, 2)]  # after everyone
+    level = {0: -30.0, 1: -38.0, 2: -52.0}
+
+    def talk(records: list, **kw: object) -> dict[int, float]:
+        segs = [(r[0], r[1], r[2]) for r in records]
+        out = final_pass(records, segs, RegroupConfig(), kw.pop("config", VoicePassConfig()),  # type: ignore[arg-type]
+                         levels=[level[r[0]] for r in records], **kw)  # type: ignore[arg-type]
+        return {k: sum(e - s for j, s, e in out if j == k) / SR for k in {j for j, _, _ in out}}
+
+    assert talk(people + behind) == {0: 20.0, 1: 20.0}
+    assert talk(people + alone) == {0: 20.0, 1: 20.0, 2: 6.0}
+    assert talk(people + behind, protected=[2]) == {0: 20.0, 1: 20.0, 2: 6.0}
+    assert talk(people + behind, config=VoicePassConfig(background_db=None)) == {0: 20.0, 1: 20.0, 2: 6.0}
+    segs = [(r[0], r[1], r[2]) for r in people + behind]
+    unmeasured = final_pass(people + behind, segs, RegroupConfig(), VoicePassConfig(), levels=[None] * len(segs))
+    assert {k for k, _, _ in unmeasured} == {0, 1, 2}
+
+
+def test_the_engine_measures_the_level_of_each_kept_embedding() -> None:
+    from tracker.pipeline.neural import frame_power
+
+    audio = np.zeros(16000, np.float32)
+    audio[8000:] = 0.1  # -20 dB of full scale in the second half
+    p = frame_power(audio, 100, 200, 60)
+    assert p[0] == 0.0 and abs(10 * np.log10(p[-1]) + 20.0) < 1e-6

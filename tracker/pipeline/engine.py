@@ -77,7 +77,9 @@ class EmbeddingRecord:
     """One voice embedding kept for the post-meeting pass (never audio).
 
     ``start``/``end`` are the samples it describes, ``speech`` how many of them were this voice's
-    clean speech, ``label`` the live voice it was given (None: not attributed).
+    clean speech, ``label`` the live voice it was given (None: not attributed), ``level_db`` the
+    loudness of that clean speech in dB of full scale (None: not measured), which tells a voice in
+    the meeting from a conversation in the background.
     """
 
     start: int
@@ -85,6 +87,7 @@ class EmbeddingRecord:
     embedding: Vector
     speech: int
     label: int | None
+    level_db: float | None = None
 
 
 @runtime_checkable

@@ -35,6 +35,16 @@ Floats = npt.NDArray[np.float32]
 SILENCE = 1e-4  # peak below which a window is not worth the model's time (-80 dBFS)
 
 
+def frame_power(audio: Floats, centre0: int, frame: int, frames: int) -> npt.NDArray[np.float64]:
+    """Mean square of ``audio`` around each of the segmentation model's ``frames`` (frame k is
+    centred at ``centre0 + k * frame`` and spans one ``frame``)."""
+    squares = np.concatenate([[0.0], np.cumsum(np.asarray(audio, np.float64) ** 2)])
+    lo = np.clip(centre0 + np.arange(frames) * frame - frame // 2, 0, len(audio))
+    hi = np.clip(lo + frame, 0, len(audio))
+    out: npt.NDArray[np.float64] = (squares[hi] - squares[lo]) / np.maximum(hi - lo, 1)
+    return out
+
+
 class SegmentationModel(Protocol):
     """Audio chunks in, per-frame activity of a few local speakers out (``models.segmentation``)."""
 
@@ -94,6 +104,7 @@ class _Record:
     embedding: Vector
     speech: int
     track: int
+    level_db: float
 
 
 class NeuralEngine:
@@ -176,8 +187,10 @@ class NeuralEngine:
         The merge compares the voices as regrouped (each record under its new voice): a live voice that
         held two people's speech is judged on what is left of it, not on the mixture."""
         segs = [(self.clustering.track(s.speaker), s.start_sample, s.end_sample) for s in self._decided]
-        recs = [(r.label, r.start, r.end, r.embedding, r.speech) for r in self.records()]
-        out = final_pass(recs, segs, self.config.regroup, self.config.final, protected=protected)
+        kept = self.records()
+        recs = [(r.label, r.start, r.end, r.embedding, r.speech) for r in kept]
+        out = final_pass(recs, segs, self.config.regroup, self.config.final, protected=protected,
+                         levels=[r.level_db for r in kept])
         return [SpeakerSegment(sid, a, b) for sid, a, b in out]
 
     # --- VoiceMemory ------------------------------------------------------------------------
@@ -192,7 +205,7 @@ class NeuralEngine:
         out = []
         for r in self._records:
             t = self.clustering.track(r.track)
-            out.append(EmbeddingRecord(r.start, r.end, r.embedding, r.speech, t if t >= 0 else None))
+            out.append(EmbeddingRecord(r.start, r.end, r.embedding, r.speech, t if t >= 0 else None, r.level_db))
         return out
 
     # --- one look ---------------------------------------------------------------------------
@@ -237,7 +250,7 @@ class NeuralEngine:
         for cid, sid in self.clustering.promote(SAMPLE_RATE):
             self.votes.relabel(cid, sid)
         self.votes.add(act.global_frames(), {t: active[:, s] for s, t in zip(speakers, tracks, strict=True)})
-        self._keep(act, clean, embs, dict(zip(speakers, tracks, strict=True)))
+        self._keep(act, audio, clean, embs, dict(zip(speakers, tracks, strict=True)))
         self._prev = act
         self._prev_tracks = [None] * active.shape[1]
         for s, t in zip(speakers, tracks, strict=True):
@@ -248,19 +261,24 @@ class NeuralEngine:
         """A local speaker that continues no voice yet (nothing, or a candidate): embed it now."""
         return track is None or self.clustering.track(track) < 0
 
-    def _keep(self, act: ChunkActivity, clean: npt.NDArray[np.bool_], embs: dict[int, Vector], tracks: dict[int, int]) -> None:
+    def _keep(self, act: ChunkActivity, audio: Floats, clean: npt.NDArray[np.bool_], embs: dict[int, Vector],
+              tracks: dict[int, int]) -> None:
         if not self.keep_records:
             return
         every = to_samples(self.config.record_every_s)
+        power: npt.NDArray[np.float64] | None = None
         for s, e in embs.items():
             t = tracks[s]
             frames = np.flatnonzero(clean[:, s])
             lo = act.start + self.centre0 + int(frames[0]) * self.frame
             if lo - self._last_record.get(t, -(10**12)) < every:
                 continue
+            if power is None:
+                power = frame_power(audio, self.centre0, self.frame, clean.shape[0])
             self._last_record[t] = lo
             hi = act.start + self.centre0 + int(frames[-1] + 1) * self.frame
-            self._records.append(_Record(lo, hi, e.astype(np.float32), len(frames) * self.frame, t))
+            level = float(10 * np.log10(power[frames].mean() + 1e-12))
+            self._records.append(_Record(lo, hi, e.astype(np.float32), len(frames) * self.frame, t, level))
         if len(self._records) > self.config.max_records:
             self._records = self._records[::2]  # thin evenly: every voice keeps half its evidence
 

@@ -12,6 +12,12 @@ embeddings, never audio) is available at once:
    folded into its closest voice when at least ``fold_threshold`` similar: its few seconds most
    likely belong to that person, and a phantom never becomes a person in the report.
 
+Before merging, a voice far quieter than the meeting that talks over the meeting's speakers
+(``background_voices``: ``background_db`` below the level of most of the meeting's speech, and at
+least ``background_overlap`` of its talk under someone else's) is set aside as a conversation in
+the background, not a person at the table: its speech is credited to nobody. People at a table
+take turns; a conversation behind them does not, so a quiet person who waits for a pause stays.
+
 The larger voice keeps its id, so names given during the meeting stay with their people; two
 voices that both carry a name (``protected``) are never merged. No I/O, no audio.
 """
@@ -35,6 +41,8 @@ class VoicePassConfig:
     min_voice_s: float = 2.0  # a voice with less talk than this ...
     min_voice_share: float = 0.02  # ... and less than this share of the meeting's talk is folded
     fold_threshold: float = 0.2  # into its closest voice, when at least this similar
+    background_db: float | None = 12.0  # a voice this far below the meeting's speech level ... (None: never)
+    background_overlap: float = 0.25  # ... with at least this share of its talk under another voice is background
 
 
 def _unit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -215,10 +223,67 @@ def relabel(records: Sequence[Record], new: Sequence[int | None],
     return out
 
 
+def speech_level(levels: Sequence[float], speech: Sequence[int]) -> float:
+    """The level (dB) that half of the speech is louder than: the median weighted by clean speech."""
+    order = np.argsort(levels)
+    cum = np.cumsum(np.asarray(speech, np.float64)[order])
+    return float(np.asarray(levels, np.float64)[order][int(np.searchsorted(cum, cum[-1] / 2))])
+
+
+def overlapped(segments: Sequence[tuple[int, int, int]]) -> dict[int, float]:
+    """For each voice of (voice, start, end) ``segments``, the share of its talk during which
+    another voice talks too."""
+    bounds = sorted({b for _, a, e in segments for b in (a, e)})
+    if len(bounds) < 2:
+        return {}
+    index = {b: i for i, b in enumerate(bounds)}
+    cover: dict[int, npt.NDArray[np.bool_]] = {}
+    for sid, a, e in segments:
+        if e > a:
+            cover.setdefault(sid, np.zeros(len(bounds) - 1, bool))[index[a] : index[e]] = True
+    width = np.diff(np.asarray(bounds, np.float64))
+    active = np.sum(list(cover.values()), axis=0)
+    out = {}
+    for sid, mine in cover.items():
+        talk = float(width[mine].sum())
+        out[sid] = float(width[mine & (active > 1)].sum()) / talk if talk else 0.0
+    return out
+
+
+def background_voices(labels: Sequence[int | None], levels: Sequence[float | None], speech: Sequence[int],
+                      segments: Sequence[tuple[int, int, int]], config: VoicePassConfig, *,
+                      protected: Collection[int] = ()) -> set[int]:
+    """Voices whose speech is ``config.background_db`` or more below the meeting's speech level and
+    talks over another voice for at least ``config.background_overlap`` of its (voice, start, end)
+    ``segments``.
+
+    ``labels``, ``levels`` (dB, None: not measured) and ``speech`` (samples) describe each kept
+    embedding. The meeting's level is the speech-weighted median over every embedding; a voice's
+    level the same median over its own. A voice the facilitator named is never background.
+    """
+    if config.background_db is None:
+        return set()
+    measured = [(int(lab), float(lev), sp) for lab, lev, sp in zip(labels, levels, speech, strict=True)
+                if lab is not None and lev is not None and sp > 0]
+    if not measured:
+        return set()
+    meeting = speech_level([m[1] for m in measured], [m[2] for m in measured])
+    over = overlapped(segments)
+    out = set()
+    for label in {m[0] for m in measured} - set(protected):
+        own = [m for m in measured if m[0] == label]
+        quiet = speech_level([m[1] for m in own], [m[2] for m in own]) <= meeting - config.background_db
+        if quiet and over.get(label, 0.0) >= config.background_overlap:
+            out.add(label)
+    return out
+
+
 def final_pass(records: Sequence[Record], segments: Sequence[tuple[int, int, int]], regroup_config: RegroupConfig,
-               config: VoicePassConfig, *, protected: Collection[int] = ()) -> list[tuple[int, int, int]]:
+               config: VoicePassConfig, *, protected: Collection[int] = (),
+               levels: Sequence[float | None] | None = None) -> list[tuple[int, int, int]]:
     """The whole post-meeting pass over (live label, start, end) ``segments``: regroup the records
-    (``regroup_labels``, ``relabel``), then merge and fold voices (``voice_mapping``).
+    (``regroup_labels``, ``relabel``), set aside background voices (``background_voices``, when the
+    records' ``levels`` are given), then merge and fold voices (``voice_mapping``).
 
     The merge compares the voices as regrouped (each record under its new voice): a live voice that
     held two people's speech is judged on what is left of it after the regrouping, not on the
@@ -226,6 +291,10 @@ def final_pass(records: Sequence[Record], segments: Sequence[tuple[int, int, int
     """
     new = regroup_labels(records, segments, regroup_config)
     segs = relabel(records, new, segments)
+    if levels is not None:
+        gone = background_voices(new, levels, [r[4] for r in records], segs, config, protected=protected)
+        segs = [s for s in segs if s[0] not in gone]
+        new = [None if n in gone else n for n in new]
     talk: dict[int, int] = {}
     for sid, a, b in segs:
         talk[sid] = talk.get(sid, 0) + b - a

@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""The neural engine's post-meeting pass, replayed from cached live runs while its settings change.
+
+    python scripts/diagnose_neural.py DIR [DIR ...] [--cache DIR] [--set regroup.FIELD=VALUE ...]
+                                      [--set final.FIELD=VALUE ...] [--quiet]
+
+Each DIR is laid out like ../shared/eval/dev (``wav/``, ``rttm/``, optional ``all.uem``). Every
+file goes once through the live path (FileSource -> Runner -> Pipeline, as ``scripts/evaluate.py
+--mode both`` runs it) and what the post-meeting pass reads is cached (``--cache``, default
+/tmp/talktime-diagnose-neural): the decided segments with their live voices, and the kept
+embedding records (live voice, span, embedding, clean speech, loudness of that speech). The pass (``tracker.stages.voice_pass.final_pass``) is then run again
+from the cache with the ``--set`` settings and scored as evaluate.py scores it, in seconds.
+
+Printed per file: people present, voices counted (2 s of talk or more), TVD (pp) and the largest
+phantom voice (pp), for the live labels and the final pass; then the pooled figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+from talk_metrics import pool, score_talk  # noqa: E402
+from tracker.audio import SAMPLE_RATE  # noqa: E402
+
+Seg = tuple[str, float, float]
+
+
+def read_rttm(path: Path) -> list[Seg]:
+    out = []
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            out.append((f[7], float(f[3]), float(f[3]) + float(f[4])))
+    return out
+
+
+def read_uem(path: Path) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            f = line.split()
+            if len(f) >= 4:
+                out[f[0]] = (float(f[2]), float(f[3]))
+    return out
+
+
+def live_run(wav: Path) -> dict[str, Any]:
+    """One run through the live path; what the post-meeting pass reads."""
+    from tracker.pipeline.analysis import analyze
+    from tracker.pipeline.build import build_engine
+    from tracker.pipeline.pipeline import Pipeline, PipelineConfig
+
+    config = PipelineConfig()
+    pipeline = Pipeline(config, engine=build_engine("neural", config))
+    analyze(wav, pipeline, mode="live")
+    eng = pipeline.engine
+    segs = [(eng.clustering.track(s.speaker), s.start_sample, s.end_sample) for s in eng._decided]  # noqa: SLF001
+    recs = [(r.label, r.start, r.end, np.asarray(r.embedding, np.float32), r.speech) for r in eng.records()]
+    return {"segments": segs, "records": recs, "levels": [r.level_db for r in eng.records()]}
+
+
+def with_sets(obj: Any, sets: list[str]) -> Any:
+    for s in sets:
+        key, value = s.split("=", 1)
+        stage, field = key.split(".", 1)
+        sub = getattr(obj, stage)
+        kind = type(getattr(sub, field))
+        sub = dataclasses.replace(sub, **{field: kind(value)})
+        obj = dataclasses.replace(obj, **{stage: sub})
+    return obj
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tracker.pipeline.neural import NeuralConfig
+    from tracker.stages import voice_pass
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dirs", type=Path, nargs="+")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/talktime-diagnose-neural"))
+    ap.add_argument("--set", action="append", default=[], metavar="STAGE.FIELD=VALUE")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    config = with_sets(NeuralConfig(), args.set)
+    scores: dict[str, list[Any]] = {"live": [], "final": []}
+    for folder in args.dirs:
+        uem = read_uem(folder / "all.uem")
+        for wav in sorted((folder / "wav").glob("*.wav")):
+            cached = args.cache / folder.resolve().name / f"{wav.stem}.pkl"
+            if cached.is_file():
+                run = pickle.loads(cached.read_bytes())
+            else:
+                run = live_run(wav)
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                cached.write_bytes(pickle.dumps(run))
+            ref = read_rttm(folder / "rttm" / f"{wav.stem}.rttm")
+            region = uem.get(wav.stem)
+            live = [(f"spk{s}", a / SAMPLE_RATE, b / SAMPLE_RATE) for s, a, b in run["segments"]]
+            final_pass = getattr(voice_pass, "final_pass")
+            kwargs = {"levels": run["levels"]} if "levels" in final_pass.__code__.co_varnames else {}
+            out = final_pass(run["records"], run["segments"], config.regroup, config.final, **kwargs)
+            final = [(f"spk{s}", a / SAMPLE_RATE, b / SAMPLE_RATE) for s, a, b in out]
+            line = []
+            for mode, hyp in (("live", live), ("final", final)):
+                sc = score_talk(ref, hyp, region=region)
+                scores[mode].append(sc)
+                line.append(f"{mode} {sc.voices:2d}/{sc.people} TVD {sc.tvd:6.2f} ph {sc.phantom:5.2f}")
+            if not args.quiet:
+                print(f"{folder.name:>8s} {wav.stem:28s} " + "   ".join(line), flush=True)
+    for mode, sc in scores.items():
+        p = pool(sc)
+        print(f"POOLED {mode:5s} voices {p['voices']}/{p['people']} exact {p['count_exact']}/{len(sc)} "
+              f"within1 {p['count_within_one']}/{len(sc)} TVD {p['tvd_weighted']:.2f} phantom {p['phantom_max']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
