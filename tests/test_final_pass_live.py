@@ -137,3 +137,33 @@ def test_a_meeting_continued_after_a_crash_keeps_what_came_before_its_restart(st
         assert _talk(session) == {0: 4.0, 1: 2.0, 2: 3.0}
     finally:
         session.close()
+
+
+class BackgroundEngine(RevisingEngine):
+    """Its post-meeting pass credits voice 2 to nobody: a conversation in the background."""
+
+    def __init__(self, script: Sequence[tuple[int, float, float]]) -> None:
+        super().__init__(script)
+        self.background_samples = 0
+
+    def final_segments(self, *, protected: Collection[int] = ()) -> list[SpeakerSegment]:
+        kept = [s for s in self.decided if s.speaker != 2 or 2 in protected]
+        self.background_samples = sum(s.end_sample - s.start_sample for s in self.decided) - \
+            sum(s.end_sample - s.start_sample for s in kept)
+        return kept
+
+
+def test_the_page_says_how_much_background_talk_the_pass_did_not_count(store: MeetingStore) -> None:
+    engine = BackgroundEngine(SCRIPT)
+    source = FedSource()
+    session = MeetingSession(Pipeline(PipelineConfig(), engine=engine), LiveInput(lambda: source, retry=False, label="test feed"))
+    session.open()
+    try:
+        source.feed(12.0)
+        wait_for(lambda: session.snapshot().clock_s >= 12.0 - 1e-6, what="the meeting to count 12 s")
+        session.end()
+        assert _talk(session) == {0: 4.0, 1: 4.0}
+        assert ("Engine", "revising, revised after the meeting by the whole-meeting pass "
+                          "(2 s of a quieter conversation in the background not counted)") in session.snapshot().display.figures
+    finally:
+        session.close()

@@ -126,6 +126,7 @@ class _State:
     started_at: str | None = None
     end_reason: EndReason | None = None
     revised: bool = False  # the engine's post-meeting pass gave the figures (see MeetingSession._revise)
+    background_s: float = 0.0  # talk that pass credited to nobody as a conversation in the background
     phases: list[Phase] = field(default_factory=list)
     version: int = 0
     changed_at: float = 0.0
@@ -369,10 +370,12 @@ class MeetingSession:
                 return
             acc.revise(segs, since=self._revise_from)
             after = {s.speaker for s in acc.timeline}
+            background_s = pipe.background_s
             with self._lock:
                 self._state.revised = True
-        log.info("meeting %s: post-meeting pass in %.1f s, %d voices -> %d", self.id, time.monotonic() - t0,
-                 len(before), len(after))
+                self._state.background_s = background_s
+        log.info("meeting %s: post-meeting pass in %.1f s, %d voices -> %d, %.1f s of background set aside",
+                 self.id, time.monotonic() - t0, len(before), len(after), background_s)
 
     @staticmethod
     def _last_talk_sample(acc: Accountant) -> int:
@@ -567,7 +570,7 @@ class MeetingSession:
                                  config=self.view, paused_s=seconds(self.input.paused_samples), call=self._call_state(),
                                  recent_s=self.pipeline.accountant.config.recent_s,
                                  engine=engine_text(self.pipeline.engine.name, stands_in_for=self.pipeline.stands_in_for,
-                                                    revised=st.revised)),
+                                                    revised=st.revised, background_s=st.background_s)),
             restart=self.restart,
         )
 

@@ -91,6 +91,15 @@ class EmbeddingRecord:
 
 
 @runtime_checkable
+class SetsAsideBackground(Protocol):
+    """Optional capability: an engine whose post-meeting pass credits nobody with speech it judged to
+    be a conversation in the background (``tracker.stages.voice_pass.background_voices``).
+    ``background_samples``: how much talk its last ``final_segments`` set aside."""
+
+    background_samples: int
+
+
+@runtime_checkable
 class VoiceMemory(Protocol):
     """Optional capability: an engine that keeps voices as centroids in an embedding space."""
 

@@ -147,6 +147,7 @@ class NeuralEngine:
         self._last_record: dict[int, int] = {}
         self._final_to = 0
         self._decided: list[SpeakerSegment] = []  # kept with the records, for the final pass
+        self.background_samples = 0  # talk the last final pass set aside as background (SetsAsideBackground)
 
     def __call__(self, chunk: AudioChunk) -> Decision:
         if not self._started:
@@ -185,12 +186,14 @@ class NeuralEngine:
         """Every segment decided, relabelled by the post-meeting pass (``tracker.stages.voice_pass``):
         the kept embeddings regrouped over the whole meeting, then close voices merged and tiny ones folded.
         The merge compares the voices as regrouped (each record under its new voice): a live voice that
-        held two people's speech is judged on what is left of it, not on the mixture."""
+        held two people's speech is judged on what is left of it, not on the mixture. A quiet voice
+        that talks over the meeting is set aside as background (``background_samples``)."""
         segs = [(self.clustering.track(s.speaker), s.start_sample, s.end_sample) for s in self._decided]
         kept = self.records()
         recs = [(r.label, r.start, r.end, r.embedding, r.speech) for r in kept]
         out = final_pass(recs, segs, self.config.regroup, self.config.final, protected=protected,
                          levels=[r.level_db for r in kept])
+        self.background_samples = sum(b - a for _, a, b in segs) - sum(b - a for _, a, b in out)
         return [SpeakerSegment(sid, a, b) for sid, a, b in out]
 
     # --- VoiceMemory ------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from tracker.audio import AudioChunk
-from tracker.pipeline.engine import KeepsHistory, StreamingEngine, VoiceMemory, sees_overlap
+from tracker.audio import AudioChunk, seconds
+from tracker.pipeline.engine import KeepsHistory, SetsAsideBackground, StreamingEngine, VoiceMemory, sees_overlap
 from tracker.pipeline.lite import FinalPass, LiteEngine, WindowMemory
 from tracker.pipeline.neural import NeuralConfig
 from tracker.pipeline.profiles import KnownVoices, forget_seeds
@@ -148,6 +148,12 @@ class Pipeline:
         else:
             segs = list(self.segments)
         return [SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in segs]
+
+    @property
+    def background_s(self) -> float:
+        """Seconds of talk the last ``final_segments`` credited to nobody as a conversation in the
+        background (an engine that ``SetsAsideBackground``; else 0)."""
+        return seconds(self.engine.background_samples) if isinstance(self.engine, SetsAsideBackground) else 0.0
 
     @property
     def stands_in_for(self) -> str | None:
