@@ -233,3 +233,29 @@ def test_the_final_pass_keeps_two_distinct_people_and_their_live_ids() -> None:
     who = script(40, [(0, 0.5, 19.5), (1, 20.0, 39.5)], 2)
     eng, final, _ = run(who)
     assert talk(eng.final_segments()) == pytest.approx(talk(final))  # nothing to merge, split or fold
+
+
+def test_a_background_voice_is_never_decided_for_anyone_and_the_pass_says_how_much() -> None:
+    """Once the clustering holds a voice as background (a quiet conversation talking over the
+    meeting: tests/test_background_voices.py), its speech is neither decided for anyone nor shown as
+    that voice, and ``background_samples`` counts it after the final pass."""
+    who = script(40, [(0, 0.5, 5.0), (1, 5.5, 12.0), (0, 12.5, 19.5), (1, 20.0, 35.0), (0, 35.5, 39.5)], 2)
+    seg = ScriptedSegmentation(who)
+    eng = NeuralEngine(NeuralConfig(), segmentation=seg, encoder=ScriptedEncoder(seg))
+    audio = stream_of(who)
+    decided: list[SpeakerSegment] = []
+    shown: set[int] = set()
+    for i in range(0, len(audio), 1600):
+        d = eng(AudioChunk(audio[i : i + 1600], i))
+        decided += d.final
+        if i == 15 * SR:  # voice 1 is established by now: hold it as background from here on
+            assert set(eng.clustering.voices) == {0, 1}
+            eng.clustering.voices[1].background = True
+        if i > 15 * SR:
+            shown |= {s.speaker for s in d.final + d.provisional}
+    decided += eng.flush().final
+    assert 1 not in shown  # (its first words, before they are known to be it, may be shown provisionally)
+    assert talk([s for s in decided if s.start_sample >= 16 * SR]).keys() == {0}
+    assert {s.speaker for s in eng.final_segments()} == {0, 1}  # its talk decided before stays
+    assert eng.background_samples / SR == pytest.approx(15.0, abs=1.0)
+    assert 1 not in eng.centroids()

@@ -147,7 +147,8 @@ class NeuralEngine:
         self._last_record: dict[int, int] = {}
         self._final_to = 0
         self._decided: list[SpeakerSegment] = []  # kept with the records, for the final pass
-        self.background_samples = 0  # talk the last final pass set aside as background (SetsAsideBackground)
+        self.background_samples = 0  # talk set aside as background, live and by the last final pass (SetsAsideBackground)
+        self._background_live = 0  # talk of background voices, never decided for anyone
 
     def __call__(self, chunk: AudioChunk) -> Decision:
         if not self._started:
@@ -189,11 +190,12 @@ class NeuralEngine:
         held two people's speech is judged on what is left of it, not on the mixture. A quiet voice
         that talks over the meeting is set aside as background (``background_samples``)."""
         segs = [(self.clustering.track(s.speaker), s.start_sample, s.end_sample) for s in self._decided]
-        kept = self.records()
+        behind = self.clustering.background
+        kept = [r for r in self.records() if r.label not in behind]
         recs = [(r.label, r.start, r.end, r.embedding, r.speech) for r in kept]
         out = final_pass(recs, segs, self.config.regroup, self.config.final, protected=protected,
                          levels=[r.level_db for r in kept])
-        self.background_samples = sum(b - a for _, a, b in segs) - sum(b - a for _, a, b in out)
+        self.background_samples = self._background_live + sum(b - a for _, a, b in segs) - sum(b - a for _, a, b in out)
         return [SpeakerSegment(sid, a, b) for sid, a, b in out]
 
     # --- VoiceMemory ------------------------------------------------------------------------
@@ -202,7 +204,8 @@ class NeuralEngine:
         self.clustering.seed(speaker, centroid, weight=weight, claim_threshold=claim_threshold)
 
     def centroids(self) -> Mapping[int, tuple[Vector, int]]:
-        return {sid: (v.centroid.astype(np.float32), v.count) for sid, v in self.clustering.voices.items() if v.count}
+        return {sid: (v.centroid.astype(np.float32), v.count) for sid, v in self.clustering.voices.items()
+                if v.count and not v.background}
 
     def records(self) -> Sequence[EmbeddingRecord]:
         out = []
@@ -248,12 +251,18 @@ class NeuralEngine:
             lo = max(0, first * self.frame)
             rows = self.encoder.embed_speakers(audio[lo:], clean[first:, want].T.astype(np.float32))
             embs = {s: rows[i] for i, s in enumerate(want)}
-        locals_ = [Local(embs.get(s), int(clean[:, s].sum()) * self.frame, previous[s]) for s in speakers]
+        power = frame_power(audio, self.centre0, self.frame, active.shape[0]) if embs else None
+        level = {s: float(10 * np.log10(power[clean[:, s]].mean() + 1e-12)) for s in embs} if power is not None else {}
+        newest = centres >= end - self.step  # each frame is counted once, in the step that brought it
+        talking = active.sum(axis=1) > 1
+        locals_ = [Local(embs.get(s), int(clean[:, s].sum()) * self.frame, previous[s], level.get(s),
+                         int((active[:, s] & newest).sum()) * self.frame,
+                         int((active[:, s] & newest & talking).sum()) * self.frame) for s in speakers]
         tracks = self.clustering.assign(locals_)
         for cid, sid in self.clustering.promote(SAMPLE_RATE):
             self.votes.relabel(cid, sid)
         self.votes.add(act.global_frames(), {t: active[:, s] for s, t in zip(speakers, tracks, strict=True)})
-        self._keep(act, audio, clean, embs, dict(zip(speakers, tracks, strict=True)))
+        self._keep(act, clean, embs, level, dict(zip(speakers, tracks, strict=True)))
         self._prev = act
         self._prev_tracks = [None] * active.shape[1]
         for s, t in zip(speakers, tracks, strict=True):
@@ -264,24 +273,20 @@ class NeuralEngine:
         """A local speaker that continues no voice yet (nothing, or a candidate): embed it now."""
         return track is None or self.clustering.track(track) < 0
 
-    def _keep(self, act: ChunkActivity, audio: Floats, clean: npt.NDArray[np.bool_], embs: dict[int, Vector],
-              tracks: dict[int, int]) -> None:
+    def _keep(self, act: ChunkActivity, clean: npt.NDArray[np.bool_], embs: dict[int, Vector],
+              level: dict[int, float], tracks: dict[int, int]) -> None:
         if not self.keep_records:
             return
         every = to_samples(self.config.record_every_s)
-        power: npt.NDArray[np.float64] | None = None
         for s, e in embs.items():
             t = tracks[s]
             frames = np.flatnonzero(clean[:, s])
             lo = act.start + self.centre0 + int(frames[0]) * self.frame
             if lo - self._last_record.get(t, -(10**12)) < every:
                 continue
-            if power is None:
-                power = frame_power(audio, self.centre0, self.frame, clean.shape[0])
             self._last_record[t] = lo
             hi = act.start + self.centre0 + int(frames[-1] + 1) * self.frame
-            level = float(10 * np.log10(power[frames].mean() + 1e-12))
-            self._records.append(_Record(lo, hi, e.astype(np.float32), len(frames) * self.frame, t, level))
+            self._records.append(_Record(lo, hi, e.astype(np.float32), len(frames) * self.frame, t, level[s]))
         if len(self._records) > self.config.max_records:
             self._records = self._records[::2]  # thin evenly: every voice keeps half its evidence
 
@@ -311,13 +316,16 @@ class NeuralEngine:
         alive = set(votes.tracks()) | {t for t in self._prev_tracks if t is not None}
         clus.drop_candidates(keep=alive)
         final_segs: list[SpeakerSegment] = []
+        behind = clus.background
         for t, mask in held.items():
             sid = clus.track(t)
             if sid < 0:
                 sid = clus.force(sid)
             for a, b in runs(mask):
                 s, e = max((lo + a) * self.frame, self._origin), min((lo + b) * self.frame, self._end)
-                if e > s:
+                if e > s and sid in behind:
+                    self._background_live += e - s  # a conversation in the background: nobody's talk
+                elif e > s:
                     final_segs.append(SpeakerSegment(sid, s, e))
         final_segs.sort(key=lambda g: (g.start_sample, g.speaker))
         if self.keep_records:
@@ -326,6 +334,8 @@ class NeuralEngine:
         provisional: list[SpeakerSegment] = []
         for t, mask in votes.held(votes.base, votes.end).items():
             sid = clus.guess(t)
+            if sid in behind:
+                continue
             for a, b in runs(mask):
                 s, e = max((votes.base + a) * self.frame, self._origin), min((votes.base + b) * self.frame, self._end)
                 if e > s:

@@ -12,7 +12,13 @@ frames where nobody else talks). ``VoiceClustering.assign`` maps them onto the m
   agree with one another and are far from every voice); until then its speech waits.
 
 Centroids are updated only from clean speech assigned with confidence. Voice ids are never reused,
-so a name given on the dashboard keeps its meaning. No I/O, no audio.
+so a name given on the dashboard keeps its meaning.
+
+A candidate that becomes a voice while it is far quieter than the meeting (``background_db`` below
+the level of most of the voices' clean speech) and talks over them (at least
+``background_overlap`` of its speech under another local speaker) is a conversation in the
+background: it becomes a *background* voice, which later speech of it still joins, but which is
+never shown or counted (``VoiceClustering.background``). No I/O, no audio.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 Vector = npt.NDArray[np.float32]
+
+LEVEL_FLOOR, LEVEL_BINS = -120, 121  # the meeting's level is kept in 1 dB bins from -120 to 0 dB
 
 
 def unit(x: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
@@ -44,6 +52,8 @@ class VoiceConfig:
     new_voice_agreement: float = 0.5  # its embeddings' mean similarity to their mean direction
     new_voice_threshold: float = 0.5  # and at most this close to every voice (between it and assign: wait, then the closest)
     max_voices: int = 30  # beyond this, candidates go to the closest voice
+    background_db: float | None = 12.0  # a new voice this far below the voices' level ... (None: never background)
+    background_overlap: float = 0.25  # ... that talks over them this much of its speech is background
 
     def __post_init__(self) -> None:
         for name in ("assign_threshold", "keep_threshold", "update_threshold", "new_voice_agreement"):
@@ -59,6 +69,7 @@ class Voice:
     total: npt.NDArray[np.float64]  # sum of unit embeddings
     count: int
     claim: float | None = None  # a seeded voice not yet heard: the similarity needed to claim it
+    background: bool = False  # a conversation in the background: joined, never counted
 
     @property
     def centroid(self) -> npt.NDArray[np.float64]:
@@ -71,6 +82,9 @@ class Candidate:
 
     embeddings: list[npt.NDArray[np.float64]] = field(default_factory=list)
     clean_samples: int = 0
+    levels: list[tuple[float, int]] = field(default_factory=list)  # (dB, clean samples) of its embeddings
+    active_samples: int = 0  # its speech, and how much of it was under another local speaker
+    overlapped_samples: int = 0
 
     def mean(self) -> npt.NDArray[np.float64] | None:
         return unit(np.sum(self.embeddings, axis=0)) if self.embeddings else None
@@ -90,6 +104,9 @@ class Local:
     embedding: Vector | None  # unit embedding of its clean speech, or None (too little of it)
     clean_samples: int  # samples of clean speech in the chunk
     previous: int | None  # the track of the previous chunk's speaker it continues, if any
+    level_db: float | None = None  # loudness of its clean speech (dB of full scale), None: not measured
+    active_samples: int = 0  # samples it talks in the chunk's newest step ...
+    overlapped_samples: int = 0  # ... and of them, under another local speaker
 
 
 class VoiceClustering:
@@ -103,6 +120,7 @@ class VoiceClustering:
         self._next_candidate = -1
         self.resolved: dict[int, int] = {}  # candidate or merged voice -> the voice it now is
         self.seeded: dict[int, Voice] = {}  # the seeded voices as seeded, for every new meeting
+        self._levels = np.zeros(LEVEL_BINS)  # clean speech of counted voices by level (1 dB bins from -120 dB)
 
     def reset(self) -> None:
         """Forget the meeting's voices; keep the seeded ones (unheard again)."""
@@ -111,6 +129,39 @@ class VoiceClustering:
         self.resolved = {}
         self.next_id = 0
         self._next_candidate = -1
+        self._levels = np.zeros(LEVEL_BINS)
+
+    @property
+    def background(self) -> set[int]:
+        """The voices that are a conversation in the background (never shown or counted)."""
+        return {sid for sid, v in self.voices.items() if v.background}
+
+    def level(self) -> float | None:
+        """The level (dB) half of the counted voices' clean speech is louder than; None before any."""
+        cum = np.cumsum(self._levels)
+        if cum[-1] <= 0:
+            return None
+        return float(np.searchsorted(cum, cum[-1] / 2) + LEVEL_FLOOR)
+
+    def _heard(self, sid: int, loc: Local) -> None:
+        if loc.level_db is not None and loc.clean_samples > 0:
+            self._count_level(sid, [(loc.level_db, loc.clean_samples)])
+
+    def _count_level(self, sid: int, levels: list[tuple[float, int]]) -> None:
+        if self.voices[sid].background:
+            return
+        for db, n in levels:
+            self._levels[int(np.clip(round(db) - LEVEL_FLOOR, 0, LEVEL_BINS - 1))] += n
+
+    def _is_background(self, cand: Candidate) -> bool:
+        c = self.config
+        meeting = self.level()
+        if c.background_db is None or meeting is None or not cand.levels or not cand.active_samples:
+            return False
+        levels = sorted(cand.levels)
+        cum = np.cumsum([n for _, n in levels])
+        own = levels[int(np.searchsorted(cum, cum[-1] / 2))][0]
+        return own <= meeting - c.background_db and cand.overlapped_samples >= c.background_overlap * cand.active_samples
 
     def track(self, t: int) -> int:
         """What a track (a voice, a merged voice or a candidate) now is."""
@@ -207,6 +258,7 @@ class VoiceClustering:
             for i, j in zip(rows, cols, strict=True):
                 if np.isfinite(score[i, j]):
                     out[i] = ids[j]
+                    self._heard(ids[j], locals_[i])
                     e = embs[i]
                     if e is not None and raw[i, j] >= self.config.update_threshold:
                         self._update(ids[j], e, float(raw[i, j]))
@@ -229,9 +281,14 @@ class VoiceClustering:
                 self.candidates[cid] = Candidate()
             cand = self.candidates[cid]
             e = embs[i]
+            loc = locals_[i]
             if e is not None:
                 cand.embeddings.append(e)
-                cand.clean_samples += locals_[i].clean_samples
+                cand.clean_samples += loc.clean_samples
+                if loc.level_db is not None:
+                    cand.levels.append((loc.level_db, loc.clean_samples))
+            cand.active_samples += loc.active_samples
+            cand.overlapped_samples += loc.overlapped_samples
             out[i] = cid
             used.add(cid)
         return [int(t) for t in out]  # type: ignore[arg-type]
@@ -250,6 +307,8 @@ class VoiceClustering:
             elif (sid is None or sim < c.new_voice_threshold) and cand.agreement() >= c.new_voice_agreement \
                     and len(self.voices) < c.max_voices:
                 self.resolved[cid] = self.new_voice(cand.embeddings)
+                self.voices[self.resolved[cid]].background = self._is_background(cand)
+                self._count_level(self.resolved[cid], cand.levels)
                 del self.candidates[cid]
             else:
                 continue  # not clearly anyone, not clearly someone new: more evidence, or ``force``
@@ -275,6 +334,7 @@ class VoiceClustering:
 
     def _absorb(self, cid: int, sid: int) -> None:
         cand = self.candidates.pop(cid)
+        self._count_level(sid, cand.levels)
         for e in cand.embeddings:
             self._update(sid, e, float(e @ self.voices[sid].centroid) if self.voices[sid].count else 1.0)
         self.resolved[cid] = sid
