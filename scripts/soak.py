@@ -25,6 +25,8 @@ At the end:
   two snapshots (the dashboard never shows one go down: the target is 0); and the rows withdrawn:
   a voice shown only with provisional talk (drawn lighter) whose speech went to another voice;
 - RSS growth from the first hour (or the first quarter of a shorter run) to the end;
+- the time ending the meeting takes (the neural engine's post-meeting pass over every kept
+  embedding runs then);
 - the time ``talktime report`` takes to render the stored meeting as HTML and as PDF.
 
 Targets (exit 1 when one is missed, unless ``--no-check``): RSS growth under 50 MB, CPU under
@@ -290,7 +292,9 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, object]:
     while session.runner._thread is not None and session.runner._thread.is_alive():  # noqa: SLF001
         session.runner._thread.join(1.0)  # noqa: SLF001
     probe.row(source.position)
-    session.end()
+    t_end = time.perf_counter()
+    session.end()  # the neural engine's post-meeting pass runs here, over every kept embedding
+    end_s = time.perf_counter() - t_end
     recorder.stop()
     store.close()
     if session.runner.error is not None:
@@ -320,6 +324,8 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, object]:
         "largest_withdrawn_s": probe.largest_withdrawn_s,
         "snapshots": probe.snapshots,
         "stored_segments": int(probe.rows[-1]["segments"]),
+        "end_s": end_s,
+        "figures_at_end": session.snapshot().display.figures,
         "report_html_s": html_s,
         "report_pdf_s": pdf_s,
         "dropped_blocks": live.dropped_blocks,
@@ -364,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
           f"speech went to another voice): {r['withdrawn_rows']}, largest {r['largest_withdrawn_s']:.2f} s")
     print(f"RSS growth from {r['rss_growth_from_h']:.2f} h to the end: {r['rss_growth_mb']:+.1f} MB "
           f"(end {r['rows'][-1]['rss_mb']:.0f} MB)")  # type: ignore[index]
+    print(f"ending the meeting (the post-meeting pass included): {r['end_s']:.1f} s")
     print(f"report of the stored meeting: HTML {r['report_html_s']:.1f} s, PDF {r['report_pdf_s']:.1f} s")
     checks = r["checks"]
     assert isinstance(checks, dict)
