@@ -29,6 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
+from tracker.stages.voice_pass import speech_level
+
 Vector = npt.NDArray[np.float32]
 
 LEVEL_FLOOR, LEVEL_BINS = -120, 121  # the meeting's level is kept in 1 dB bins from -120 to 0 dB
@@ -158,9 +160,7 @@ class VoiceClustering:
         meeting = self.level()
         if c.background_db is None or meeting is None or not cand.levels or not cand.active_samples:
             return False
-        levels = sorted(cand.levels)
-        cum = np.cumsum([n for _, n in levels])
-        own = levels[int(np.searchsorted(cum, cum[-1] / 2))][0]
+        own = speech_level([db for db, _ in cand.levels], [n for _, n in cand.levels])
         return own <= meeting - c.background_db and cand.overlapped_samples >= c.background_overlap * cand.active_samples
 
     def track(self, t: int) -> int:
