@@ -29,29 +29,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
+from evaluate import load_rttm, load_uem  # noqa: E402
 from talk_metrics import pool, score_talk  # noqa: E402
 from tracker.audio import SAMPLE_RATE  # noqa: E402
 
 Seg = tuple[str, float, float]
 
 
-def read_rttm(path: Path) -> list[Seg]:
-    out = []
-    for line in path.read_text().splitlines():
-        f = line.split()
-        if f and f[0] == "SPEAKER":
-            out.append((f[7], float(f[3]), float(f[3]) + float(f[4])))
-    return out
-
-
-def read_uem(path: Path) -> dict[str, tuple[float, float]]:
-    out: dict[str, tuple[float, float]] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            f = line.split()
-            if len(f) >= 4:
-                out[f[0]] = (float(f[2]), float(f[3]))
-    return out
+def reference(folder: Path, stem: str, uems: dict[str, Any]) -> tuple[list[Seg], tuple[float, float] | None]:
+    """The reference turns of one file and its scored region, read as scripts/evaluate.py reads them."""
+    ref = load_rttm(folder / "rttm" / f"{stem}.rttm")
+    segs = [(str(label), seg.start, seg.end) for seg, _, label in ref.itertracks(yield_label=True)]
+    uem = uems.get(stem)
+    return segs, None if uem is None else (uem.extent().start, uem.extent().end)
 
 
 def live_run(wav: Path) -> dict[str, Any]:
@@ -69,13 +59,21 @@ def live_run(wav: Path) -> dict[str, Any]:
     return {"segments": segs, "records": recs, "levels": [r.level_db for r in eng.records()]}
 
 
+STAGES = ("regroup", "final")  # the NeuralConfig parts the post-meeting pass reads
+
+
 def with_sets(obj: Any, sets: list[str]) -> Any:
+    """``obj`` (a NeuralConfig) with each STAGE.FIELD=VALUE of ``sets`` applied."""
     for s in sets:
-        key, value = s.split("=", 1)
-        stage, field = key.split(".", 1)
-        sub = getattr(obj, stage)
-        kind = type(getattr(sub, field))
-        sub = dataclasses.replace(sub, **{field: kind(value)})
+        key, _, value = s.partition("=")
+        stage, _, name = key.partition(".")
+        sub = getattr(obj, stage, None) if stage in STAGES else None
+        if sub is None or not value or name not in {f.name for f in dataclasses.fields(sub)}:
+            raise SystemExit(f"diagnose_neural: --set {s!r}: expected regroup.FIELD=VALUE or final.FIELD=VALUE "
+                             "with a field of RegroupConfig or VoicePassConfig (tracker/stages/voice_pass.py)")
+        current = getattr(sub, name)
+        kind = float if current is None or isinstance(current, float) else type(current)
+        sub = dataclasses.replace(sub, **{name: None if value == "None" else kind(value)})
         obj = dataclasses.replace(obj, **{stage: sub})
     return obj
 
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     config = with_sets(NeuralConfig(), args.set)
     scores: dict[str, list[Any]] = {"live": [], "final": []}
     for folder in args.dirs:
-        uem = read_uem(folder / "all.uem")
+        uems = load_uem(folder / "all.uem") if (folder / "all.uem").is_file() else {}
         for wav in sorted((folder / "wav").glob("*.wav")):
             cached = args.cache / folder.resolve().name / f"{wav.stem}.pkl"
             if cached.is_file():
@@ -102,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 run = live_run(wav)
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 cached.write_bytes(pickle.dumps(run))
-            ref = read_rttm(folder / "rttm" / f"{wav.stem}.rttm")
-            region = uem.get(wav.stem)
+            ref, region = reference(folder, wav.stem, uems)
             live = [(f"spk{s}", a / SAMPLE_RATE, b / SAMPLE_RATE) for s, a, b in run["segments"]]
             final_pass = getattr(voice_pass, "final_pass")
             kwargs = {"levels": run["levels"]} if "levels" in final_pass.__code__.co_varnames else {}

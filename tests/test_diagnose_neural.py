@@ -1,0 +1,44 @@
+"""scripts/diagnose_neural.py run as a user runs it, on the repository's own meeting (no ../shared)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, REPO
+
+pytestmark = pytest.mark.models
+
+POOLED = re.compile(r"POOLED final voices (\d+)/(\d+) .* TVD ([\d.]+)")
+
+
+def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "diagnose_neural.py"), str(folder), "--quiet",
+                           "--cache", str(folder / "cache"), *args], capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def test_the_post_meeting_pass_is_replayed_from_the_cached_live_run(tmp_path: Path) -> None:
+    for sub, ext in (("wav", "wav"), ("rttm", "rttm")):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / f"meeting3.{ext}").symlink_to(DATA / f"meeting3.{ext}")
+    plain = run(tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    base = POOLED.search(plain.stdout)
+    assert base and int(base.group(2)) >= 2, plain.stdout
+    assert list((tmp_path / "cache").rglob("meeting3.pkl")), "the live run is cached"
+    same = run(tmp_path, "--set", "final.background_db=None")  # no background in this meeting: the same answer
+    assert same.returncode == 0, same.stderr
+    assert POOLED.search(same.stdout).groups() == base.groups()  # type: ignore[union-attr]
+    one = run(tmp_path, "--set", "final.merge_threshold=-0.99", "--set", "regroup.threshold=-0.99")  # everyone one voice
+    assert one.returncode == 0, one.stderr
+    assert POOLED.search(one.stdout).group(1) == "1"  # type: ignore[union-attr]
+
+
+def test_a_setting_the_pass_does_not_read_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "wav").mkdir()
+    proc = run(tmp_path, "--set", "voices.assign_threshold=0.4")
+    assert proc.returncode != 0 and "expected regroup.FIELD=VALUE or final.FIELD=VALUE" in proc.stderr
