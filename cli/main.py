@@ -112,6 +112,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     print(f"speech {_fmt_time(g.speech_s)}, silence {shown_silence(g.duration_s, g.speech_s, g.silence_s)}, overlap {overlap}; "
           f"{g.people} people; balance {score(g.balance)}: {g.reading}")
+    if result.background_s >= 0.5:
+        print(f"not counted: {_fmt_time(result.background_s)} of a quieter conversation in the background")
     if args.rttm:
         with open(args.rttm, "w") as f:
             write_rttm(result.segments, f, uri=Path(args.audio).stem, label=lambda i: f"speaker{i + 1}")
@@ -121,6 +123,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             "mode": args.mode,
             "engine": "pyannote" if engine else pipeline.engine.name,
             "duration_s": result.duration_s,
+            "background_s": result.background_s,
             "sample_rate": SAMPLE_RATE,
             "segments": [
                 {"speaker": s.speaker, "start_s": s.start_sample / SAMPLE_RATE, "end_s": s.end_sample / SAMPLE_RATE}

@@ -51,6 +51,7 @@ def test_analyze_prints_a_table_and_writes_rttm_and_json(tmp_path: Path) -> None
     assert data["mode"] == "live" and data["sample_rate"] == SAMPLE_RATE
     assert data["duration_s"] == pytest.approx(sf.info(str(DATA / "meeting2.wav")).duration, abs=0.05)
     assert {"speakers", "group", "segments", "file"} <= set(data)
+    assert data["background_s"] == 0.0 and "not counted" not in proc.stdout  # nobody talks behind this meeting
     assert f"; balance {round(100 * data['group']['balance'])}: " in lines[-1]  # 0-100, as on the dashboard
     assert sum(s["share"] for s in data["speakers"]) == pytest.approx(1.0)
     # The share column: the whole percents the dashboard and the report show, adding up to 100.

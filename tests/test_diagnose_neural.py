@@ -30,9 +30,6 @@ def test_the_post_meeting_pass_is_replayed_from_the_cached_live_run(tmp_path: Pa
     base = POOLED.search(plain.stdout)
     assert base and int(base.group(2)) >= 2, plain.stdout
     assert list((tmp_path / "cache").rglob("meeting3.pkl")), "the live run is cached"
-    same = run(tmp_path, "--set", "final.background_db=None")  # no background in this meeting: the same answer
-    assert same.returncode == 0, same.stderr
-    assert POOLED.search(same.stdout).groups() == base.groups()  # type: ignore[union-attr]
     one = run(tmp_path, "--set", "final.merge_threshold=-0.99", "--set", "regroup.threshold=-0.99")  # everyone one voice
     assert one.returncode == 0, one.stderr
     assert POOLED.search(one.stdout).group(1) == "1"  # type: ignore[union-attr]

@@ -91,6 +91,7 @@ class Analysis:
     duration_s: float  # length of the recording
     elapsed_s: float  # wall time of the analysis (models already loaded)
     notices: list[str]
+    background_s: float = 0.0  # talk credited to nobody as a conversation in the background (Pipeline.background_s)
 
     @property
     def real_time_factor(self) -> float:
@@ -142,4 +143,5 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
         summary = pipeline.accountant.summary()
     elapsed = time.perf_counter() - t0
     duration = pipeline.accountant.clock_samples / SAMPLE_RATE
-    return Analysis(Path(path), mode, segments, summary, duration, elapsed, list(source.stats.notices))
+    background = pipeline.background_s if engine is None else 0.0
+    return Analysis(Path(path), mode, segments, summary, duration, elapsed, list(source.stats.notices), background)

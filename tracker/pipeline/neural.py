@@ -147,7 +147,7 @@ class NeuralEngine:
         self._last_record: dict[int, int] = {}
         self._final_to = 0
         self._decided: list[SpeakerSegment] = []  # kept with the records, for the final pass
-        self.background_samples = 0  # talk set aside as background, live and by the last final pass (SetsAsideBackground)
+        self.background_samples = 0  # talk set aside as background: live, plus the last final pass's (SetsAsideBackground)
         self._background_live = 0  # talk of background voices, never decided for anyone
 
     def __call__(self, chunk: AudioChunk) -> Decision:
@@ -323,8 +323,9 @@ class NeuralEngine:
                 sid = clus.force(sid)
             for a, b in runs(mask):
                 s, e = max((lo + a) * self.frame, self._origin), min((lo + b) * self.frame, self._end)
-                if e > s and sid in behind:
-                    self._background_live += e - s  # a conversation in the background: nobody's talk
+                if e > s and sid in behind:  # a conversation in the background: nobody's talk
+                    self._background_live += e - s
+                    self.background_samples += e - s
                 elif e > s:
                     final_segs.append(SpeakerSegment(sid, s, e))
         final_segs.sort(key=lambda g: (g.start_sample, g.speaker))
