@@ -72,6 +72,9 @@ def with_sets(obj: Any, sets: list[str]) -> Any:
             raise SystemExit(f"diagnose_neural: --set {s!r}: expected regroup.FIELD=VALUE or final.FIELD=VALUE "
                              "with a field of RegroupConfig or VoicePassConfig (tracker/stages/voice_pass.py)")
         current = getattr(sub, name)
+        if dataclasses.is_dataclass(current) and value != "None":
+            raise SystemExit(f"diagnose_neural: --set {s!r}: {stage}.{name} is {type(current).__name__}; "
+                             "expected None here (switch it off) or a field of a number")
         kind = float if current is None or isinstance(current, float) else type(current)
         sub = dataclasses.replace(sub, **{name: None if value == "None" else kind(value)})
         obj = dataclasses.replace(obj, **{stage: sub})

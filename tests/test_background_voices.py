@@ -40,7 +40,7 @@ def test_a_quiet_voice_that_talks_over_the_meeting_is_background_and_a_quiet_tur
     assert again == behind, "its later speech joins the background voice"
     quiet = establish(clus, 3, -50.0, overlapped=0.0)
     assert quiet >= 0 and quiet not in clus.background
-    assert establish(VoiceClustering(VoiceConfig(background_db=None)), 2, -50.0, overlapped=0.6) >= 0
+    assert establish(VoiceClustering(VoiceConfig(background=None)), 2, -50.0, overlapped=0.6) >= 0
 
 
 def test_the_first_voice_is_never_background_and_levels_are_optional() -> None:

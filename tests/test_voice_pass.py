@@ -85,7 +85,7 @@ def test_a_quiet_voice_that_talks_over_the_meeting_is_background_and_credited_to
     assert talk(people + behind) == {0: 20.0, 1: 20.0}
     assert talk(people + alone) == {0: 20.0, 1: 20.0, 2: 6.0}
     assert talk(people + behind, protected=[2]) == {0: 20.0, 1: 20.0, 2: 6.0}
-    assert talk(people + behind, config=VoicePassConfig(background_db=None)) == {0: 20.0, 1: 20.0, 2: 6.0}
+    assert talk(people + behind, config=VoicePassConfig(background=None)) == {0: 20.0, 1: 20.0, 2: 6.0}
     segs = [(r[0], r[1], r[2]) for r in people + behind]
     unmeasured = final_pass(people + behind, segs, RegroupConfig(), VoicePassConfig(), levels=[None] * len(segs))
     assert {k for k, _, _ in unmeasured} == {0, 1, 2}

@@ -147,8 +147,8 @@ class NeuralEngine:
         self._last_record: dict[int, int] = {}
         self._final_to = 0
         self._decided: list[SpeakerSegment] = []  # kept with the records, for the final pass
-        self.background_samples = 0  # talk set aside as background: live, plus the last final pass's (SetsAsideBackground)
         self._background_live = 0  # talk of background voices, never decided for anyone
+        self._background_pass = 0  # talk the last final pass set aside
 
     def __call__(self, chunk: AudioChunk) -> Decision:
         if not self._started:
@@ -195,8 +195,13 @@ class NeuralEngine:
         recs = [(r.label, r.start, r.end, r.embedding, r.speech) for r in kept]
         out = final_pass(recs, segs, self.config.regroup, self.config.final, protected=protected,
                          levels=[r.level_db for r in kept])
-        self.background_samples = self._background_live + sum(b - a for _, a, b in segs) - sum(b - a for _, a, b in out)
+        self._background_pass = sum(b - a for _, a, b in segs) - sum(b - a for _, a, b in out)
         return [SpeakerSegment(sid, a, b) for sid, a, b in out]
+
+    @property
+    def background_samples(self) -> int:
+        """Talk set aside as background: live, plus the last final pass's (``SetsAsideBackground``)."""
+        return self._background_live + self._background_pass
 
     # --- VoiceMemory ------------------------------------------------------------------------
 
@@ -325,7 +330,6 @@ class NeuralEngine:
                 s, e = max((lo + a) * self.frame, self._origin), min((lo + b) * self.frame, self._end)
                 if e > s and sid in behind:  # a conversation in the background: nobody's talk
                     self._background_live += e - s
-                    self.background_samples += e - s
                 elif e > s:
                     final_segs.append(SpeakerSegment(sid, s, e))
         final_segs.sort(key=lambda g: (g.start_sample, g.speaker))

@@ -13,8 +13,8 @@ embeddings, never audio) is available at once:
    likely belong to that person, and a phantom never becomes a person in the report.
 
 Before merging, a voice far quieter than the meeting that talks over the meeting's speakers
-(``background_voices``: ``background_db`` below the level of most of the meeting's speech, and at
-least ``background_overlap`` of its talk under someone else's) is set aside as a conversation in
+(``BackgroundRule``: ``db`` below the level of most of the meeting's speech, and at least
+``overlap`` of its talk under someone else's) is set aside as a conversation in
 the background, not a person at the table: its speech is credited to nobody. People at a table
 take turns; a conversation behind them does not, so a quiet person who waits for a pause stays.
 
@@ -34,6 +34,20 @@ from tracker.audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
+class BackgroundRule:
+    """When a voice is a conversation in the background, not a person at the table: its speech is
+    ``db`` or more below the meeting's speech level and at least ``overlap`` of it is under another
+    voice (people at a table take turns; a conversation behind them does not). The live clustering
+    (``tracker.stages.voices``) and the post-meeting pass both ask it."""
+
+    db: float = 12.0
+    overlap: float = 0.25
+
+    def holds(self, level_db: float, meeting_db: float, overlapped_share: float) -> bool:
+        return level_db <= meeting_db - self.db and overlapped_share >= self.overlap
+
+
+@dataclass(frozen=True)
 class VoicePassConfig:
     """Settings of the post-meeting pass (cosine similarities of unit embeddings)."""
 
@@ -41,8 +55,7 @@ class VoicePassConfig:
     min_voice_s: float = 2.0  # a voice with less talk than this ...
     min_voice_share: float = 0.02  # ... and less than this share of the meeting's talk is folded
     fold_threshold: float = 0.2  # into its closest voice, when at least this similar
-    background_db: float | None = 12.0  # a voice this far below the meeting's speech level ... (None: never)
-    background_overlap: float = 0.25  # ... with at least this share of its talk under another voice is background
+    background: BackgroundRule | None = BackgroundRule()  # None: no voice is ever background
 
 
 def _unit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -253,15 +266,15 @@ def overlapped(segments: Sequence[tuple[int, int, int]]) -> dict[int, float]:
 def background_voices(labels: Sequence[int | None], levels: Sequence[float | None], speech: Sequence[int],
                       segments: Sequence[tuple[int, int, int]], config: VoicePassConfig, *,
                       protected: Collection[int] = ()) -> set[int]:
-    """Voices whose speech is ``config.background_db`` or more below the meeting's speech level and
-    talks over another voice for at least ``config.background_overlap`` of its (voice, start, end)
-    ``segments``.
+    """Voices ``config.background`` holds to be background, their overlap measured on the (voice,
+    start, end) ``segments``.
 
     ``labels``, ``levels`` (dB, None: not measured) and ``speech`` (samples) describe each kept
     embedding. The meeting's level is the speech-weighted median over every embedding; a voice's
     level the same median over its own. A voice the facilitator named is never background.
     """
-    if config.background_db is None:
+    rule = config.background
+    if rule is None:
         return set()
     measured = [(int(lab), float(lev), sp) for lab, lev, sp in zip(labels, levels, speech, strict=True)
                 if lab is not None and lev is not None and sp > 0]
@@ -272,8 +285,7 @@ def background_voices(labels: Sequence[int | None], levels: Sequence[float | Non
     out = set()
     for label in {m[0] for m in measured} - set(protected):
         own = [m for m in measured if m[0] == label]
-        quiet = speech_level([m[1] for m in own], [m[2] for m in own]) <= meeting - config.background_db
-        if quiet and over.get(label, 0.0) >= config.background_overlap:
+        if rule.holds(speech_level([m[1] for m in own], [m[2] for m in own]), meeting, over.get(label, 0.0)):
             out.add(label)
     return out
 

@@ -14,10 +14,9 @@ frames where nobody else talks). ``VoiceClustering.assign`` maps them onto the m
 Centroids are updated only from clean speech assigned with confidence. Voice ids are never reused,
 so a name given on the dashboard keeps its meaning.
 
-A candidate that becomes a voice while it is far quieter than the meeting (``background_db`` below
-the level of most of the voices' clean speech) and talks over them (at least
-``background_overlap`` of its speech under another local speaker) is a conversation in the
-background: it becomes a *background* voice, which later speech of it still joins, but which is
+A candidate that becomes a voice while it is far quieter than the meeting and talks over it
+(``voice_pass.BackgroundRule``, against the level of most of the voices' clean speech and the share
+of its speech under another local speaker) is a conversation in the background: it becomes a *background* voice, which later speech of it still joins, but which is
 never shown or counted (``VoiceClustering.background``). No I/O, no audio.
 """
 
@@ -29,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from tracker.stages.voice_pass import speech_level
+from tracker.stages.voice_pass import BackgroundRule, speech_level
 
 Vector = npt.NDArray[np.float32]
 
@@ -54,8 +53,7 @@ class VoiceConfig:
     new_voice_agreement: float = 0.5  # its embeddings' mean similarity to their mean direction
     new_voice_threshold: float = 0.5  # and at most this close to every voice (between it and assign: wait, then the closest)
     max_voices: int = 30  # beyond this, candidates go to the closest voice
-    background_db: float | None = 12.0  # a new voice this far below the voices' level ... (None: never background)
-    background_overlap: float = 0.25  # ... that talks over them this much of its speech is background
+    background: BackgroundRule | None = BackgroundRule()  # None: no new voice is ever background
 
     def __post_init__(self) -> None:
         for name in ("assign_threshold", "keep_threshold", "update_threshold", "new_voice_agreement"):
@@ -158,10 +156,10 @@ class VoiceClustering:
     def _is_background(self, cand: Candidate) -> bool:
         c = self.config
         meeting = self.level()
-        if c.background_db is None or meeting is None or not cand.levels or not cand.active_samples:
+        if c.background is None or meeting is None or not cand.levels or not cand.active_samples:
             return False
         own = speech_level([db for db, _ in cand.levels], [n for _, n in cand.levels])
-        return own <= meeting - c.background_db and cand.overlapped_samples >= c.background_overlap * cand.active_samples
+        return c.background.holds(own, meeting, cand.overlapped_samples / cand.active_samples)
 
     def track(self, t: int) -> int:
         """What a track (a voice, a merged voice or a candidate) now is."""
