@@ -174,7 +174,7 @@ def _save(args: argparse.Namespace, saving: tuple[MeetingStore, str], result: An
     with store:
         meeting_id = save_analysis(args, store, segments=result.segments, clock_samples=to_samples(result.duration_s),
                                    started_at=started_at, overlap_measured=result.summary.group.overlap_measured,
-                                   engine=engine)
+                                   engine=engine, background_samples=to_samples(result.background_s))
     print(f"saved as meeting {meeting_id} in {store.path} (`talktime report {meeting_id[:8]}`)")
 
 

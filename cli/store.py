@@ -292,8 +292,10 @@ def add_save_arguments(a: argparse.ArgumentParser) -> None:
 
 
 def save_analysis(args: argparse.Namespace, store: MeetingStore, *, segments: Sequence[Any], clock_samples: int,
-                  started_at: str, overlap_measured: bool | None = None, engine: str | None = None) -> str:
-    """Store an analysed recording as an ended meeting; returns its id."""
+                  started_at: str, overlap_measured: bool | None = None, engine: str | None = None,
+                  background_samples: int | None = None) -> str:
+    """Store an analysed recording as an ended meeting; returns its id. ``background_samples``: talk
+    the engine set aside as a conversation in the background."""
     import uuid
     from datetime import datetime, timedelta
 
@@ -309,5 +311,6 @@ def save_analysis(args: argparse.Namespace, store: MeetingStore, *, segments: Se
     info = MeetingInfo(id=str(uuid.uuid4()), title=title, series=series_key(key) if key else None,
                        room=clean_title(room, what="room") if room else None, source=f"file {Path(args.audio).name}",
                        started_at=started_at, ended_at=ended, end_reason="analysed", sample_rate=SAMPLE_RATE,
-                       clock_samples=clock_samples, overlap_measured=overlap_measured, engine=engine)
+                       clock_samples=clock_samples, overlap_measured=overlap_measured, engine=engine,
+                       background_samples=background_samples)
     return store.save(MeetingRecord(info, sorted(segments, key=lambda s: (s.start_sample, s.speaker))))

@@ -14,6 +14,8 @@ from tracker.meeting.recorder import MeetingRecorder
 from tracker.meeting.session import MeetingSession
 from tracker.pipeline.engine import Decision
 from tracker.pipeline.pipeline import Pipeline, PipelineConfig
+from tracker.reports.figures import build_report, report_dict
+from tracker.reports.html import render_html
 from tracker.segments import SpeakerSegment
 from tracker.sources.live import LiveInput
 from tracker.store.records import MeetingInfo, MeetingRecord
@@ -153,17 +155,43 @@ class BackgroundEngine(RevisingEngine):
         return kept
 
 
-def test_the_page_says_how_much_background_talk_the_pass_did_not_count(store: MeetingStore) -> None:
+def test_the_page_and_the_report_say_how_much_background_talk_the_pass_did_not_count(store: MeetingStore) -> None:
     engine = BackgroundEngine(SCRIPT)
     source = FedSource()
     session = MeetingSession(Pipeline(PipelineConfig(), engine=engine), LiveInput(lambda: source, retry=False, label="test feed"))
+    recorder = MeetingRecorder(store, session, interval_s=0.05)
+    recorder.start()
     session.open()
     try:
         source.feed(12.0)
         wait_for(lambda: session.snapshot().clock_s >= 12.0 - 1e-6, what="the meeting to count 12 s")
+        recorder.flush()
+        assert store.load(session.id).info.background_samples is None  # not known before the meeting ends
         session.end()
         assert _talk(session) == {0: 4.0, 1: 4.0}
         assert ("Engine", "revising, revised after the meeting by the whole-meeting pass "
                           "(2 s of a quieter conversation in the background not counted)") in session.snapshot().display.figures
+        recorder.flush()
     finally:
+        recorder.stop()
         session.close()
+    stored = store.load(session.id)
+    assert stored.info.background_samples == to_samples(2.0)
+    report = build_report(stored)
+    assert any(n.startswith("2 s of a quieter conversation in the background not counted:") for n in report.notes)
+    assert report_dict(report)["meeting"]["background_s"] == 2.0
+    assert "2 s of a quieter conversation in the background" in render_html(report)
+
+
+def test_a_meeting_with_no_background_says_nothing_of_it(store: MeetingStore) -> None:
+    session, _, _, recorder = _meeting(store)
+    try:
+        session.end()
+        recorder.flush()
+    finally:
+        recorder.stop()
+        session.close()
+    stored = store.load(session.id)
+    assert stored.info.background_samples == 0  # recorded: none set aside
+    report = build_report(stored)
+    assert not any("background" in n for n in report.notes) and report_dict(report)["meeting"]["background_s"] == 0.0

@@ -472,3 +472,11 @@ def test_a_live_hybrid_meeting_keeps_no_window_history_on_either_side(fake_encod
     for c in chunks(room, 1600):
         step(pipe, AudioChunk(c.samples, c.start_sample, reference=call[c.start_sample : c.end_sample]))
     assert pipe.engine.room_engine.diarizer.records == [] and pipe.engine.call_engine.diarizer.records == []
+
+
+def test_a_hybrid_meeting_sums_the_background_both_sides_set_aside(fake_encoder: FakeEncoder) -> None:
+    pipe = fake_hybrid(fake_encoder)
+    assert pipe.background_s == 0.0  # lite engines never set any aside
+    pipe.engine.room_engine.background_samples = to_samples(3.0)  # type: ignore[union-attr]
+    pipe.engine.call_engine.background_samples = to_samples(1.5)  # type: ignore[union-attr]
+    assert pipe.background_s == 4.5

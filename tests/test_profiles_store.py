@@ -45,7 +45,7 @@ def test_a_schema_1_file_is_migrated_and_keeps_its_meetings(tmp_path: Path) -> N
         store.save_profile(profile("Ada"))
         assert [p.name for p in store.profiles()] == ["Ada"]
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     with MeetingStore(path) as store:  # opening again migrates nothing
         assert [p.name for p in store.profiles()] == ["Ada"]
 

@@ -151,7 +151,7 @@ def test_the_pdf_renders_to_a_page_with_charts(stored: tuple[MeetingStore, Meeti
 def test_csv_and_json_round_trip_to_the_same_figures(stored: tuple[MeetingStore, MeetingRecord, Report]) -> None:
     _, _, report = stored
     data = json.loads(render(report, "json"))
-    assert data == report_dict(report) and data["schema"] == "talktime.report/4"
+    assert data == report_dict(report) and data["schema"] == "talktime.report/5"
     rows = list(csv.DictReader(io.StringIO(render(report, "csv").decode())))
     by: dict[tuple[str, str, str], dict[str, str]] = {}
     for r in rows:

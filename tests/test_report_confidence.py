@@ -288,4 +288,4 @@ def test_times_name_their_zone(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_report_data_is_unchanged_by_the_confidence_block() -> None:
     data = report_dict(build_report(busy()))
-    assert {k for k in data} >= {"confidence", "notes", "reading"} and data["schema"] == "talktime.report/4"
+    assert {k for k in data} >= {"confidence", "notes", "reading"} and data["schema"] == "talktime.report/5"

@@ -43,7 +43,7 @@ def csv_people(text: str) -> dict[tuple[str, str], str]:
 def test_json_and_csv_carry_overlap_and_interruptions_per_person() -> None:
     report = build_report(record(True))
     data = json.loads(render(report, "json"))
-    assert data == report_dict(report) and data["schema"] == "talktime.report/4"
+    assert data == report_dict(report) and data["schema"] == "talktime.report/5"
     assert data["group"]["overlap_measured"] is True
     people = {p["name"]: p for p in data["people"]}
     assert people["Ann"]["overlap_s"] == pytest.approx(0.5 + 1.0 + 1.0)  # the mm-hm, 19-20, 39.5-40.5

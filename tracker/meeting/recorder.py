@@ -361,6 +361,7 @@ class MeetingRecorder:
             end_reason=snap.end_reason or "ended",
             corrections=corrections,
             voices=None if voices is None or {v.speaker: v.weight for v in voices} == self._voices else voices,
+            background_samples=self.session.background_samples if snap.status == "ended" else None,
         )
         return change, (people, phases)
 

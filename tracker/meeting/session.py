@@ -126,7 +126,7 @@ class _State:
     started_at: str | None = None
     end_reason: EndReason | None = None
     revised: bool = False  # the engine's post-meeting pass gave the figures (see MeetingSession._revise)
-    background_s: float = 0.0  # talk that pass credited to nobody as a conversation in the background
+    background_samples: int = 0  # talk that pass credited to nobody as a conversation in the background
     phases: list[Phase] = field(default_factory=list)
     version: int = 0
     changed_at: float = 0.0
@@ -272,6 +272,12 @@ class MeetingSession:
     def status(self) -> Status:
         return self._state.status
 
+    @property
+    def background_samples(self) -> int:
+        """Talk the post-meeting pass credited to nobody as a quieter conversation in the background
+        (0 until it has run, and for an engine that never sets any aside)."""
+        return self._state.background_samples
+
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener()`` after every change; returns a function that unsubscribes."""
         with self._lock:
@@ -370,12 +376,12 @@ class MeetingSession:
                 return
             acc.revise(segs, since=self._revise_from)
             after = {s.speaker for s in acc.timeline}
-            background_s = pipe.background_s
+            background = pipe.background_samples
             with self._lock:
                 self._state.revised = True
-                self._state.background_s = background_s
+                self._state.background_samples = background
         log.info("meeting %s: post-meeting pass in %.1f s, %d voices -> %d, %.1f s of background set aside",
-                 self.id, time.monotonic() - t0, len(before), len(after), background_s)
+                 self.id, time.monotonic() - t0, len(before), len(after), seconds(background))
 
     @staticmethod
     def _last_talk_sample(acc: Accountant) -> int:
@@ -570,7 +576,7 @@ class MeetingSession:
                                  config=self.view, paused_s=seconds(self.input.paused_samples), call=self._call_state(),
                                  recent_s=self.pipeline.accountant.config.recent_s,
                                  engine=engine_text(self.pipeline.engine.name, stands_in_for=self.pipeline.stands_in_for,
-                                                    revised=st.revised, background_s=st.background_s)),
+                                                    revised=st.revised, background_s=seconds(st.background_samples))),
             restart=self.restart,
         )
 

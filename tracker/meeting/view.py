@@ -432,15 +432,26 @@ def timeline_ticks(clock_s: float, count: int) -> list[tuple[float, str]]:
     return [(float(t), clock(t)) for t in range(0, int(total) + 1, step)]
 
 
+BACKGROUND_SHOWN_S = 0.5  # less talk set aside as background than this is not mentioned
+
+
+def background_text(background_s: float) -> str | None:
+    """What the page and the report say of talk credited to nobody as a quieter conversation in the
+    background (``tracker.stages.voice_pass.BackgroundRule``); None when there is too little to say."""
+    if background_s < BACKGROUND_SHOWN_S:
+        return None
+    return f"{duration(background_s)} of a quieter conversation in the background not counted"
+
+
 def engine_text(name: str, *, stands_in_for: str | None = None, revised: bool = False,
                 background_s: float = 0.0) -> str:
     """Which engine made the figures, as the Figures panel says it; ``background_s``: talk the
     post-meeting pass credited to nobody as a conversation in the background."""
     if stands_in_for is not None:
         return f"{name} (standing in: the {stands_in_for} engine could not load its models)"
-    if revised and background_s >= 0.5:
-        return (f"{name}, revised after the meeting by the whole-meeting pass "
-                f"({duration(background_s)} of a quieter conversation in the background not counted)")
+    background = background_text(background_s)
+    if revised and background is not None:
+        return f"{name}, revised after the meeting by the whole-meeting pass ({background})"
     if revised:
         return f"{name}, revised after the meeting by the whole-meeting pass"
     return name

@@ -20,7 +20,8 @@ from collections.abc import Collection, Mapping, Sequence
 import numpy as np
 
 from tracker.audio import AudioChunk
-from tracker.pipeline.engine import Decision, EmbeddingRecord, KeepsHistory, StreamingEngine, Vector, VoiceMemory, sees_overlap
+from tracker.pipeline.engine import (Decision, EmbeddingRecord, KeepsHistory, SetsAsideBackground, StreamingEngine, Vector,
+                                     VoiceMemory, sees_overlap)
 from tracker.pipeline.lite import FinalPass, WindowMemory
 from tracker.pipeline.profiles import ForgetsSeeds
 from tracker.segments import SpeakerSegment
@@ -162,3 +163,9 @@ class HybridEngine:
         here = self.room_engine.final_segments(protected=[s for s in protected if not is_remote(s)]) if self.room else []
         there = self.call_engine.final_segments(protected=[s - REMOTE_SPEAKER_BASE for s in protected if is_remote(s)])
         return here + _remote(there)
+
+    @property
+    def background_samples(self) -> int:
+        """Talk either side's last final pass set aside as a conversation in the background
+        (``SetsAsideBackground``); the call's engine hears the call, where one is rare but possible."""
+        return sum(e.background_samples for e in (self.room_engine, self.call_engine) if isinstance(e, SetsAsideBackground))

@@ -150,10 +150,15 @@ class Pipeline:
         return [SpeakerSegment(self._alias(s.speaker), s.start_sample, s.end_sample) for s in segs]
 
     @property
+    def background_samples(self) -> int:
+        """Talk the last ``final_segments`` credited to nobody as a conversation in the background
+        (an engine that ``SetsAsideBackground``; else 0)."""
+        return self.engine.background_samples if isinstance(self.engine, SetsAsideBackground) else 0
+
+    @property
     def background_s(self) -> float:
-        """Seconds of talk the last ``final_segments`` credited to nobody as a conversation in the
-        background (an engine that ``SetsAsideBackground``; else 0)."""
-        return seconds(self.engine.background_samples) if isinstance(self.engine, SetsAsideBackground) else 0.0
+        """``background_samples`` in seconds."""
+        return seconds(self.background_samples)
 
     @property
     def stands_in_for(self) -> str | None:

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tracker.audio import seconds
-from tracker.meeting.view import PersonFigures, PhaseView, ViewConfig, people_view, phase_views, room_and_remote
+from tracker.meeting.view import (PersonFigures, PhaseView, ViewConfig, background_text, people_view, phase_views,
+                                  room_and_remote)
 from tracker.reports.accuracy import Confidence, confidence_of
 from tracker.reports.sinks import rounded
 from tracker.store.records import Gap, MeetingInfo, MeetingRecord
@@ -227,6 +228,10 @@ def _notes(info: MeetingInfo, brief: Sequence[PersonFigures], *, measured: bool 
                      "are not counted.")
     if info.dropped_blocks:
         notes.append(f"{info.dropped_blocks} blocks of audio were dropped because the computer fell behind.")
+    background = background_text(seconds(info.background_samples or 0))
+    if background is not None:
+        notes.append(f"{background[0].upper()}{background[1:]}: speech well below the meeting's level that talked over "
+                     "its people was judged to come from behind them, and is no one's talk time.")
     return notes
 
 
@@ -256,7 +261,7 @@ def trend_reading(points: Sequence[TrendPoint]) -> str | None:
             f"{'s' if len(before) > 1 else ''} of this series (average {score(mean)}).")
 
 
-SCHEMA = "talktime.report/4"  # 2: per-person overlap and interruptions; 3: per-person figures as the dashboard shows them (percent, kind, text); 4: confidence, gaps
+SCHEMA = "talktime.report/5"  # 2: per-person overlap and interruptions; 3: per-person figures as the dashboard shows them (percent, kind, text); 4: confidence, gaps; 5: meeting.background_s
 
 
 def report_dict(report: Report) -> dict[str, Any]:
@@ -270,7 +275,8 @@ def report_dict(report: Report) -> dict[str, Any]:
     names = {p.id: p.name for p in report.people + report.brief_voices}
     data = {
         "schema": SCHEMA,
-        "meeting": {**meeting, "duration_s": report.duration_s},
+        "meeting": {**meeting, "duration_s": report.duration_s,
+                    "background_s": None if info.background_samples is None else seconds(info.background_samples)},
         "group": {**asdict(report.group), "equal_share": report.equal_share},
         "people": [asdict(p) for p in report.people],
         "silent": list(report.silent),

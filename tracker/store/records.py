@@ -68,6 +68,7 @@ class MeetingInfo:
     overlap_measured: bool | None = None  # the engine could see two people at once; None: not recorded (older meetings)
     engine: str | None = None  # the engine that made the figures ("neural", "lite", ...); None: not recorded (older meetings)
     follows: str | None = None  # the interrupted meeting this one was started after, too late to continue it
+    background_samples: int | None = None  # talk credited to nobody as a quieter conversation in the background; None: not recorded (stored before schema 5)
 
 
 @dataclass(frozen=True)
@@ -127,16 +128,18 @@ class LiveChange:
     end_reason: str = "ended"  # stored with ended_at; "silence": ended by the room after no one spoke
     corrections: Sequence[Correction] = ()  # made by hand since the last flush (appended to the stored ones)
     voices: Sequence[LiveVoice] | None = None  # the engine's voices when changed (dropped when the meeting ends)
+    background_samples: int | None = None  # talk set aside as background (sent with the flush that ends the meeting)
 
 
 _COLUMNS = ("id, title, series, room, source, started_at, ended_at, end_reason, sample_rate, clock_samples, "
-            "heartbeat_at, dropped_blocks, removed_people, overlap_measured, engine, follows")
+            "heartbeat_at, dropped_blocks, removed_people, overlap_measured, engine, follows, background_samples")
 
 
 def _info(row: Sequence[object]) -> MeetingInfo:
-    measured, engine, follows = row[-3], row[-2], row[-1]
-    return MeetingInfo(*row[:-3], None if measured is None else bool(measured),  # type: ignore[arg-type, call-arg]
-                       None if engine is None else str(engine), None if follows is None else str(follows))
+    measured, engine, follows, background = row[-4], row[-3], row[-2], row[-1]
+    return MeetingInfo(*row[:-4], None if measured is None else bool(measured),  # type: ignore[arg-type, call-arg]
+                       None if engine is None else str(engine), None if follows is None else str(follows),
+                       None if background is None else int(background))  # type: ignore[call-overload]
 
 
 # ----------------------------------------------------------------------------- writing
@@ -145,7 +148,7 @@ def _info(row: Sequence[object]) -> MeetingInfo:
 def insert_meeting(conn: sqlite3.Connection, info: MeetingInfo) -> None:
     if info.end_reason is not None and info.end_reason not in END_REASONS:
         raise ValueError(f"end_reason expected one of {END_REASONS}, got {info.end_reason!r}")
-    conn.execute(f"INSERT INTO meetings ({_COLUMNS.removesuffix(', overlap_measured, engine, follows')}) VALUES ({', '.join('?' * 13)})", (
+    conn.execute(f"INSERT INTO meetings ({_COLUMNS.removesuffix(', overlap_measured, engine, follows, background_samples')}) VALUES ({', '.join('?' * 13)})", (
         info.id, info.title, info.series, info.room, info.source, info.started_at, info.ended_at, info.end_reason,
         info.sample_rate, info.clock_samples, info.heartbeat_at, info.dropped_blocks, info.removed_people))
     if info.overlap_measured is not None:  # NB: a column of schema 3, set apart so a row without it stays insertable
@@ -154,6 +157,8 @@ def insert_meeting(conn: sqlite3.Connection, info: MeetingInfo) -> None:
         conn.execute("UPDATE meetings SET engine = ? WHERE id = ?", (info.engine, info.id))
     if info.follows is not None:  # NB: a column of schema 4, likewise
         conn.execute("UPDATE meetings SET follows = ? WHERE id = ?", (info.follows, info.id))
+    if info.background_samples is not None:  # NB: schema 5's, likewise
+        conn.execute("UPDATE meetings SET background_samples = ? WHERE id = ?", (info.background_samples, info.id))
 
 
 def _add_corrections(conn: sqlite3.Connection, meeting_id: str, corrections: Sequence[Correction]) -> None:
@@ -272,6 +277,8 @@ def apply_live(conn: sqlite3.Connection, meeting_id: str, change: LiveChange) ->
         drop_voices(conn, meeting_id)  # NB: an ended meeting is never continued: its voices are not kept
     elif change.voices is not None:
         _write_voices(conn, meeting_id, change.voices)
+    if change.background_samples is not None:
+        conn.execute("UPDATE meetings SET background_samples = ? WHERE id = ?", (change.background_samples, meeting_id))
     conn.execute(
         # NB: the flush that ends a meeting sets its final clock, which may be shorter: a meeting ended
         # for silence stops at its last speech.

@@ -31,9 +31,9 @@ log = logging.getLogger("talktime")
 
 T = TypeVar("T")
 STORE_FILE = "meetings.sqlite"
-SCHEMA_VERSION = 4  # PRAGMA user_version of the schema below (1: meetings only; 2: + voice profiles;
+SCHEMA_VERSION = 5  # PRAGMA user_version of the schema below (1: meetings only; 2: + voice profiles;
 # 3: + whether the meeting's engine could see overlap; 4: + the engine's name, the facilitator's corrections,
-# and restarts: gaps, the meeting a new one follows, live voices)
+# and restarts: gaps, the meeting a new one follows, live voices; 5: + talk set aside as background)
 BUSY_TIMEOUT_S = 5.0  # seconds a write waits for another program's lock before giving up
 Reason = Literal["locked", "corrupt", "full", "unwritable", "version", "other"]
 
@@ -131,7 +131,13 @@ CREATE TABLE live_voices (
     PRIMARY KEY (meeting_id, speaker)
 ) STRICT, WITHOUT ROWID;
 """
-MIGRATIONS = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4}  # schema version -> what takes the previous version to it
+# background_samples: talk the engine's post-meeting pass credited to nobody as a quieter conversation
+# in the background (tracker.stages.voice_pass.BackgroundRule), in samples; NULL when not recorded
+# (meetings stored before it was, or an engine that never sets any aside).
+SCHEMA_V5 = """
+ALTER TABLE meetings ADD COLUMN background_samples INTEGER
+"""
+MIGRATIONS = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3, 4: SCHEMA_V4, 5: SCHEMA_V5}  # schema version -> what takes the previous version to it
 
 
 class StoreError(Exception):
