@@ -1,7 +1,8 @@
 """Shared fixtures of the audio pipeline's tests.
 
-- ``pipeline``: the real models, loaded once per session (about 2 s), and ``analyzed`` results of
-  the fixture recordings, computed once per (file, mode).
+- ``pipeline``: the real models, loaded once per session (about 2 s) and handed to each test as
+  built (a test's session or profiles do not leak into the next), and ``analyzed`` results of the
+  fixture recordings, computed once per (file, mode).
 - ``fake_encoder`` / ``energy_vad`` / ``fake_pipeline``: fakes with the real call signatures
   (see ``fakes.py``) for fast, exact unit tests.
 - ``pulse_server``: a private PulseAudio daemon with a 16 kHz mono null sink whose monitor is the
@@ -63,20 +64,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def pipeline() -> Pipeline:
-    """The default pipeline with the real models (silero + Resemblyzer); reset before each use."""
+def loaded_pipeline() -> Pipeline:
+    """The default pipeline with the real models (the neural engine), loaded once per session."""
     return build_pipeline()
 
 
+def _as_built(pipeline: Pipeline) -> Pipeline:
+    """``pipeline`` with what a test may have changed put back: a ``MeetingSession`` makes it keep
+    only a live meeting's history (``keep_live_history``), and profiles may be in use."""
+    pipeline.keep_history = True
+    pipeline.revisable = False
+    pipeline.use_profiles(None)  # resets it too
+    return pipeline
+
+
+@pytest.fixture
+def pipeline(loaded_pipeline: Pipeline) -> Pipeline:
+    """The session's real-model pipeline, as built and reset."""
+    return _as_built(loaded_pipeline)
+
+
 @pytest.fixture(scope="session")
-def analyzed(pipeline: Pipeline) -> Callable[[Path, str], Analysis]:
+def analyzed(loaded_pipeline: Pipeline) -> Callable[[Path, str], Analysis]:
     """``analyzed(path, mode)``: ``tracker.pipeline.analysis.analyze`` with the real models, cached per session."""
     cache: dict[tuple[Path, str], Analysis] = {}
 
     def get(path: Path, mode: str) -> Analysis:
         key = (Path(path), mode)
         if key not in cache:
-            cache[key] = analyze(path, pipeline, mode=mode)
+            cache[key] = analyze(path, _as_built(loaded_pipeline), mode=mode)
         return cache[key]
 
     return get
