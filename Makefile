@@ -16,8 +16,12 @@ setup-dev:
 run: setup
 	$(VENV)/bin/talktime run $(ARGS)
 
+# Three test processes (pytest-xdist): most of the suite's time is real-time audio, subprocesses
+# and a browser waiting, so even 2 cores keep three busy. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 3
+
 test: setup-dev
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) $(ARGS)
 
 eval: setup
 	$(PY) scripts/evaluate.py ../shared/eval/dev --mode live
