@@ -33,6 +33,15 @@ def test_the_post_meeting_pass_is_replayed_from_the_cached_live_run(tmp_path: Pa
     one = run(tmp_path, "--set", "final.merge_threshold=-0.99", "--set", "regroup.threshold=-0.99")  # everyone one voice
     assert one.returncode == 0, one.stderr
     assert POOLED.search(one.stdout).group(1) == "1"  # type: ignore[union-attr]
+    voices = run(tmp_path, "--voices")  # from the cache: each voice left, and how alike the pairs are
+    assert voices.returncode == 0, voices.stderr
+    lines = re.findall(r"^    spk\d+ +([\d.]+) s +[\d.]+ % +(\S+) +closest spk\d+ \(\d+ s\): alike (-?[\d.]+), ([+-][\d.]+) dB$",
+                       voices.stdout, re.M)
+    assert len(lines) == int(base.group(1)), voices.stdout  # one per counted voice
+    assert all(float(talk) >= 2.0 and -1 <= float(alike) <= 1 for talk, _, alike, _ in lines)
+    bins = re.findall(r"^ +(?:below 0\.30|[\d.]+-[\d.]+): +(\d+) / +(\d+)$", voices.stdout, re.M)
+    n = len(lines)
+    assert len(bins) == 5 and sum(int(a) + int(b) for a, b in bins) == n * (n - 1) // 2, voices.stdout
 
 
 def test_a_setting_the_pass_does_not_read_is_refused(tmp_path: Path) -> None:

@@ -301,6 +301,14 @@ def final_pass(records: Sequence[Record], segments: Sequence[tuple[int, int, int
     held two people's speech is judged on what is left of it after the regrouping, not on the
     mixture, which looks like the person it borrowed from.
     """
+    return final_voices(records, segments, regroup_config, config, protected=protected, levels=levels)[0]
+
+
+def final_voices(records: Sequence[Record], segments: Sequence[tuple[int, int, int]], regroup_config: RegroupConfig,
+                 config: VoicePassConfig, *, protected: Collection[int] = (),
+                 levels: Sequence[float | None] | None = None) -> tuple[list[tuple[int, int, int]], list[int | None]]:
+    """``final_pass``, and each record's voice after it (None: set aside as background, or never
+    labelled): what a diagnosis needs to look at the voices the pass leaves."""
     new = regroup_labels(records, segments, regroup_config)
     segs = relabel(records, new, segments)
     if levels is not None:
@@ -312,4 +320,5 @@ def final_pass(records: Sequence[Record], segments: Sequence[tuple[int, int, int
         talk[sid] = talk.get(sid, 0) + b - a
     mapping = voice_mapping(((label, r[3], r[4]) for label, r in zip(new, records, strict=True)), talk, config,
                             protected=list(protected))
-    return [(mapping.get(sid, sid), a, b) for sid, a, b in segs]
+    return ([(mapping.get(sid, sid), a, b) for sid, a, b in segs],
+            [None if label is None else mapping.get(label, label) for label in new])
