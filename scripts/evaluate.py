@@ -2,7 +2,7 @@
 """Measure talktime's accuracy and speed on a folder of recordings with reference turns.
 
     python scripts/evaluate.py DIR [--mode live|final|both] [--engine lite|neural|pyannote] [--json OUT]
-                               [--vad silero|webrtc0..3] [--pipeline DIR] [--set STAGE.FIELD=VALUE]
+                               [--vad silero|webrtc0..3] [--pipeline DIR] [--set STAGE.FIELD=VALUE] [--mic-blocks]
 
 DIR is laid out like ../shared/eval/dev: ``wav/<uri>.wav``, ``rttm/<uri>.rttm`` and ``all.uem``.
 Each file goes through the microphone's path (FileSource -> Runner -> Pipeline); ``--mode final``
@@ -148,7 +148,8 @@ RunFile = Callable[[Path], FileRun]
 
 
 def tracker_runner(engine: str, mode: str, *, vad: str | None = None, sets: list[str] | None = None,
-                   pipeline_dir: str | None = None, segmentation_step: float | None = None) -> RunFile:
+                   pipeline_dir: str | None = None, segmentation_step: float | None = None,
+                   mic_blocks: bool = False) -> RunFile:
     """Build the tracker once for ``engine`` and return ``run_file(wav) -> FileRun`` in ``mode``
     (``live``, ``final``, or ``both`` from one run: the final pass follows the same live run).
 
@@ -160,6 +161,7 @@ def tracker_runner(engine: str, mode: str, *, vad: str | None = None, sets: list
     from tracker.pipeline.build import ENGINES as BUILT
     from tracker.pipeline.build import build_engine
     from tracker.pipeline.pipeline import Pipeline, PipelineConfig
+    from tracker.sources.base import BLOCK_SAMPLES
     from tracker.stages.vad import VadConfig
 
     def make_pipeline(name: str, config: Any) -> Any:
@@ -194,7 +196,8 @@ def tracker_runner(engine: str, mode: str, *, vad: str | None = None, sets: list
         return [(f"spk{s.speaker}", s.start_sample / SAMPLE_RATE, s.end_sample / SAMPLE_RATE) for s in segments]
 
     def run_file(wav: Path) -> FileRun:
-        a = analyze(wav, pipeline, mode="live" if mode == "live" else "final", engine=final_engine)
+        a = analyze(wav, pipeline, mode="live" if mode == "live" else "final", engine=final_engine,
+                    block_samples=BLOCK_SAMPLES if mic_blocks else None)
         out = {"final": seconds(a.segments)} if mode != "live" else {"live": seconds(a.segments)}
         if mode == "both":  # the live labels of the same run, as analyze(mode="live") returns them
             out["live"] = seconds(sorted(pipeline.segments, key=lambda s: (s.start_sample, s.speaker)))
@@ -256,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --engine pyannote: the segmentation window's step as a fraction of it (pyannote: 0.1)")
     ap.add_argument("--set", action="append", default=[], metavar="STAGE.FIELD=VALUE",
                     help="override a setting, e.g. --set diarization.assign_threshold=0.8 (repeatable)")
+    ap.add_argument("--mic-blocks", action="store_true",
+                    help="read each file in the microphone's 0.1 s blocks, not 2 s ones: the live labels are then "
+                         "exactly a live meeting's (the engine decides once per block)")
     ap.add_argument("--enroll", action="store_true",
                     help="live talk-share error with and without profiles built from the other files (see above)")
     args = ap.parse_args(argv)
@@ -269,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_enrollment(args.dir, wavs, uems, vad=args.vad, sets=args.set, engine=args.engine)
     try:
         run_file = tracker_runner(args.engine, args.mode, vad=args.vad, sets=args.set, pipeline_dir=args.pipeline,
-                                  segmentation_step=args.segmentation_step)
+                                  segmentation_step=args.segmentation_step, mic_blocks=args.mic_blocks)
     except EngineUnavailable as exc:
         print(f"evaluate: engine {args.engine}: {exc}", file=sys.stderr)
         return 1

@@ -146,3 +146,24 @@ def test_silence_has_no_speech(pipeline: Pipeline, tmp_path: Path) -> None:
 def test_unknown_mode(pipeline: Pipeline) -> None:
     with pytest.raises(ValueError, match="mode expected one of"):
         analyze(DATA / "meeting2.wav", pipeline, mode="fast")
+
+
+def test_read_in_the_microphones_blocks_the_live_labels_are_a_live_meetings(pipeline: Pipeline) -> None:
+    """``analyze(block_samples=BLOCK_SAMPLES)`` gives the labels a live meeting of the same audio
+    gets, block for block; the default 2 s blocks cut them elsewhere, with the same talk."""
+    from tracker.audio import AudioChunk
+    from tracker.sources.base import BLOCK_SAMPLES
+    from tracker.sources.files import read_audio
+
+    wav = DATA / "meeting2.wav"
+    mic = analyze(wav, pipeline, mode="live", block_samples=BLOCK_SAMPLES).segments
+    audio = read_audio(wav)
+    pipeline.reset()
+    for i in range(0, len(audio), BLOCK_SAMPLES):
+        block = audio[i : i + BLOCK_SAMPLES]
+        pipeline.account(pipeline.decide(AudioChunk(block, i)), start=i, end=i + len(block))
+    pipeline.account(pipeline.decide_rest())
+    assert len(mic) > 10 and sorted(pipeline.segments, key=lambda s: (s.start_sample, s.speaker)) == mic
+    fast = analyze(wav, pipeline, mode="live").segments
+    talk = lambda segs: sum(s.end_sample - s.start_sample for s in segs)  # noqa: E731
+    assert fast != mic and abs(talk(fast) - talk(mic)) < 0.01 * talk(mic)

@@ -100,7 +100,8 @@ class Analysis:
 
 
 def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realtime: bool = False,
-            engine: DiarizationEngine | None = None, call: str | Path | None = None) -> Analysis:
+            engine: DiarizationEngine | None = None, call: str | Path | None = None,
+            block_samples: int | None = None) -> Analysis:
     """Run a file through the same runner the microphone uses.
 
     ``mode="live"`` returns exactly the labels the live pipeline emitted, without hindsight;
@@ -111,10 +112,15 @@ def analyze(path: str | Path, pipeline: Pipeline, *, mode: str = "final", realti
     ``call`` is a recording of the call's audio beside the room's (a hybrid meeting): the room
     file and it are read side by side (``tracker.sources.paired.PairedSource``); ``pipeline`` must then be
     one around a ``tracker.pipeline.hybrid.HybridEngine``.
+
+    ``block_samples``: the blocks the file is read in (default: 2 s, or the microphone's 0.1 s when
+    ``realtime``). The engine decides once per block, so the live labels' cuts follow the blocks,
+    and a frame decided later has heard a little more: read in the microphone's blocks, the live
+    labels are exactly the ones a live meeting of the same audio gets.
     """
     if mode not in MODES:
         raise ValueError(f"mode expected one of {MODES}, got {mode!r}")
-    source: Source = FileSource(path, realtime=realtime)
+    source: Source = FileSource(path, realtime=realtime, block_samples=block_samples)
     if call is not None:
         from tracker.pipeline.hybrid import HybridEngine
         from tracker.sources.paired import PairedSource
