@@ -132,6 +132,20 @@ def fake_pipeline(fake_encoder: FakeEncoder, energy_vad: EnergyVad) -> Pipeline:
 # --------------------------------------------------------------------------- tools
 
 
+def eval_folder(folder: Path, stem: str = "meeting3") -> Path:
+    """``folder`` laid out like ../shared/eval/dev (``wav/``, ``rttm/``) with one of tests/data's meetings."""
+    for sub in ("wav", "rttm"):
+        (folder / sub).mkdir(exist_ok=True)
+        (folder / sub / f"{stem}.{sub}").symlink_to(DATA / f"{stem}.{sub}")
+    return folder
+
+
+def run_diagnosis(script: str, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``scripts/<script> FOLDER --quiet --cache FOLDER/cache ARGS`` as a user runs it."""
+    return subprocess.run([sys.executable, str(REPO / "scripts" / script), str(folder), "--quiet",
+                           "--cache", str(folder / "cache"), *args], capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
 def _require(tool: str, package: str) -> str:
     path = shutil.which(tool)
     if path is None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import DATA, REPO
+from conftest import eval_folder, run_diagnosis
 
 pytestmark = pytest.mark.models
 
@@ -18,15 +17,11 @@ POOLED = re.compile(r"POOLED .*?: (live.*?) ([\d.]+) pp \((\d+) of 1 counts righ
 
 
 def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "diagnose_final.py"), str(folder), "--quiet",
-                           "--cache", str(folder / "cache"), *args], capture_output=True, text=True, timeout=300, cwd=REPO)
+    return run_diagnosis("diagnose_final.py", folder, *args)
 
 
 def test_live_assignment_settings_are_replayed_from_the_cached_windows(tmp_path: Path) -> None:
-    for sub, ext in (("wav", "wav"), ("rttm", "rttm")):
-        (tmp_path / sub).mkdir()
-        (tmp_path / sub / f"meeting3.{ext}").symlink_to(DATA / f"meeting3.{ext}")
-    plain = run(tmp_path)
+    plain = run(eval_folder(tmp_path))
     assert plain.returncode == 0, plain.stderr
     base = POOLED.search(plain.stdout)
     assert base, plain.stdout

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import DATA, REPO
+from conftest import eval_folder, run_diagnosis
 
 pytestmark = pytest.mark.models
 
@@ -17,15 +16,11 @@ POOLED = re.compile(r"POOLED final voices (\d+)/(\d+) .* TVD ([\d.]+)")
 
 
 def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "diagnose_neural.py"), str(folder), "--quiet",
-                           "--cache", str(folder / "cache"), *args], capture_output=True, text=True, timeout=300, cwd=REPO)
+    return run_diagnosis("diagnose_neural.py", folder, *args)
 
 
 def test_the_post_meeting_pass_is_replayed_from_the_cached_live_run(tmp_path: Path) -> None:
-    for sub, ext in (("wav", "wav"), ("rttm", "rttm")):
-        (tmp_path / sub).mkdir()
-        (tmp_path / sub / f"meeting3.{ext}").symlink_to(DATA / f"meeting3.{ext}")
-    plain = run(tmp_path)
+    plain = run(eval_folder(tmp_path))
     assert plain.returncode == 0, plain.stderr
     base = POOLED.search(plain.stdout)
     assert base and int(base.group(2)) >= 2, plain.stdout
