@@ -204,7 +204,9 @@ def _start_pulse(runtime: Path, sink: str) -> PulseServer:
     daemon_env = dict(env, HOME=str(runtime))  # its state files go to the temp dir, not ~/.config
     # An idle limit instead of -1: should the test process be killed before teardown, the daemon
     # still goes away on its own (15 min is far longer than the suite).
-    cmd = [exe, "--daemonize=yes", "--exit-idle-time=900", "-n", "--use-pid-file=yes",
+    # No shared memory: a client whose server stops (at teardown) while it holds shared audio blocks
+    # can deadlock in libpulse, and then PortAudio's termination waits for it for ever.
+    cmd = [exe, "--daemonize=yes", "--exit-idle-time=900", "-n", "--use-pid-file=yes", "--disable-shm=yes",
            "--load=module-native-protocol-unix auth-anonymous=1",
            f"--load=module-null-sink sink_name={sink} rate=16000 channels=1",
            f"--log-target=file:{runtime / 'pulse.log'}"]

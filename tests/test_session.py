@@ -295,9 +295,13 @@ def test_no_such_device_still_starts() -> None:
 
 
 def _pulse_server(runtime: Path) -> subprocess.Popen[bytes]:
-    """A private PulseAudio server whose only capture device is a sine "microphone"."""
+    """A private PulseAudio server whose only capture device is a sine "microphone". NB: without
+    shared memory (``--disable-shm``): a client whose server dies while it holds shared audio blocks
+    can deadlock in libpulse (the stream's thread waits on the connection's, which waits for the
+    blocks), and this test kills its server under an open stream on purpose."""
     env = {**os.environ, "HOME": str(runtime), "XDG_RUNTIME_DIR": str(runtime), "PULSE_RUNTIME_PATH": str(runtime)}
-    cmd = ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--log-target=stderr",
+    cmd = ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no", "--disable-shm=yes",
+           "--log-target=stderr",
            "-L", f"module-native-protocol-unix socket={runtime}/native auth-anonymous=1",
            "-L", "module-null-sink sink_name=room", "-L", "module-sine-source source_name=mic frequency=440"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
